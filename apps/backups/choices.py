@@ -1,0 +1,19 @@
+from django.db import models
+
+
+class BackupScope(models.TextChoices):
+    DB = "db", "Database"
+    FILES = "files", "Files"
+    FULL = "full", "Full"
+
+
+class BackupStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+
+
+class StorageType(models.TextChoices):
+    S3 = "s3", "S3-compatible"

@@ -1,0 +1,25 @@
+from rest_framework import serializers
+
+from apps.backups.models import Backup
+
+
+class BackupSerializer(serializers.ModelSerializer):
+    environment_id = serializers.UUIDField(read_only=True)
+    size_bytes = serializers.IntegerField(read_only=True, allow_null=True, min_value=0)
+
+    class Meta:
+        model = Backup
+        fields = [
+            "id",
+            "environment_id",
+            "backup_scope",
+            "status",
+            "storage_type",
+            "storage_path",
+            "retention_until",
+            "checksum",
+            "size_bytes",
+            "created_at",
+            "completed_at",
+        ]
+        read_only_fields = fields

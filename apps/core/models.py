@@ -1,0 +1,56 @@
+import uuid
+
+from django.db import models
+
+from apps.core.fields import EncryptedTextField
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class VersionedModel(TimestampedModel):
+    """A mutable row with optimistic concurrency: every change bumps ``state_version``.
+
+    Change such rows only through ``apps.core.state.change_state`` (called by the
+    services), which refuses a change made against a stale version.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    state_version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class PanelSettings(models.Model):
+    """Operator configuration of this installation; exactly one row (pk=1)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    control_plane_domain = models.CharField(max_length=253, blank=True, default="")
+    preview_domain = models.CharField(
+        max_length=253,
+        blank=True,
+        default="",
+        help_text="Wildcard domain for preview URLs; empty means sslip.io from the node's IP.",
+    )
+    dns01_provider = models.CharField(max_length=64, blank=True, default="")
+    dns01_credentials = EncryptedTextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "panel settings"
+        verbose_name_plural = "panel settings"
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="panel_settings_singleton")]
+
+    def __str__(self):
+        return "Panel settings"
+
+    @classmethod
+    def load(cls) -> "PanelSettings":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj

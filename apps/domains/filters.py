@@ -1,0 +1,12 @@
+import django_filters
+
+from apps.domains.choices import TlsStatus
+from apps.domains.models import Domain
+
+
+class DomainFilter(django_filters.FilterSet):
+    tls_status = django_filters.ChoiceFilter(choices=TlsStatus.choices, help_text="Only domains with this TLS status.")
+
+    class Meta:
+        model = Domain
+        fields = ["tls_status"]

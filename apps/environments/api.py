@@ -1,0 +1,88 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.audit import services as audit
+from apps.backups.filters import BackupFilter
+from apps.backups.models import Backup
+from apps.backups.serializers import BackupSerializer
+from apps.core.schema import error_responses
+from apps.core.serializers import ResetResponseSerializer
+from apps.domains.filters import DomainFilter
+from apps.domains.models import Domain
+from apps.domains.serializers import DomainSerializer
+from apps.environments import services
+from apps.environments.filters import EnvironmentFilter
+from apps.environments.models import Environment
+from apps.environments.serializers import EnvironmentSerializer
+from apps.sites.models import Site
+
+
+class SiteEnvironmentListView(generics.ListAPIView):
+    serializer_class = EnvironmentSerializer
+    filterset_class = EnvironmentFilter
+
+    def get_queryset(self):
+        site = get_object_or_404(Site, pk=self.kwargs["id"])
+        return Environment.objects.filter(site=site).order_by("created_at")
+
+    @extend_schema(operation_id="listSiteEnvironments", tags=["Environments"], summary="List a site's environments",
+                   responses={200: EnvironmentSerializer(many=True), **error_responses(401, 404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class EnvironmentDetailView(generics.RetrieveAPIView):
+    serializer_class = EnvironmentSerializer
+    queryset = Environment.objects.all()
+    lookup_url_kwarg = "id"
+
+    @extend_schema(operation_id="getEnvironment", tags=["Environments"], summary="Get one environment",
+                   responses={200: EnvironmentSerializer, **error_responses(401, 404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class EnvironmentResetView(APIView):
+    @extend_schema(
+        operation_id="resetEnvironmentFailedState",
+        tags=["Environments"],
+        summary="Reset a failed environment to active",
+        description="Allowed only from `failed`, with no job queued or running on it and its node in service.",
+        request=None,
+        responses={200: ResetResponseSerializer, **error_responses(401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.reset", resource_type="environment", resource_id=id)
+        environment = services.reset_environment(id)
+        return Response({"success": True, "status": environment.status})
+
+
+class EnvironmentBackupListView(generics.ListAPIView):
+    serializer_class = BackupSerializer
+    filterset_class = BackupFilter
+
+    def get_queryset(self):
+        environment = get_object_or_404(Environment, pk=self.kwargs["id"])
+        return Backup.objects.filter(environment=environment).order_by("-created_at")
+
+    @extend_schema(operation_id="listEnvironmentBackups", tags=["Backups"], summary="List an environment's backups",
+                   responses={200: BackupSerializer(many=True), **error_responses(401, 404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class EnvironmentDomainListView(generics.ListAPIView):
+    serializer_class = DomainSerializer
+    filterset_class = DomainFilter
+
+    def get_queryset(self):
+        environment = get_object_or_404(Environment, pk=self.kwargs["id"])
+        return Domain.objects.filter(environment=environment).order_by("hostname")
+
+    @extend_schema(operation_id="listEnvironmentDomains", tags=["Domains"], summary="List an environment's domains",
+                   responses={200: DomainSerializer(many=True), **error_responses(401, 404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

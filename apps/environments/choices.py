@@ -1,0 +1,29 @@
+from django.db import models
+
+
+class EnvironmentType(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    STAGING = "staging", "Staging"
+    CLONE = "clone", "Clone"
+
+
+class PromotionPreset(models.TextChoices):
+    CONTENT_PROTECT = "content-protect", "Content protect"
+    COMMERCE_PROTECT = "commerce-protect", "Commerce protect"
+
+
+class DriftStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    CLEAN = "clean", "Clean"
+    DRIFTED = "drifted", "Drifted"
+
+
+class ReleaseSourceType(models.TextChoices):
+    GIT = "git", "Git"
+    UPLOAD = "upload", "Upload"
+
+
+class ReleaseHealth(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    HEALTHY = "healthy", "Healthy"
+    UNHEALTHY = "unhealthy", "Unhealthy"

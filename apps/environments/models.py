@@ -1,0 +1,137 @@
+import uuid
+
+from django.db import models
+
+from apps.core.choices import LifecycleStatus
+from apps.core.fields import EncryptedTextField
+from apps.core.models import VersionedModel
+from apps.environments.choices import (
+    DriftStatus,
+    EnvironmentType,
+    PromotionPreset,
+    ReleaseHealth,
+    ReleaseSourceType,
+)
+
+
+class Environment(VersionedModel):
+    """One running copy of a site on one node.
+
+    The id is random (uuid4) on purpose: its first 8 hex characters name the
+    preview host, so they must not be guessable or sequential.
+    """
+
+    site = models.ForeignKey("sites.Site", on_delete=models.PROTECT, related_name="environments")
+    node = models.ForeignKey("nodes.Node", on_delete=models.PROTECT, related_name="environments")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=63)
+    environment_type = models.CharField(max_length=20, choices=EnvironmentType.choices)
+    status = models.CharField(
+        max_length=20, choices=LifecycleStatus.choices, default=LifecycleStatus.ACTIVE
+    )
+    status_reason = models.TextField(blank=True, default="")
+    source_environment = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
+    )
+    promotion_preset = models.CharField(
+        max_length=20, choices=PromotionPreset.choices, default=PromotionPreset.CONTENT_PROTECT
+    )
+    preview_url = models.URLField(max_length=300)
+    primary_domain = models.ForeignKey(
+        "domains.Domain", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    current_release = models.ForeignKey(
+        "environments.Release", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    drift_status = models.CharField(
+        max_length=10, choices=DriftStatus.choices, default=DriftStatus.UNKNOWN
+    )
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+    last_drift_check = models.ForeignKey(
+        "environments.DriftCheck", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    fastcgi_cache_enabled = models.BooleanField(default=True)
+    redis_cache_enabled = models.BooleanField(default=True)
+    db_password = EncryptedTextField(blank=True, default="", editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Clones may expire.")
+
+    class Meta:
+        ordering = ["site__slug", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "slug"], name="environment_slug_unique_per_site"),
+            models.UniqueConstraint(
+                fields=["site"],
+                condition=models.Q(environment_type="production"),
+                name="one_production_environment_per_site",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=LifecycleStatus.values), name="environment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(environment_type__in=EnvironmentType.values),
+                name="environment_type_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(promotion_preset__in=PromotionPreset.values),
+                name="environment_promotion_preset_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(drift_status__in=DriftStatus.values),
+                name="environment_drift_status_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.site.slug}/{self.slug}" if self.site_id else self.slug
+
+    @property
+    def short_id(self) -> str:
+        return self.id.hex[:8]
+
+
+class Release(VersionedModel):
+    """An immutable code directory of an environment (``releases/<name>`` on the node)."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="releases")
+    source_type = models.CharField(max_length=10, choices=ReleaseSourceType.choices)
+    source_ref = models.CharField(max_length=500)
+    directory = models.CharField(max_length=100, help_text="Directory name under releases/.")
+    health = models.CharField(max_length=10, choices=ReleaseHealth.choices, default=ReleaseHealth.UNKNOWN)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "directory"], name="release_dir_unique"),
+            models.CheckConstraint(
+                condition=models.Q(source_type__in=ReleaseSourceType.values), name="release_source_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(health__in=ReleaseHealth.values), name="release_health_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.environment} @ {self.directory}"
+
+
+class DriftCheck(models.Model):
+    """An immutable record of production's protected-data checksums at one moment."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="drift_checks")
+    result = models.CharField(max_length=10, choices=DriftStatus.choices)
+    checksums = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(result__in=[DriftStatus.CLEAN, DriftStatus.DRIFTED]),
+                name="drift_check_result_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"drift check {self.result} at {self.created_at:%Y-%m-%d %H:%M}"

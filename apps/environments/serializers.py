@@ -1,0 +1,40 @@
+from rest_framework import serializers
+
+from apps.environments.models import Environment
+
+
+class EnvironmentSerializer(serializers.ModelSerializer):
+    site_id = serializers.UUIDField(read_only=True)
+    node_id = serializers.UUIDField(read_only=True)
+    source_environment_id = serializers.UUIDField(read_only=True, allow_null=True)
+    primary_domain_id = serializers.UUIDField(read_only=True, allow_null=True)
+    current_release_id = serializers.UUIDField(read_only=True, allow_null=True)
+    last_drift_check_id = serializers.UUIDField(read_only=True, allow_null=True)
+    preview_url = serializers.URLField(read_only=True)
+    state_version = serializers.IntegerField(min_value=1, read_only=True)
+
+    class Meta:
+        model = Environment
+        fields = [
+            "id",
+            "site_id",
+            "name",
+            "slug",
+            "environment_type",
+            "status",
+            "node_id",
+            "source_environment_id",
+            "promotion_preset",
+            "preview_url",
+            "primary_domain_id",
+            "current_release_id",
+            "drift_status",
+            "drift_checked_at",
+            "last_drift_check_id",
+            "fastcgi_cache_enabled",
+            "redis_cache_enabled",
+            "created_at",
+            "updated_at",
+            "state_version",
+        ]
+        read_only_fields = fields

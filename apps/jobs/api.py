@@ -1,0 +1,80 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.audit import services as audit
+from apps.core.errors import ApiError
+from apps.core.schema import error_responses
+from apps.jobs import services
+from apps.jobs.filters import JobFilter
+from apps.jobs.models import Job, JobLogLine
+from apps.jobs.serializers import JobControlResponseSerializer, JobLogLineSerializer, JobStatusResponseSerializer
+
+
+class JobListView(generics.ListAPIView):
+    serializer_class = JobStatusResponseSerializer
+    filterset_class = JobFilter
+    queryset = Job.objects.order_by("-created_at")
+
+    @extend_schema(operation_id="listJobs", tags=["Jobs"], summary="List jobs, newest first",
+                   responses={200: JobStatusResponseSerializer(many=True), **error_responses(401)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class JobDetailView(generics.RetrieveAPIView):
+    serializer_class = JobStatusResponseSerializer
+    queryset = Job.objects.all()
+    lookup_url_kwarg = "id"
+
+    @extend_schema(operation_id="getJob", tags=["Jobs"], summary="Get one job",
+                   responses={200: JobStatusResponseSerializer, **error_responses(401, 404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class JobCancelView(APIView):
+    @extend_schema(
+        operation_id="cancelJob",
+        tags=["Jobs"],
+        summary="Cancel a queued or running job",
+        description=(
+            "A queued job is cancelled at once (`status: cancelled`). A running job is asked to stop "
+            "(`status: running`); its handler stops at the next safe point and the job ends `cancelled`."
+        ),
+        request=None,
+        responses={200: JobControlResponseSerializer, **error_responses(401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="job.cancel", resource_type="job", resource_id=id)
+        job = services.cancel_job(id, user=request.user)
+        return Response({"success": True, "status": job.status})
+
+
+class JobLogView(generics.ListAPIView):
+    """The job's log lines in order; poll with ``?after=<last seq>`` to tail it."""
+
+    serializer_class = JobLogLineSerializer
+    pagination_class = None
+    max_lines = 1000
+
+    def get_queryset(self):
+        job = get_object_or_404(Job, pk=self.kwargs["id"])
+        raw_after = self.request.query_params.get("after", "0")
+        try:
+            after = int(raw_after)
+        except ValueError:
+            raise ApiError("bad_request", "after must be an integer.", {"fields": {"after": ["not an integer"]}})
+        return JobLogLine.objects.filter(job=job, seq__gt=after).order_by("seq")[: self.max_lines]
+
+    @extend_schema(
+        operation_id="getJobLog",
+        tags=["Jobs"],
+        summary="Read a job's log lines",
+        parameters=[OpenApiParameter("after", int, description="Only lines with a larger seq (for tailing).")],
+        responses={200: JobLogLineSerializer(many=True), **error_responses(401, 404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

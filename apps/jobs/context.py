@@ -1,0 +1,128 @@
+"""What a handler sees of its job: its parameters, a log, and safe points."""
+
+import contextlib
+import logging
+import threading
+import time
+
+from django.db import IntegrityError, close_old_connections, connection
+from django.db.models import Max
+
+from apps.jobs import services
+from apps.jobs.choices import LogLevel
+from apps.jobs.errors import JobCancelled, JobClaimLost, JobTimedOut
+from apps.jobs.models import JobLogLine
+
+logger = logging.getLogger(__name__)
+
+# A handler's checkpoint() asks the database for a cancel request at most this often.
+CANCEL_POLL_SECONDS = 0.5
+
+
+class JobContext:
+    """Passed to every handler.
+
+    ``log()`` appends lines the live job view tails; ``step()`` names a stage;
+    ``checkpoint()`` is a safe point where a cancel request or the timeout
+    stops the handler. ``stop_event`` is set on either, for code that waits on
+    remote work (the SSH layer kills the remote process when it is set).
+    """
+
+    def __init__(self, claim):
+        self.job = claim.job
+        self.payload = claim.job.payload or {}
+        self._claim = claim
+        self._seq = (JobLogLine.objects.filter(job=self.job).aggregate(m=Max("seq"))["m"] or 0)
+        self.stop_event = threading.Event()
+        self.cancelled = threading.Event()
+        self.timed_out = threading.Event()
+        self.claim_lost = threading.Event()
+        self.result: dict = {}
+        self._started = time.monotonic()
+        self._last_cancel_poll = 0.0
+
+    # --- log ---------------------------------------------------------------
+    def log(self, message: str, level: str = LogLevel.INFO) -> None:
+        for _ in range(3):
+            self._seq += 1
+            try:
+                JobLogLine.objects.create(job=self.job, seq=self._seq, level=level, message=str(message))
+                return
+            except IntegrityError:
+                # A previous run of this job wrote lines meanwhile; continue after them.
+                self._seq = JobLogLine.objects.filter(job=self.job).aggregate(m=Max("seq"))["m"] or 0
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        self.checkpoint()
+        self.log(name, LogLevel.STEP)
+        started = time.monotonic()
+        yield
+        self.log(f"done: {name} ({time.monotonic() - started:.2f} s)")
+
+    # --- safe points -------------------------------------------------------
+    def checkpoint(self) -> None:
+        if self.claim_lost.is_set():
+            raise JobClaimLost()
+        if self.timed_out.is_set() or self.elapsed() > self.job.timeout_seconds:
+            self.timed_out.set()
+            raise JobTimedOut()
+        now = time.monotonic()
+        if not self.cancelled.is_set() and now - self._last_cancel_poll >= CANCEL_POLL_SECONDS:
+            self._last_cancel_poll = now
+            if services.cancel_requested(self.job.pk):
+                self.cancelled.set()
+                self.stop_event.set()
+        if self.cancelled.is_set():
+            raise JobCancelled()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, but wake at once for a cancel or the timeout."""
+        deadline = time.monotonic() + seconds
+        while True:
+            self.checkpoint()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.stop_event.wait(min(remaining, CANCEL_POLL_SECONDS))
+
+
+class Heartbeat(threading.Thread):
+    """Writes the job's heartbeat while the handler runs and relays cancel
+    requests, the timeout and a lost claim to the context."""
+
+    def __init__(self, context: JobContext, interval: float):
+        super().__init__(name=f"heartbeat-{context.job.pk}", daemon=True)
+        self.context = context
+        self.interval = interval
+        self._done = threading.Event()
+
+    def run(self):
+        claim = self.context._claim
+        try:
+            while not self._done.wait(self.interval):
+                try:
+                    ours, cancel = services.heartbeat(claim.job.pk, claim.token)
+                except Exception:  # noqa: BLE001 - a missed beat is retried on the next tick
+                    logger.exception("heartbeat for job %s failed", claim.job.pk)
+                    close_old_connections()
+                    continue
+                if not ours:
+                    self.context.claim_lost.set()
+                    self.context.stop_event.set()
+                    return
+                if cancel:
+                    self.context.cancelled.set()
+                    self.context.stop_event.set()
+                if self.context.elapsed() > claim.job.timeout_seconds:
+                    self.context.timed_out.set()
+                    self.context.stop_event.set()
+        finally:
+            connection.close()
+
+    def stop(self):
+        self._done.set()
+        self.join(timeout=self.interval + 5)

@@ -1,0 +1,115 @@
+"""Recurring jobs and the periodic sweep, driven by django-q2's scheduler.
+
+A domain declares a recurring job with ``recurring_job``; ``ensure_schedules``
+(run when a worker starts) keeps one django-q2 Schedule row per declaration.
+Enqueueing skips any scope that already has that job type queued or running,
+and a partial unique index makes that hold even with two schedulers racing.
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from django.db import IntegrityError, transaction
+from django_q.models import Schedule
+
+from apps.jobs import dispatch, services
+from apps.jobs.choices import ACTIVE
+from apps.jobs.models import Job
+from apps.jobs.registry import load_handlers
+
+logger = logging.getLogger(__name__)
+
+SCHEDULE_PREFIX = "pressluft:"
+SWEEP_SCHEDULE = f"{SCHEDULE_PREFIX}sweep"
+
+
+@dataclass(frozen=True)
+class JobScope:
+    dedup_key: str
+    site: object = None
+    environment: object = None
+    node: object = None
+    payload: dict | None = None
+
+
+@dataclass(frozen=True)
+class RecurringJob:
+    job_type: str
+    every_minutes: int
+    scopes: Callable[[], Iterable[JobScope]]
+
+
+_RECURRING: dict[str, RecurringJob] = {}
+
+
+def recurring_job(job_type: str, every_minutes: int):
+    """Decorate a function yielding the JobScopes a recurring job runs for."""
+
+    def register(scopes):
+        _RECURRING[job_type] = RecurringJob(job_type, every_minutes, scopes)
+        return scopes
+
+    return register
+
+
+def unregister_recurring(job_type: str) -> None:
+    _RECURRING.pop(job_type, None)
+
+
+def recurring_jobs() -> list[RecurringJob]:
+    load_handlers()
+    return list(_RECURRING.values())
+
+
+def enqueue_recurring(job_type: str) -> list[Job]:
+    """Called by the scheduler: one job per scope, unless one is already active."""
+    load_handlers()
+    definition = _RECURRING.get(job_type)
+    if definition is None:
+        logger.warning("recurring job %s is not declared in this version", job_type)
+        return []
+    created = []
+    for scope in definition.scopes():
+        if Job.objects.filter(job_type=job_type, dedup_key=scope.dedup_key, status__in=ACTIVE).exists():
+            continue
+        try:
+            with transaction.atomic():
+                job = services.enqueue_job(
+                    job_type,
+                    site=scope.site,
+                    environment=scope.environment,
+                    node=scope.node,
+                    payload=scope.payload,
+                    dedup_key=scope.dedup_key,
+                )
+        except IntegrityError:
+            continue  # another scheduler enqueued it a moment ago
+        created.append(job)
+    return created
+
+
+def ensure_schedules() -> None:
+    """Create or update the django-q2 Schedule rows for the sweep and every recurring job."""
+    wanted = {SWEEP_SCHEDULE: ("apps.jobs.scheduler.sweep", "", 1)}
+    for definition in recurring_jobs():
+        wanted[f"{SCHEDULE_PREFIX}{definition.job_type}"] = (
+            "apps.jobs.scheduler.enqueue_recurring",
+            repr(definition.job_type),
+            definition.every_minutes,
+        )
+    for name, (func, args, minutes) in wanted.items():
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={"func": func, "args": args, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+        )
+    Schedule.objects.filter(name__startswith=SCHEDULE_PREFIX).exclude(name__in=wanted).delete()
+
+
+def sweep() -> dict:
+    """Recover jobs of dead workers, fail stuck ones, and re-send due jobs."""
+    load_handlers()
+    lost = services.recover_lost_jobs()
+    overdue = services.fail_overdue_jobs()
+    dispatched = dispatch.dispatch_due_jobs()
+    return {"lost": len(lost), "overdue": len(overdue), "dispatched": dispatched}

@@ -1,0 +1,255 @@
+"""Pressluft settings, read from the environment (see docs/configuration.md).
+
+With nothing configured the panel runs embedded: SQLite in the data directory,
+the django-q2 ORM broker, and the local machine as its node.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from pressluft.env import (
+    ConfigurationError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    secret_from_file,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("PRESSLUFT_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+LOG_DIR = DATA_DIR / "logs"
+LOG_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = env_str("PRESSLUFT_SECRET_KEY") or secret_from_file(DATA_DIR / "secret_key")
+# Key for secrets stored in the database (SSH keys, DB passwords, credentials).
+# It lives outside the database on purpose: a database dump alone reveals nothing.
+ENCRYPTION_KEY_FILE = Path(
+    env_str("PRESSLUFT_ENCRYPTION_KEY_FILE", str(DATA_DIR / "encryption_key"))
+)
+
+DEBUG = env_bool("PRESSLUFT_DEBUG", False)
+LISTEN = env_str("PRESSLUFT_LISTEN", "127.0.0.1:8000")
+ALLOWED_HOSTS = env_list("PRESSLUFT_ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("PRESSLUFT_CSRF_TRUSTED_ORIGINS", [])
+# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto header.
+if env_bool("PRESSLUFT_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_q",
+    "axes",
+    "apps.core",
+    "apps.accounts",
+    "apps.nodes",
+    "apps.sites",
+    "apps.environments",
+    "apps.backups",
+    "apps.domains",
+    "apps.jobs",
+    "apps.audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.core.middleware.ApiErrorMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "apps.accounts.middleware.SecureSessionCookieMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.audit.middleware.AuditMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "pressluft.urls"
+WSGI_APPLICATION = "pressluft.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database_config() -> dict:
+    url = env_str("DATABASE_URL")
+    if url:
+        try:
+            config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        except Exception as exc:  # the library raises several types for a bad URL
+            raise ConfigurationError(f"DATABASE_URL cannot be parsed: {exc}") from exc
+        if config["ENGINE"] == "django.db.backends.sqlite3":
+            config["OPTIONS"] = _sqlite_options()
+        return config
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(DATA_DIR / "pressluft.sqlite3"),
+        "OPTIONS": _sqlite_options(),
+    }
+
+
+def _sqlite_options() -> dict:
+    # The panel and the worker write at once: WAL lets readers go on during a
+    # write, IMMEDIATE takes the write lock at BEGIN (no upgrade deadlock), and
+    # the busy timeout makes a writer wait instead of failing "database is locked".
+    return {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+
+DATABASES = {"default": _database_config()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+SESSION_COOKIE_NAME = "session_token"
+SESSION_COOKIE_AGE = 24 * 60 * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_EXPIRE_AT_BROWSER_CLOSE = False
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False  # browser clients read it and echo it as X-CSRFToken
+CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Bearer first: its WWW-Authenticate header turns "not authenticated" into 401.
+        "apps.accounts.authentication.BearerTokenAuthentication",
+        "apps.accounts.authentication.SessionCookieAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.IsStaff"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.LinkHeaderPagination",
+    "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"login": env_str("PRESSLUFT_LOGIN_RATE", "30/min")},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DATETIME_FORMAT": "iso-8601",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Pressluft API",
+    "DESCRIPTION": "Control a fleet of WordPress sites: sites, environments, jobs and more.",
+    "VERSION": "0.2.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api",
+    "SCHEMA_PATH_PREFIX_TRIM": True,
+    "SERVERS": [{"url": "/api"}],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "LifecycleStatusEnum": "apps.core.choices.LifecycleStatus",
+        "JobStatusEnum": "apps.jobs.choices.JobStatus",
+        "EnvironmentTypeEnum": "apps.environments.choices.EnvironmentType",
+        "PromotionPresetEnum": "apps.environments.choices.PromotionPreset",
+        "BackupScopeEnum": "apps.backups.choices.BackupScope",
+        "BackupStatusEnum": "apps.backups.choices.BackupStatus",
+        "TlsStatusEnum": "apps.domains.choices.TlsStatus",
+        "NodeStatusEnum": "apps.nodes.choices.NodeStatus",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.strip_generated_noise",
+    ],
+}
+
+# Django admin and API logins share one lockout (django-axes).
+AXES_FAILURE_LIMIT = env_int("PRESSLUFT_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_float("PRESSLUFT_LOGIN_COOLOFF_HOURS", 0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
+AXES_VERBOSE = False
+
+# --- job queue -------------------------------------------------------------
+JOB_DEFAULT_TIMEOUT = env_int("PRESSLUFT_JOB_TIMEOUT", 30 * 60)
+JOB_MAX_ATTEMPTS = 3
+JOB_RETRY_BACKOFF = [60, 5 * 60, 15 * 60]
+# A running job whose worker has not written a heartbeat for this long is
+# considered lost (its process died) and is run again.
+JOB_HEARTBEAT_INTERVAL = env_float("PRESSLUFT_JOB_HEARTBEAT_INTERVAL", 5.0)
+JOB_LOST_AFTER = env_float("PRESSLUFT_JOB_LOST_AFTER", 45.0)
+JOB_SWEEP_INTERVAL = env_float("PRESSLUFT_JOB_SWEEP_INTERVAL", 10.0)
+# Extra modules whose import registers job handlers (the tests use this).
+JOB_HANDLER_MODULES = env_list("PRESSLUFT_JOB_HANDLER_MODULES", [])
+
+Q_CLUSTER = {
+    "name": "pressluft",
+    "orm": "default",
+    "workers": env_int("PRESSLUFT_WORKERS", 2),
+    "recycle": 500,
+    # django-q2 kills a task after this; each job task asks for its own job
+    # timeout plus a grace period, this is only the upper bound.
+    "timeout": 4 * 60 * 60,
+    "retry": 4 * 60 * 60 + 600,
+    "max_attempts": 1,
+    "poll": env_float("PRESSLUFT_QUEUE_POLL", 0.1),
+    "save_limit": -1,
+    "ack_failures": True,
+    "catch_up": False,
+    "label": "Task queue",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("PRESSLUFT_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "axes": {"level": "WARNING"},
+    },
+}

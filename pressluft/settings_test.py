@@ -1,0 +1,11 @@
+"""Settings for the test suite (scripts/test sets DATABASE_URL to a throwaway PostgreSQL)."""
+
+from pressluft.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Test-only job handlers; worker processes started by tests import them too.
+JOB_HANDLER_MODULES = ["tests.jobhandlers"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
