@@ -67,8 +67,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.ApiErrorMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before SessionMiddleware so that, on the way out, it sees the cookies set.
     "apps.accounts.middleware.SecureSessionCookieMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -186,6 +187,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.2.0",
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["apps.accounts.permissions.IsStaff"],
     # Swagger UI and Redoc assets are served by the panel itself (no CDN).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -194,6 +196,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX_TRIM": True,
     "SERVERS": [{"url": "/api"}],
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "ENUM_NAME_OVERRIDES": {
         "LifecycleStatusEnum": "apps.core.choices.LifecycleStatus",
         "JobStatusEnum": "apps.jobs.choices.JobStatus",
@@ -206,7 +209,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "apps.core.schema.strip_generated_noise",
+        "apps.core.schema.inline_list_responses",
     ],
 }
 
@@ -216,6 +219,7 @@ AXES_COOLOFF_TIME = env_float("PRESSLUFT_LOGIN_COOLOFF_HOURS", 0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "apps.accounts.lockout.login_username"
 AXES_VERBOSE = False
 
 # --- job queue -------------------------------------------------------------

@@ -5,8 +5,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.accounts import services
-from apps.accounts.serializers import LoginRequestSerializer, SuccessSerializer
-from apps.core.schema import error_responses
+from apps.accounts.serializers import LoginResponseSerializer, LoginSerializer, LogoutResponseSerializer
+from apps.core.schema import error_responses, ok
 
 
 class LoginView(APIView):
@@ -26,12 +26,12 @@ class LoginView(APIView):
             "`csrftoken` cookie. Cookie-authenticated writes must echo `csrftoken` in the "
             "`X-CSRFToken` header. Repeated failures lock the email for a while (429)."
         ),
-        request=LoginRequestSerializer,
-        responses={200: SuccessSerializer, **error_responses(400, 401, 429)},
+        request=LoginSerializer,
+        responses={200: ok(LoginResponseSerializer, "Logged in; the session cookie is set."), **error_responses(400, 401, 429)},
         auth=[],
     )
     def post(self, request):
-        body = LoginRequestSerializer(data=request.data)
+        body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.login(request._request, body.validated_data["email"], body.validated_data["password"])
         return Response({"success": True})
@@ -47,7 +47,7 @@ class LogoutView(APIView):
         tags=["Auth"],
         summary="Log out",
         request=None,
-        responses={200: SuccessSerializer, **error_responses(401)},
+        responses={200: ok(LogoutResponseSerializer, "Logged out; the session is revoked."), **error_responses(401)},
     )
     def post(self, request):
         services.logout(request._request)

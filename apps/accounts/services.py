@@ -4,10 +4,12 @@ import secrets
 from dataclasses import dataclass
 
 from axes.exceptions import AxesBackendPermissionDenied
+from axes.handlers.proxy import AxesProxyHandler
 from django.contrib import auth
 from django.middleware.csrf import get_token
 from django.utils import timezone
 
+from apps.accounts.lockout import LOCKOUT_MESSAGE, lockout_seconds
 from apps.accounts.models import TOKEN_PREFIX, ApiToken, User, hash_token_secret
 from apps.audit import services as audit
 from apps.core.errors import ApiError
@@ -21,13 +23,18 @@ def login(request, email: str, password: str) -> User:
     """
     audit.annotate(request, action="auth.login", resource_type="user")
     getattr(request, audit.AUDIT_ATTRIBUTE)["actor"] = email
+    email = email.lower()
+    # Checked explicitly (not only inside authenticate) so a locked-out email
+    # is refused even with the right password.
+    if not AxesProxyHandler.is_allowed(request, {"username": email}):
+        raise ApiError("login_locked_out", LOCKOUT_MESSAGE, {"retry_after": lockout_seconds()})
     try:
-        user = auth.authenticate(request=request, username=email.lower(), password=password)
+        user = auth.authenticate(request=request, username=email, password=password)
     except AxesBackendPermissionDenied:
         user = None
     if getattr(request, "axes_locked_out", False):
         # AxesMiddleware replaces the response with the lockout answer (429).
-        raise ApiError("login_locked_out", "Too many failed logins. The account is locked; try again later.")
+        raise ApiError("login_locked_out", LOCKOUT_MESSAGE, {"retry_after": lockout_seconds()})
     if user is None or not user.is_active or not user.is_staff:
         raise ApiError("invalid_credentials", "Unknown email or wrong password.")
     auth.login(request, user)

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.schema import error_responses
+from apps.core.schema import error_responses, ok
 from apps.jobs.choices import JobStatus
 from apps.jobs.models import Job
 from apps.nodes.choices import NodeStatus
@@ -21,7 +21,7 @@ class MetricsResponseSerializer(serializers.Serializer):
 
 class MetricsView(APIView):
     @extend_schema(operation_id="getMetrics", tags=["Metrics"], summary="Counts of jobs, nodes and sites right now",
-                   responses={200: MetricsResponseSerializer, **error_responses(401)})
+                   responses={200: ok(MetricsResponseSerializer, "Current counts."), **error_responses(401)})
     def get(self, request):
         counts = dict(
             Job.objects.filter(status__in=[JobStatus.RUNNING, JobStatus.QUEUED])

@@ -8,6 +8,7 @@ them and a test keeps the two and the code base in step.
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
@@ -109,9 +110,15 @@ def api_exception_handler(exc, context):
     """DRF exception handler: every exception becomes ``{code, message, details?}``."""
     headers = {}
     if isinstance(exc, ApiError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        if exc.details and "retry_after" in exc.details:
+            headers["Retry-After"] = str(exc.details["retry_after"])
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers)
     if isinstance(exc, DjangoValidationError):
         exc = drf.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("request_too_large", "The request body is larger than allowed."), status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response(error_body("bad_request", "The request was refused as malformed."), status=400)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     if isinstance(exc, DjangoPermissionDenied):

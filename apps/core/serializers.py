@@ -24,7 +24,7 @@ class JobAcceptedSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
 
 
-class ResetResponseSerializer(serializers.Serializer):
+class ResourceResetResponseSerializer(serializers.Serializer):
     from apps.core.choices import LifecycleStatus
 
     success = serializers.BooleanField()

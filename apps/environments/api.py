@@ -8,8 +8,8 @@ from apps.audit import services as audit
 from apps.backups.filters import BackupFilter
 from apps.backups.models import Backup
 from apps.backups.serializers import BackupSerializer
-from apps.core.schema import error_responses
-from apps.core.serializers import ResetResponseSerializer
+from apps.core.schema import error_responses, ok
+from apps.core.serializers import ResourceResetResponseSerializer
 from apps.domains.filters import DomainFilter
 from apps.domains.models import Domain
 from apps.domains.serializers import DomainSerializer
@@ -21,15 +21,18 @@ from apps.sites.models import Site
 
 
 class SiteEnvironmentListView(generics.ListAPIView):
+    queryset = Environment.objects.none()  # for schema generation; get_queryset scopes it
     serializer_class = EnvironmentSerializer
     filterset_class = EnvironmentFilter
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
         site = get_object_or_404(Site, pk=self.kwargs["id"])
         return Environment.objects.filter(site=site).order_by("created_at")
 
     @extend_schema(operation_id="listSiteEnvironments", tags=["Environments"], summary="List a site's environments",
-                   responses={200: EnvironmentSerializer(many=True), **error_responses(401, 404)})
+                   responses={200: ok(EnvironmentSerializer(many=True), "The site's environments."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -40,7 +43,7 @@ class EnvironmentDetailView(generics.RetrieveAPIView):
     lookup_url_kwarg = "id"
 
     @extend_schema(operation_id="getEnvironment", tags=["Environments"], summary="Get one environment",
-                   responses={200: EnvironmentSerializer, **error_responses(401, 404)})
+                   responses={200: ok(EnvironmentSerializer, "The environment."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -52,7 +55,7 @@ class EnvironmentResetView(APIView):
         summary="Reset a failed environment to active",
         description="Allowed only from `failed`, with no job queued or running on it and its node in service.",
         request=None,
-        responses={200: ResetResponseSerializer, **error_responses(401, 404, 409)},
+        responses={200: ok(ResourceResetResponseSerializer, "The resource is active again."), **error_responses(401, 404, 409)},
     )
     def post(self, request, id):
         audit.annotate(request, action="environment.reset", resource_type="environment", resource_id=id)
@@ -61,28 +64,34 @@ class EnvironmentResetView(APIView):
 
 
 class EnvironmentBackupListView(generics.ListAPIView):
+    queryset = Backup.objects.none()  # for schema generation; get_queryset scopes it
     serializer_class = BackupSerializer
     filterset_class = BackupFilter
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
         environment = get_object_or_404(Environment, pk=self.kwargs["id"])
         return Backup.objects.filter(environment=environment).order_by("-created_at")
 
     @extend_schema(operation_id="listEnvironmentBackups", tags=["Backups"], summary="List an environment's backups",
-                   responses={200: BackupSerializer(many=True), **error_responses(401, 404)})
+                   responses={200: ok(BackupSerializer(many=True), "The environment's backups, newest first."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
 
 class EnvironmentDomainListView(generics.ListAPIView):
+    queryset = Domain.objects.none()  # for schema generation; get_queryset scopes it
     serializer_class = DomainSerializer
     filterset_class = DomainFilter
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
         environment = get_object_or_404(Environment, pk=self.kwargs["id"])
         return Domain.objects.filter(environment=environment).order_by("hostname")
 
     @extend_schema(operation_id="listEnvironmentDomains", tags=["Domains"], summary="List an environment's domains",
-                   responses={200: DomainSerializer(many=True), **error_responses(401, 404)})
+                   responses={200: ok(DomainSerializer(many=True), "The environment's domains."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

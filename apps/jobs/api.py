@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from apps.audit import services as audit
 from apps.core.errors import ApiError
-from apps.core.schema import error_responses
+from apps.core.schema import error_responses, ok
 from apps.jobs import services
 from apps.jobs.filters import JobFilter
 from apps.jobs.models import Job, JobLogLine
@@ -19,7 +19,7 @@ class JobListView(generics.ListAPIView):
     queryset = Job.objects.order_by("-created_at")
 
     @extend_schema(operation_id="listJobs", tags=["Jobs"], summary="List jobs, newest first",
-                   responses={200: JobStatusResponseSerializer(many=True), **error_responses(401)})
+                   responses={200: ok(JobStatusResponseSerializer(many=True), "Jobs, newest first."), **error_responses(401)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -30,7 +30,7 @@ class JobDetailView(generics.RetrieveAPIView):
     lookup_url_kwarg = "id"
 
     @extend_schema(operation_id="getJob", tags=["Jobs"], summary="Get one job",
-                   responses={200: JobStatusResponseSerializer, **error_responses(401, 404)})
+                   responses={200: ok(JobStatusResponseSerializer, "The job."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -45,7 +45,7 @@ class JobCancelView(APIView):
             "(`status: running`); its handler stops at the next safe point and the job ends `cancelled`."
         ),
         request=None,
-        responses={200: JobControlResponseSerializer, **error_responses(401, 404, 409)},
+        responses={200: ok(JobControlResponseSerializer, "Cancelled, or asked to stop."), **error_responses(401, 404, 409)},
     )
     def post(self, request, id):
         audit.annotate(request, action="job.cancel", resource_type="job", resource_id=id)
@@ -57,10 +57,13 @@ class JobLogView(generics.ListAPIView):
     """The job's log lines in order; poll with ``?after=<last seq>`` to tail it."""
 
     serializer_class = JobLogLineSerializer
+    queryset = JobLogLine.objects.none()  # for schema generation; get_queryset scopes it
     pagination_class = None
     max_lines = 1000
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
         job = get_object_or_404(Job, pk=self.kwargs["id"])
         raw_after = self.request.query_params.get("after", "0")
         try:
@@ -74,7 +77,7 @@ class JobLogView(generics.ListAPIView):
         tags=["Jobs"],
         summary="Read a job's log lines",
         parameters=[OpenApiParameter("after", int, description="Only lines with a larger seq (for tailing).")],
-        responses={200: JobLogLineSerializer(many=True), **error_responses(401, 404)},
+        responses={200: ok(JobLogLineSerializer(many=True), "Log lines in order."), **error_responses(401, 404)},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

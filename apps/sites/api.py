@@ -4,8 +4,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit import services as audit
-from apps.core.schema import error_responses
-from apps.core.serializers import ResetResponseSerializer
+from apps.core.schema import error_responses, ok
+from apps.core.serializers import ResourceResetResponseSerializer
 from apps.sites import services
 from apps.sites.filters import SiteFilter
 from apps.sites.selectors import sites_with_primary_environment
@@ -20,7 +20,7 @@ class SiteListView(generics.ListAPIView):
         return sites_with_primary_environment().order_by("slug")
 
     @extend_schema(operation_id="listSites", tags=["Sites"], summary="List sites",
-                   responses={200: SiteSerializer(many=True), **error_responses(401)})
+                   responses={200: ok(SiteSerializer(many=True), "All sites, filtered and paged."), **error_responses(401)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -33,7 +33,7 @@ class SiteDetailView(generics.RetrieveAPIView):
         return sites_with_primary_environment()
 
     @extend_schema(operation_id="getSite", tags=["Sites"], summary="Get one site",
-                   responses={200: SiteSerializer, **error_responses(401, 404)})
+                   responses={200: ok(SiteSerializer, "The site."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -45,7 +45,7 @@ class SiteResetView(APIView):
         summary="Reset a failed site to active",
         description="Allowed only from `failed`, and only when no job is queued or running on the site.",
         request=None,
-        responses={200: ResetResponseSerializer, **error_responses(401, 404, 409)},
+        responses={200: ok(ResourceResetResponseSerializer, "The resource is active again."), **error_responses(401, 404, 409)},
     )
     def post(self, request, id):
         audit.annotate(request, action="site.reset", resource_type="site", resource_id=id)
