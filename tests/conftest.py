@@ -55,3 +55,13 @@ def site_with_production(node):
     site = SiteFactory()
     production = EnvironmentFactory(site=site, node=node, slug="production")
     return site, production
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    """DRF throttles count in the cache; without this, logins from earlier
+    tests would push later ones over the limit."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

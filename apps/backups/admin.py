@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.template.defaultfilters import filesizeformat
+
+from apps.backups.models import Backup
+from apps.core.admin_helpers import PanelModelAdmin, ReadOnlyAdminMixin, change_link, status_badge
+
+
+@admin.register(Backup)
+class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
+    """Backups are written by backup jobs only; the admin is their inventory."""
+
+    list_display = (
+        "created_at", "environment_link", "backup_scope", "status_column", "size", "retention_until", "completed_at",
+    )
+    list_filter = ("status", "backup_scope", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("storage_path", "checksum", "environment__slug", "environment__site__slug")
+    list_select_related = ("environment__site",)
+    show_full_result_count = False
+    fields = (
+        "id", "environment_link", "backup_scope", "status_column", "storage_type", "storage_path", "size",
+        "checksum", "retention_until", "completed_at", "state_version", "created_at", "updated_at",
+    )
+    readonly_fields = fields
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # The site page links to "all backups of this site".
+        return lookup == "environment__site" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="Environment", ordering="environment__site__slug")
+    def environment_link(self, obj):
+        return change_link(obj.environment)
+
+    @admin.display(description="Status", ordering="status")
+    def status_column(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Size", ordering="size_bytes")
+    def size(self, obj):
+        return "-" if obj.size_bytes is None else filesizeformat(obj.size_bytes)

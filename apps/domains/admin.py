@@ -1,0 +1,27 @@
+from django.contrib import admin
+
+from apps.core.admin_helpers import PanelModelAdmin, ReadOnlyAdminMixin, change_link, status_badge
+from apps.domains.models import Domain
+
+
+@admin.register(Domain)
+class DomainAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
+    """Domains are attached and removed by jobs (DNS check, server block, certificate)."""
+
+    list_display = ("hostname", "environment_link", "tls_column", "tls_issuer", "is_primary", "created_at")
+    list_filter = ("tls_status", "is_primary")
+    search_fields = ("hostname", "environment__slug", "environment__site__slug")
+    list_select_related = ("environment__site",)
+    fields = (
+        "id", "hostname", "environment_link", "is_primary", "tls_column", "tls_issuer", "state_version",
+        "created_at", "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Environment", ordering="environment__site__slug")
+    def environment_link(self, obj):
+        return change_link(obj.environment)
+
+    @admin.display(description="TLS", ordering="tls_status")
+    def tls_column(self, obj):
+        return status_badge(obj.tls_status, obj.get_tls_status_display())
