@@ -222,6 +222,20 @@ AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
 AXES_USERNAME_CALLABLE = "apps.accounts.lockout.login_username"
 AXES_VERBOSE = False
 
+# --- nodes and WordPress ---------------------------------------------------
+# Where environments live on every node (SPEC "Node layout").
+NODE_SITES_ROOT = env_str("PRESSLUFT_NODE_SITES_ROOT", "/var/www/pressluft")
+# Address Nginx server blocks listen on ("" = all). Tests keep traffic on loopback.
+NODE_LISTEN_ADDRESS = env_str("PRESSLUFT_NODE_LISTEN_ADDRESS", "")
+# WordPress core for new environments: "directory:/path" (e.g. Debian's
+# /usr/share/wordpress) or the URL of an official release tarball, verified
+# against WORDPRESS_CORE_SHA1 or, if that is empty, the .sha1 file published beside it.
+WORDPRESS_CORE = env_str("PRESSLUFT_WORDPRESS_CORE", "https://wordpress.org/latest.tar.gz")
+WORDPRESS_CORE_SHA1 = env_str("PRESSLUFT_WORDPRESS_CORE_SHA1", "")
+# Defined on every node by node_provision (apps/nodes/remote/nginx-pressluft-*.tmpl).
+NGINX_CACHE_ZONE = "pressluft"
+NGINX_SNIPPETS_DIR = "/etc/nginx/snippets"
+
 # --- job queue -------------------------------------------------------------
 JOB_DEFAULT_TIMEOUT = env_int("PRESSLUFT_JOB_TIMEOUT", 30 * 60)
 JOB_MAX_ATTEMPTS = 3
@@ -260,5 +274,6 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
+        "paramiko": {"level": "WARNING"},
     },
 }

@@ -9,3 +9,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The local test node serves WordPress from Debian's package (no internet here)
+# and keeps every listener on loopback.
+WORDPRESS_CORE = "directory:/usr/share/wordpress"
+NODE_LISTEN_ADDRESS = "127.0.0.1"

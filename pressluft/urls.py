@@ -8,10 +8,13 @@ from apps.environments.api import (
     EnvironmentBackupListView,
     EnvironmentDetailView,
     EnvironmentDomainListView,
+    EnvironmentHealthCheckView,
+    EnvironmentMagicLoginView,
     EnvironmentResetView,
     SiteEnvironmentListView,
 )
 from apps.jobs.api import JobCancelView, JobDetailView, JobListView, JobLogView
+from apps.nodes.api import NodeDetailView, NodeHealthView, NodeListView, NodeProvisionView, PanelPublicKeyView
 from apps.sites.api import SiteDetailView, SiteListView, SiteResetView
 
 api_patterns = [
@@ -25,10 +28,17 @@ api_patterns = [
     path("environments/<uuid:id>/reset", EnvironmentResetView.as_view(), name="environment-reset"),
     path("environments/<uuid:id>/backups", EnvironmentBackupListView.as_view(), name="environment-backups"),
     path("environments/<uuid:id>/domains", EnvironmentDomainListView.as_view(), name="environment-domains"),
+    path("environments/<uuid:id>/magic-login", EnvironmentMagicLoginView.as_view(), name="environment-magic-login"),
+    path("environments/<uuid:id>/health-check", EnvironmentHealthCheckView.as_view(), name="environment-health-check"),
     path("jobs", JobListView.as_view(), name="job-list"),
     path("jobs/<uuid:id>", JobDetailView.as_view(), name="job-detail"),
     path("jobs/<uuid:id>/cancel", JobCancelView.as_view(), name="job-cancel"),
     path("jobs/<uuid:id>/log", JobLogView.as_view(), name="job-log"),
+    path("nodes", NodeListView.as_view(), name="node-list"),
+    path("nodes/public-key", PanelPublicKeyView.as_view(), name="node-public-key"),
+    path("nodes/<uuid:id>", NodeDetailView.as_view(), name="node-detail"),
+    path("nodes/<uuid:id>/provision", NodeProvisionView.as_view(), name="node-provision"),
+    path("nodes/<uuid:id>/health", NodeHealthView.as_view(), name="node-health"),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

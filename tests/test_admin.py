@@ -31,7 +31,10 @@ from apps.jobs.admin import LOG_TAIL_LINES
 from apps.jobs.choices import JobStatus
 from apps.jobs.factories import JobFactory
 from apps.jobs.models import Job, JobLogLine
+from apps.nodes.choices import NodeStatus
+from apps.nodes.factories import NodeFactory
 from apps.nodes.models import Node
+from apps.nodes.ssh import fingerprint
 from apps.sites.models import Site
 
 TOKEN_RE = re.compile(re.escape(TOKEN_PREFIX) + r"[0-9a-f]+_[A-Za-z0-9_-]+")
@@ -455,3 +458,287 @@ def test_panel_settings_refuses_a_bad_hostname(admin_client, db):
     response = admin_client.post(url(PanelSettings.load()), {"preview_domain": "bad host; rm -rf /"})
     assert response.status_code == 200
     assert PanelSettings.load().preview_domain == ""
+
+
+# --- sites: add and delete through the services ------------------------------------
+
+
+def test_site_add_form_renders_with_the_active_nodes_only(admin_client, node):
+    NodeFactory(name="offline", status=NodeStatus.UNREACHABLE)
+    response = admin_client.get(url(Site, "add"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'name="slug"' in page and 'name="name"' in page
+    choices = [label for _, label in response.context["form"].fields["node"].choices]
+    assert node.name in choices
+    assert "offline" not in choices
+    changelist = admin_client.get(url(Site, "changelist")).content.decode()
+    assert url(Site, "add") in changelist  # the "Add site" button
+
+
+@pytest.mark.parametrize(
+    "name, slug, field, text",
+    [
+        ("Shop", "Bad_Slug", "slug", "Use lower-case letters"),
+        ("Shop", "-shop", "slug", "Use lower-case letters"),
+        ("Shop", "a" * 64, "slug", "at most 63"),
+        ("   ", "shop", "name", "may not be blank"),
+        ("", "shop", "name", "required"),
+    ],
+)
+def test_site_add_form_validates_like_the_api(admin_client, node, name, slug, field, text):
+    response = admin_client.post(url(Site, "add"), {"name": name, "slug": slug})
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors.get(field, []))
+    assert text in errors, response.context["form"].errors
+    assert "Please correct" in response.content.decode()
+    assert not Site.objects.exists()
+    assert not Job.objects.exists()
+
+
+def test_site_add_form_creates_the_site_its_environment_and_a_queued_job(admin_client, node, superuser):
+    response = admin_client.post(url(Site, "add"), {"name": "Alpha Bakery", "slug": "alpha", "node": str(node.pk)})
+    assert response.status_code == 302, response.content.decode()
+    site = Site.objects.get(slug="alpha")
+    assert (site.name, site.status) == ("Alpha Bakery", LifecycleStatus.DEPLOYING)
+    production = site.environments.get()
+    assert (production.environment_type, production.node, production.status) == (
+        EnvironmentType.PRODUCTION, node, LifecycleStatus.DEPLOYING)
+    job = Job.objects.get()
+    assert (job.job_type, job.status, job.site, job.environment) == ("site_create", JobStatus.QUEUED, site, production)
+    assert response["Location"] == url(job)  # the operator watches the job's log
+    page = admin_client.get(response["Location"])
+    assert any("is being created" in text for text in messages_of(page))
+    entry = AuditEntry.objects.get(action="site.create")
+    assert (entry.resource_id, entry.result, entry.job, entry.user) == (
+        str(site.pk), AuditResult.ACCEPTED, job, superuser)
+
+
+def test_site_add_form_defaults_to_the_only_active_node(admin_client, node):
+    response = admin_client.post(url(Site, "add"), {"name": "Beta", "slug": "beta"})
+    assert response.status_code == 302
+    assert Site.objects.get(slug="beta").environments.get().node == node
+
+
+def test_site_add_form_reports_a_duplicate_slug_and_no_active_node(admin_client, db):
+    response = admin_client.post(url(Site, "add"), {"name": "Alpha", "slug": "alpha"})
+    assert response.status_code == 200
+    assert any("No active node" in error for error in response.context["form"].non_field_errors())
+    assert AuditEntry.objects.get(action="site.create").result == AuditResult.FAILED
+
+    NodeFactory()
+    assert admin_client.post(url(Site, "add"), {"name": "Alpha", "slug": "alpha"}).status_code == 302
+    response = admin_client.post(url(Site, "add"), {"name": "Alpha again", "slug": "alpha"})
+    assert response.status_code == 200
+    assert "exists already" in " ".join(response.context["form"].errors["slug"])
+    assert Site.objects.count() == 1
+
+
+def test_delete_site_asks_for_confirmation_then_queues_the_job(admin_client, world, superuser):
+    site = world[Site]
+    page = admin_client.get(url(site)).content.decode()
+    assert 'value="delete_sites"' in page
+    response = run_action(admin_client, Site, "delete_sites", [site], _return_to_object="1")
+    assert response.status_code == 200
+    confirm = response.content.decode()
+    assert "cannot be undone" in confirm
+    assert 'name="post" value="yes"' in confirm
+    assert not Job.objects.filter(job_type="site_delete").exists()
+
+    response = run_action(admin_client, Site, "delete_sites", [site], _return_to_object="1", post="yes")
+    job = Job.objects.get(job_type="site_delete")
+    assert response.status_code == 302
+    assert response["Location"] == url(job)
+    assert job.site == site and job.status == JobStatus.QUEUED
+    entry = AuditEntry.objects.get(action="site.delete")
+    assert (entry.resource_id, entry.result, entry.job) == (str(site.pk), AuditResult.ACCEPTED, job)
+    assert Site.objects.filter(pk=site.pk).exists()  # the job removes it, after the node work
+
+
+def test_delete_site_is_refused_while_a_job_runs(admin_client, world):
+    site = world[Site]
+    JobFactory(site=site, node=world[Node], status=JobStatus.RUNNING)
+    response = run_action(admin_client, Site, "delete_sites", [site], _return_to_object="1", post="yes")
+    assert response["Location"] == url(site)
+    assert any("queued or running" in text for text in messages_of(admin_client.get(response["Location"])))
+    assert not Job.objects.filter(job_type="site_delete").exists()
+    assert AuditEntry.objects.get(action="site.delete").result == AuditResult.FAILED
+
+
+# --- environments: WordPress admin and health check ----------------------------------
+
+
+def test_environment_pages_offer_wordpress_admin_and_health_check(admin_client, world):
+    production = world[Site].environments.get(slug="production")
+    page = admin_client.get(url(production)).content.decode()
+    assert 'value="open_wordpress_admin"' in page
+    assert 'value="run_health_check"' in page
+    listing = admin_client.get(url(Environment, "changelist")).content.decode()
+    wp_admin = reverse("admin:environments_environment_wp_admin", args=(production.pk,))
+    assert f'formaction="{wp_admin}"' in listing
+
+    Environment.objects.filter(pk=production.pk).update(status=LifecycleStatus.DEPLOYING)
+    assert 'value="open_wordpress_admin"' not in admin_client.get(url(production)).content.decode()
+
+
+def test_open_wordpress_admin_on_an_environment_that_is_not_active_shows_the_error(admin_client, world):
+    environment = world[Environment]
+    Environment.objects.filter(pk=environment.pk).update(status=LifecycleStatus.DEPLOYING)
+    response = run_action(admin_client, Environment, "open_wordpress_admin", [environment], _return_to_object="1")
+    assert response.status_code == 302
+    assert response["Location"] == url(environment)
+    assert any("not active" in text for text in messages_of(admin_client.get(response["Location"])))
+    entry = AuditEntry.objects.get(action="environment.magic_login")
+    assert (entry.resource_id, entry.result, entry.details["code"]) == (
+        str(environment.pk), AuditResult.FAILED, "environment_not_active")
+
+    # The list's button: POST only, and the same error back on the list.
+    wp_admin = reverse("admin:environments_environment_wp_admin", args=(environment.pk,))
+    assert admin_client.get(wp_admin).status_code == 405
+    response = admin_client.post(wp_admin)
+    assert response["Location"] == url(Environment, "changelist")
+    assert any("not active" in text for text in messages_of(admin_client.get(response["Location"])))
+
+
+def test_open_wordpress_admin_needs_exactly_one_environment(admin_client, world):
+    environments = list(Environment.objects.all())
+    response = run_action(admin_client, Environment, "open_wordpress_admin", environments)
+    assert any("exactly one" in text for text in messages_of(admin_client.get(response["Location"])))
+    assert not AuditEntry.objects.filter(action="environment.magic_login").exists()
+
+
+def test_wordpress_admin_button_checks_csrf(superuser, world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(superuser)
+    wp_admin = reverse("admin:environments_environment_wp_admin", args=(world[Environment].pk,))
+    assert client.post(wp_admin).status_code == 403
+
+
+def test_health_check_action_queues_the_job_and_shows_it(admin_client, world):
+    environment = world[Environment]
+    response = run_action(admin_client, Environment, "run_health_check", [environment], _return_to_object="1")
+    job = Job.objects.get(job_type="health_check")
+    assert job.environment == environment
+    assert response["Location"] == url(job)
+    entry = AuditEntry.objects.get(action="environment.health_check")
+    assert (entry.result, entry.job) == (AuditResult.ACCEPTED, job)
+
+
+# --- nodes: register, health, provision, re-pin -----------------------------------------
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIES9+TnpTv2RuOZDzkimjbWKAi8QS9sykMzlCAVl4roh"
+
+HEALTH = {
+    "services": {"nginx": True, "php-fpm": True, "mariadb": False, "redis": True},
+    "disk": {"path": "/", "total_bytes": 40 * 1024**3, "free_bytes": 10 * 1024**3, "used_percent": 75.0},
+    "memory": {"total_bytes": 4 * 1024**3, "available_bytes": 3 * 1024**3, "used_percent": 25.0},
+    "load": {"1m": 0.5, "5m": 0.25, "15m": 0.125, "cpus": 2},
+    "versions": {"nginx": "1.22.1", "php": "8.2.29", "mariadb": "10.11.11", "redis": "7.0.15", "os": "Debian 12"},
+    "firewall": {"rules_file": "/etc/pressluft/firewall.nft", "tcp_ports": [22, 80, 443], "applied": True},
+    "fail2ban": {"running": False, "error": "no journal"},
+    "listen_address": "",
+}
+
+
+@pytest.fixture
+def closed_port():
+    from tests.nodes.support import free_port
+
+    return free_port()
+
+
+def test_node_page_shows_health_and_the_panel_key(admin_client, node):
+    from apps.nodes import keys
+
+    Node.objects.filter(pk=node.pk).update(health=HEALTH, host_key=HOST_KEY)
+    page = admin_client.get(url(node)).content.decode()
+    for text in ("nginx", "mariadb", "stopped", "10.0 GB free of 40.0 GB", "75.0 % used",
+                 "3.0 GB available of 4.0 GB", "0.50 / 0.25 / 0.12", "Debian 12", "php 8.2.29",
+                 "TCP 22, 80, 443", "no journal", "all addresses"):
+        assert text in page, text
+    assert keys.public_key() in page
+    assert "ssh-ed25519 PRIVATE" not in page and "PRIVATE KEY" not in page
+    assert fingerprint(HOST_KEY) in page
+    for action in ("provision_nodes", "refresh_health", "repin_host_keys"):
+        assert f'value="{action}"' in page
+    empty = NodeFactory(name="fresh")
+    assert "No report yet" in admin_client.get(url(empty)).content.decode()
+
+
+def test_register_node_form_renders_with_the_public_key(admin_client, db):
+    from apps.nodes import keys
+
+    response = admin_client.get(url(Node, "add"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert keys.public_key() in page
+    for field in ("name", "hostname", "ssh_port", "ssh_user", "public_ipv4"):
+        assert f'name="{field}"' in page
+
+
+@pytest.mark.parametrize(
+    "data, field, text",
+    [
+        ({"name": "Bad Name", "hostname": "10.0.0.5"}, "name", "does not match"),
+        ({"name": "web-1", "hostname": "bad host;"}, "hostname", "does not match"),
+        ({"name": "web-1", "hostname": "node.example.com"}, "public_ipv4", "Required when the hostname"),
+        ({"name": "web-1", "hostname": "10.0.0.5", "public_ipv4": "10.0.0"}, "public_ipv4", "valid IPv4"),
+        ({"name": "web-1", "hostname": "10.0.0.5", "ssh_port": "70000"}, "ssh_port", "less than or equal"),
+        ({"name": "web-1", "hostname": "10.0.0.5", "ssh_user": "Root!"}, "ssh_user", "does not match"),
+    ],
+)
+def test_register_node_form_validates_like_the_api(admin_client, db, data, field, text):
+    response = admin_client.post(url(Node, "add"), {"ssh_port": "22", "ssh_user": "root", **data})
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors.get(field, []))
+    assert text in errors, response.context["form"].errors
+    assert not Node.objects.exists()
+
+
+def test_register_node_form_shows_why_the_node_could_not_be_reached(admin_client, db, closed_port):
+    response = admin_client.post(
+        url(Node, "add"),
+        {"name": "web-1", "hostname": "127.0.0.1", "ssh_port": str(closed_port), "ssh_user": "root"},
+    )
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].non_field_errors())
+    assert "127.0.0.1" in errors
+    assert not Node.objects.exists()
+    entry = AuditEntry.objects.get(action="node.register")
+    assert (entry.result, entry.details["code"]) == (AuditResult.FAILED, "node_unreachable")
+
+
+def test_provision_action_queues_the_job_and_shows_it(admin_client, node):
+    response = run_action(admin_client, Node, "provision_nodes", [node], _return_to_object="1")
+    job = Job.objects.get(job_type="node_provision")
+    assert job.node == node and job.status == JobStatus.QUEUED
+    assert response["Location"] == url(job)
+    assert AuditEntry.objects.get(action="node.provision").job == job
+
+
+def test_refresh_health_of_an_unreachable_node_says_so(admin_client, node, closed_port):
+    Node.objects.filter(pk=node.pk).update(ssh_port=closed_port, host_key=HOST_KEY)
+    response = run_action(admin_client, Node, "refresh_health", [node], _return_to_object="1")
+    assert response["Location"] == url(node)
+    assert any("node-" in text and "127.0.0.1" in text for text in messages_of(admin_client.get(response["Location"])))
+    node.refresh_from_db()
+    assert node.status == NodeStatus.UNREACHABLE
+    entry = AuditEntry.objects.get(action="node.health_check")
+    assert (entry.result, entry.details["code"]) == (AuditResult.FAILED, "node_unreachable")
+
+
+def test_repin_host_key_needs_a_confirmation_that_the_key_was_verified(admin_client, node, closed_port):
+    pinned = HOST_KEY
+    Node.objects.filter(pk=node.pk).update(ssh_port=closed_port, host_key=pinned)
+    response = run_action(admin_client, Node, "repin_host_keys", [node], _return_to_object="1")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "verified" in page
+    assert fingerprint(pinned) in page
+
+    response = run_action(admin_client, Node, "repin_host_keys", [node], _return_to_object="1", post="yes")
+    assert response["Location"] == url(node)
+    assert messages_of(admin_client.get(response["Location"]))
+    node.refresh_from_db()
+    assert node.host_key == pinned  # nothing answered: nothing re-pinned
+    assert AuditEntry.objects.get(action="node.repin_host_key").result == AuditResult.FAILED

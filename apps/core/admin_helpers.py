@@ -13,10 +13,12 @@ from urllib.parse import urlencode
 from django import forms
 from django.apps import apps as django_apps
 from django.contrib import admin, messages
+from django.contrib.admin import helpers as admin_forms
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -277,3 +279,106 @@ def run_service_action(modeladmin, request, queryset, *, action: str, call, done
     if request.POST.get("_return_to_object") and len(queryset) == 1:
         return HttpResponseRedirect(admin_url(queryset[0]))
     return None
+
+
+def job_link(job):
+    return change_link(job, f"{job.job_type} {str(job.pk)[:8]}")
+
+
+def run_job_action(modeladmin, request, queryset, *, action: str, call, label=str, done="queued"):
+    """Like ``run_service_action``, for services that queue a job: ``call(obj)``
+    returns the job (or raises ApiError). Each accepted request is audited with
+    its job, so the job's outcome closes the entry. When one object was acted
+    on, the browser goes to the job's page, where its log shows the progress.
+    """
+    client = audit.client_address(request)
+    objects = list(queryset)
+    jobs = []
+    for obj in objects:
+        try:
+            job = call(obj)
+        except ApiError as exc:
+            audit.record(
+                user=request.user,
+                action=action,
+                resource=obj,
+                result=AuditResult.FAILED,
+                client_address=client,
+                details={"via": "admin", "code": exc.code, "message": exc.message},
+            )
+            modeladmin.message_user(request, f"{label(obj)}: {exc.message}", messages.ERROR)
+            continue
+        audit.record(
+            user=request.user,
+            action=action,
+            resource=obj,
+            result=AuditResult.ACCEPTED,
+            job=job,
+            client_address=client,
+            details={"via": "admin"},
+        )
+        jobs.append(job)
+        modeladmin.message_user(
+            request, format_html("{}: {} job {}; its log shows the progress.", label(obj), done, job_link(job)),
+            messages.SUCCESS,
+        )
+    if len(objects) == 1 and jobs:
+        return HttpResponseRedirect(admin_url(jobs[0]))
+    if request.POST.get("_return_to_object") and len(objects) == 1:
+        return HttpResponseRedirect(admin_url(objects[0]))
+    return None
+
+
+def confirm_action(modeladmin, request, queryset, *, title: str, question: str, button: str,
+                   warnings=(), details=None):
+    """The confirmation page of an admin action, or None once the operator confirmed.
+
+    The page posts the same action and selection back to the changelist with
+    ``post=yes``; ``details`` (label, value) rows describe each object.
+    """
+    if request.POST.get("post") == "yes":
+        return None
+    objects = list(queryset)
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "question": question,
+        "button": button,
+        "warnings": list(warnings),
+        "objects": [(obj, details(obj) if details else []) for obj in objects],
+        "opts": modeladmin.model._meta,
+        "action_name": request.POST.get("action", ""),
+        "return_to_object": request.POST.get("_return_to_object", ""),
+        "action_checkbox_name": admin_forms.ACTION_CHECKBOX_NAME,
+        "cancel_url": admin_url(objects[0]) if len(objects) == 1 else admin_url(modeladmin.model, "changelist"),
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "admin/pressluft/confirm_action.html", context)
+
+
+def render_service_form(modeladmin, request, form, *, title: str, submit: str, intro: str = "",
+                        template: str = "admin/pressluft/service_form.html", **extra):
+    """A small form page in the admin's frame whose view calls a service
+    (never a ModelForm save): the add pages of sites and nodes."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "submit_label": submit,
+        "intro": intro,
+        "form": form,
+        "adminform": admin_forms.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=modeladmin),
+        "errors": bool(form.errors),
+        "opts": modeladmin.model._meta,
+        "has_view_permission": modeladmin.has_view_permission(request),
+        **extra,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, template, context)
+
+
+def form_errors_from_serializer(form, serializer_errors: dict) -> None:
+    """Put a DRF serializer's validation errors on the admin form's fields."""
+    for field, errors in serializer_errors.items():
+        target = field if field in form.fields else None
+        for error in errors:
+            form.add_error(target, str(error))

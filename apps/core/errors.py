@@ -37,6 +37,8 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "login_locked_out": (429, "Too many failed logins; the account is locked for a while."),
     "internal_error": (500, "An unexpected error; it was logged on the server."),
     "node_unreachable": (502, "The node could not be reached over SSH in time."),
+    "ssh_auth_failed": (502, "The node refused the panel's SSH key."),
+    "host_key_mismatch": (502, "The node's SSH host key is not the pinned one."),
     "wp_cli_error": (502, "The WordPress command on the node failed."),
 }
 

@@ -40,6 +40,9 @@ class PanelSettings(models.Model):
     )
     dns01_provider = models.CharField(max_length=64, blank=True, default="")
     dns01_credentials = EncryptedTextField(blank=True, default="")
+    # The installation's SSH key pair: nodes authorize the public half.
+    ssh_private_key = EncryptedTextField(blank=True, default="", editable=False)
+    ssh_public_key = models.TextField(blank=True, default="", editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -20,7 +20,7 @@ class ErrorSerializer(serializers.Serializer):
     details = serializers.DictField(required=False, help_text="Extra structured context, when useful.")
 
 
-class JobAcceptedSerializer(serializers.Serializer):
+class JobResponseSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
 
 

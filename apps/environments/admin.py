@@ -1,16 +1,24 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.audit import services as audit
+from apps.audit.choices import AuditResult
 from apps.backups.models import Backup
 from apps.core.admin_helpers import (
     PanelModelAdmin,
     ReadOnlyAdminMixin,
+    admin_url,
     change_link,
     changelist_link,
+    run_job_action,
     run_service_action,
     status_badge,
 )
 from apps.core.choices import LifecycleStatus
+from apps.core.errors import ApiError
 from apps.domains.models import Domain
 from apps.environments import services
 from apps.environments.models import DriftCheck, Environment, Release
@@ -20,11 +28,12 @@ from apps.jobs.models import Job
 @admin.register(Environment)
 class EnvironmentAdmin(PanelModelAdmin):
     """Environments are created, changed and deleted by jobs; the admin shows
-    them, renames them and resets a failed one."""
+    them, renames them, resets a failed one, runs a health check and opens
+    WordPress's admin with a one-time login link."""
 
     list_display = (
         "__str__", "site_link", "environment_type", "status_column", "drift_column", "node",
-        "preview_link", "created_at",
+        "preview_link", "wp_admin_column", "created_at",
     )
     list_display_links = ("__str__",)
     list_filter = ("status", "environment_type", "drift_status", "promotion_preset", "node")
@@ -47,8 +56,12 @@ class EnvironmentAdmin(PanelModelAdmin):
         "promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "fastcgi_cache_enabled",
         "redis_cache_enabled", "id", "state_version", "created_at", "updated_at",
     )
-    actions = ("reset_failed_state",)
-    object_actions = (("reset_failed_state", "Reset failed state"),)
+    actions = ("reset_failed_state", "run_health_check", "open_wordpress_admin")
+    object_actions = (
+        ("open_wordpress_admin", "Open WordPress admin"),
+        ("run_health_check", "Run health check"),
+        ("reset_failed_state", "Reset failed state"),
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related(
@@ -104,9 +117,95 @@ class EnvironmentAdmin(PanelModelAdmin):
         )
 
     def object_actions_for(self, request, obj):
+        hidden = set()
         if obj.status != LifecycleStatus.FAILED:
-            return []
-        return super().object_actions_for(request, obj)
+            hidden.add("reset_failed_state")
+        if obj.status != LifecycleStatus.ACTIVE:
+            hidden.add("open_wordpress_admin")
+        return [(name, label) for name, label in super().object_actions_for(request, obj) if name not in hidden]
+
+    # --- health check ---------------------------------------------------------
+
+    def has_check_permission(self, request):
+        return request.user.has_perm("environments.change_environment")
+
+    @admin.action(description="Run health check", permissions=["check"])
+    def run_health_check(self, request, queryset):
+        return run_job_action(
+            self,
+            request,
+            queryset,
+            action="environment.health_check",
+            call=lambda environment: services.request_health_check(environment.pk, user=request.user),
+            label=lambda obj: f"Environment {obj}",
+        )
+
+    # --- magic login -------------------------------------------------------------
+
+    def has_login_permission(self, request):
+        return request.user.has_perm("environments.change_environment")
+
+    @admin.action(description="Open WordPress admin (one selected environment)", permissions=["login"])
+    def open_wordpress_admin(self, request, queryset):
+        environments = list(queryset[:2])
+        if len(environments) != 1:
+            self.message_user(request, "Select exactly one environment to open its WordPress admin.", messages.ERROR)
+            return None
+        return self._magic_login_redirect(request, environments[0])
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            path(
+                "<path:object_id>/wp-admin/",
+                self.admin_site.admin_view(self.wp_admin_view),
+                name=f"{opts.app_label}_{opts.model_name}_wp_admin",
+            ),
+            *super().get_urls(),
+        ]
+
+    def wp_admin_view(self, request, object_id):
+        """The list's "Open" button: POST only (it creates a login link), CSRF-checked."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_login_permission(request):
+            raise PermissionDenied
+        environment = self.get_object(request, object_id)
+        if environment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        return self._magic_login_redirect(request, environment, back=admin_url(self.model, "changelist"))
+
+    def _magic_login_redirect(self, request, environment, back=None):
+        """Ask the node for a one-time login link and send the browser there;
+        on failure say why and return to the environment (or ``back``)."""
+        client = audit.client_address(request)
+        try:
+            answer = services.magic_login(environment.pk)
+        except ApiError as exc:
+            audit.record(
+                user=request.user, action="environment.magic_login", resource=environment,
+                result=AuditResult.FAILED, client_address=client,
+                details={"via": "admin", "code": exc.code, "message": exc.message},
+            )
+            self.message_user(request, f"Environment {environment}: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(back or admin_url(environment))
+        audit.record(
+            user=request.user, action="environment.magic_login", resource=environment,
+            result=AuditResult.SUCCEEDED, client_address=client, details={"via": "admin"},
+        )
+        # The link is a one-time secret: it goes only into this redirect, never into the audit log.
+        return HttpResponseRedirect(answer["login_url"])
+
+    @admin.display(description="WordPress admin")
+    def wp_admin_column(self, obj):
+        if obj.status != LifecycleStatus.ACTIVE:
+            return "-"
+        # A button of the list's own form (which carries the CSRF token), posting to this row's view.
+        return format_html(
+            '<button type="submit" class="button" formaction="{}" formmethod="post" '
+            'title="Log in to WordPress with a one-time link">Open</button>',
+            reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_wp_admin", args=(obj.pk,)),
+        )
 
 
 @admin.register(Release)

@@ -9,14 +9,14 @@ from apps.backups.filters import BackupFilter
 from apps.backups.models import Backup
 from apps.backups.serializers import BackupSerializer
 from apps.core.schema import error_responses, ok
-from apps.core.serializers import ResourceResetResponseSerializer
+from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
 from apps.domains.filters import DomainFilter
 from apps.domains.models import Domain
 from apps.domains.serializers import DomainSerializer
 from apps.environments import services
 from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
-from apps.environments.serializers import EnvironmentSerializer
+from apps.environments.serializers import EnvironmentSerializer, MagicLoginResponseSerializer
 from apps.sites.models import Site
 
 
@@ -95,3 +95,36 @@ class EnvironmentDomainListView(generics.ListAPIView):
                    responses={200: ok(DomainSerializer(many=True), "The environment's domains."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class EnvironmentMagicLoginView(APIView):
+    @extend_schema(
+        operation_id="createMagicLogin",
+        tags=["Environments"],
+        summary="One-time wp-admin login link",
+        description=(
+            "Asks the node directly (no job; at most 10 s) for a login link that works once within 60 seconds "
+            "and opens wp-admin as the site's administrator."
+        ),
+        request=None,
+        responses={200: ok(MagicLoginResponseSerializer, "The link and when it expires."),
+                   **error_responses(401, 404, 409, 502)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.magic_login", resource_type="environment", resource_id=id)
+        return Response(services.magic_login(id))
+
+
+class EnvironmentHealthCheckView(APIView):
+    @extend_schema(
+        operation_id="runEnvironmentHealthCheck",
+        tags=["Environments"],
+        summary="Check an environment's health",
+        description="Queues `health_check`: HTTP 200 from its URL, WordPress installed, database reachable.",
+        request=None,
+        responses={202: ok(JobResponseSerializer, "Health check queued."), **error_responses(401, 404)},
+    )
+    def post(self, request, id):
+        job = services.request_health_check(id, user=request.user)
+        audit.annotate(request, action="environment.health_check", resource_type="environment", resource_id=id, job=job)
+        return Response({"job_id": str(job.pk)}, status=202)

@@ -38,3 +38,8 @@ class EnvironmentSerializer(serializers.ModelSerializer):
             "state_version",
         ]
         read_only_fields = fields
+
+
+class MagicLoginResponseSerializer(serializers.Serializer):
+    login_url = serializers.URLField()
+    expires_at = serializers.DateTimeField()

@@ -1,11 +1,18 @@
 """Environment state transitions."""
 
+import time
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
 from django.db import transaction
 
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.state import change_state
+from apps.environments import node_ops
 from apps.environments.models import Environment
+from apps.jobs.errors import JobError
+from apps.jobs.services import enqueue_job
 from apps.jobs.choices import ACTIVE as ACTIVE_JOB_STATUSES
 from apps.jobs.models import Job
 from apps.nodes.choices import NodeStatus
@@ -44,3 +51,42 @@ def reset_environment(environment_id, expected_version: int | None = None) -> En
                 {"problems": problems, "job_ids": [str(pk) for pk in active_jobs]},
             )
         return change_state(environment, expected_version, status=LifecycleStatus.ACTIVE, status_reason="")
+
+
+MAGIC_LOGIN_LIFETIME = 60
+SSH_FAILURE_CODES = {"node_unreachable", "host_key_mismatch", "ssh_auth_failed", "remote_timeout"}
+MAGIC_LOGIN_DEADLINE = 10.0
+
+
+def magic_login(environment_id) -> dict:
+    """A one-time wp-admin login URL, valid 60 s: one node command, no job.
+
+    Errors: 409 environment_not_active, 502 node_unreachable (SSH), 502
+    wp_cli_error (the WordPress helper failed).
+    """
+    environment = Environment.objects.select_related("node").filter(pk=environment_id).first()
+    if environment is None:
+        raise ApiError("not_found", "No environment with this id.")
+    if environment.status != LifecycleStatus.ACTIVE:
+        raise ApiError(
+            "environment_not_active", f"The environment is {environment.status}, not active.", {"status": environment.status}
+        )
+    started = time.monotonic()
+    try:
+        answer = node_ops.login_token(environment, MAGIC_LOGIN_LIFETIME, timeout=MAGIC_LOGIN_DEADLINE)
+    except JobError as exc:
+        if exc.code in SSH_FAILURE_CODES:
+            raise ApiError("node_unreachable", f"Could not reach node {environment.node.name}: {exc.message}") from None
+        raise ApiError("wp_cli_error", f"WordPress could not create a login link: {exc.message}") from None
+    if time.monotonic() - started > MAGIC_LOGIN_DEADLINE:
+        raise ApiError("node_unreachable", "The node took longer than 10 s to answer.")
+    expires_at = datetime.fromtimestamp(int(answer["expires"]), tz=dt_timezone.utc)
+    base = environment.preview_url.rstrip("/") + "/"
+    return {"login_url": f"{base}?pressluft_login={answer['token']}", "expires_at": expires_at}
+
+
+def request_health_check(environment_id, user=None):
+    environment = Environment.objects.select_related("node", "site").filter(pk=environment_id).first()
+    if environment is None:
+        raise ApiError("not_found", "No environment with this id.")
+    return enqueue_job("health_check", environment=environment, user=user)

@@ -19,8 +19,10 @@ logger = logging.getLogger(__name__)
 RUN_JOB_TASK = "apps.jobs.runner.run_job"
 # How long a dispatched-but-not-started job waits before the sweeper re-sends it.
 REDISPATCH_AFTER = timedelta(seconds=30)
-# Finishing a job wakes at most this many waiting jobs of its site and node.
+# Finishing a job wakes at most this many waiting jobs of its site and node,
+# chosen among this many of the oldest queued ones.
 WAKE_LIMIT = 10
+WAKE_SCAN = 500
 
 
 def dispatch_jobs(jobs) -> None:
@@ -42,22 +44,40 @@ def dispatch_jobs(jobs) -> None:
 
 
 def wake_waiting(job, include_self: bool = False) -> None:
-    """After ``job`` ended (or was requeued), wake the queued jobs it was blocking."""
+    """After ``job`` ended (or was requeued), wake the queued jobs it was blocking.
+
+    Only the oldest due job of each site (and of each node, for jobs without a
+    site) can be claimed next, so those heads are woken: a run of younger jobs
+    of one site must not crowd out a job of another site that could start now.
+    """
     from apps.jobs.models import Job
 
+    wake = []
+    seen = set()
+    if include_self and job.status == JobStatus.QUEUED:
+        wake.append(job)
+        seen.add(_head_key(job))
     scope = Q()
     if job.site_id:
         scope |= Q(site_id=job.site_id)
     if job.node_id:
         scope |= Q(node_id=job.node_id)
-    candidates = Job.objects.filter(status=JobStatus.QUEUED).filter(_due())
     if scope:
-        candidates = candidates.filter(scope)
-    elif not include_self:
-        return
-    if not include_self:
-        candidates = candidates.exclude(pk=job.pk)
-    dispatch_jobs(list(candidates.order_by("created_at")[:WAKE_LIMIT]))
+        waiting = (
+            Job.objects.filter(status=JobStatus.QUEUED)
+            .filter(_due())
+            .filter(scope)
+            .exclude(pk=job.pk)
+            .order_by("created_at")[:WAKE_SCAN]
+        )
+        for candidate in waiting:
+            if _head_key(candidate) in seen:
+                continue
+            seen.add(_head_key(candidate))
+            wake.append(candidate)
+            if len(wake) >= WAKE_LIMIT:
+                break
+    dispatch_jobs(wake)
 
 
 def dispatch_due_jobs() -> int:
@@ -75,6 +95,10 @@ def dispatch_due_jobs() -> int:
     jobs = list(due)
     dispatch_jobs(jobs)
     return len(jobs)
+
+
+def _head_key(job):
+    return ("site", job.site_id) if job.site_id else ("node", job.node_id)
 
 
 def _due():

@@ -20,6 +20,16 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "worker_lost": JobErrorCode(True, "The worker process running the job died; the job runs again."),
     "resource_failed": JobErrorCode(False, "The site or environment is failed; reset it before new work."),
     "node_unreachable": JobErrorCode(True, "The node did not answer over SSH in time."),
+    "host_key_mismatch": JobErrorCode(False, "The node's SSH host key differs from the pinned one; an operator must verify it."),
+    "ssh_auth_failed": JobErrorCode(False, "The node refused the panel's SSH key."),
+    "remote_timeout": JobErrorCode(True, "A command on the node did not finish in time and was killed."),
+    "remote_step_failed": JobErrorCode(False, "A step on the node failed; the job log shows which and why."),
+    "config_invalid": JobErrorCode(False, "A rendered configuration file was refused by its validator; the old one was kept."),
+    "service_failed": JobErrorCode(True, "A service on the node did not start or reload."),
+    "bad_parameters": JobErrorCode(False, "The node program refused its parameters (a bug in the panel)."),
+    "core_checksum_mismatch": JobErrorCode(False, "The downloaded WordPress archive does not match its published checksum."),
+    "wordpress_failed": JobErrorCode(False, "WordPress itself reported an error (install, database, options)."),
+    "health_check_failed": JobErrorCode(False, "The environment did not pass its health check."),
 }
 
 

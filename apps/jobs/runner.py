@@ -38,7 +38,11 @@ def _execute(claim, context) -> services.Outcome | None:
     context.log(f"attempt {job.attempt_count} of {job.max_attempts} on {services.worker_id()}")
     try:
         claim.spec.func(context)
-        context.checkpoint()
+        # The work is done: a cancel or the timeout noticed only now must not
+        # report it as stopped (and mark the site failed). A lost claim still
+        # means someone else owns the job.
+        if context.claim_lost.is_set():
+            raise JobClaimLost()
     except JobClaimLost:
         logger.warning("job %s: claim lost, stopping without recording", job.pk)
         return None

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django_q.models import Schedule
 
 from apps.jobs import dispatch, services
@@ -90,7 +90,12 @@ def enqueue_recurring(job_type: str) -> list[Job]:
 
 
 def ensure_schedules() -> None:
-    """Create or update the django-q2 Schedule rows for the sweep and every recurring job."""
+    """Create or update the django-q2 Schedule rows for the sweep and every recurring job.
+
+    Every worker calls this when it starts, often several at once, and
+    Schedule names are not unique in the database: without a lock each of
+    them would insert its own rows (and the next start would trip over them).
+    """
     wanted = {SWEEP_SCHEDULE: ("apps.jobs.scheduler.sweep", "", 1)}
     for definition in recurring_jobs():
         wanted[f"{SCHEDULE_PREFIX}{definition.job_type}"] = (
@@ -98,12 +103,30 @@ def ensure_schedules() -> None:
             repr(definition.job_type),
             definition.every_minutes,
         )
-    for name, (func, args, minutes) in wanted.items():
-        Schedule.objects.update_or_create(
-            name=name,
-            defaults={"func": func, "args": args, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
-        )
-    Schedule.objects.filter(name__startswith=SCHEDULE_PREFIX).exclude(name__in=wanted).delete()
+    with transaction.atomic():
+        _lock_schedules()
+        for name, (func, args, minutes) in wanted.items():
+            fields = {"func": func, "args": args, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1}
+            rows = list(Schedule.objects.filter(name=name).order_by("pk"))
+            if not rows:
+                Schedule.objects.create(name=name, **fields)
+                continue
+            Schedule.objects.filter(pk=rows[0].pk).update(**fields)
+            # Left by an older version that did not lock.
+            Schedule.objects.filter(pk__in=[row.pk for row in rows[1:]]).delete()
+        Schedule.objects.filter(name__startswith=SCHEDULE_PREFIX).exclude(name__in=wanted).delete()
+
+
+# Any constant shared by all workers names the lock; these are the bytes of "pressluf".
+_SCHEDULES_LOCK_ID = 0x7072_6573_736C_7566
+
+
+def _lock_schedules() -> None:
+    """Serialize ensure_schedules across processes until the transaction ends.
+    SQLite needs nothing: its immediate transaction already excludes other writers."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEDULES_LOCK_ID])
 
 
 def sweep() -> dict:

@@ -94,6 +94,8 @@ def cancel_job(job_id, user=None) -> Job:
         if job.status == JobStatus.QUEUED:
             change_state(job, status=JobStatus.CANCELLED, finished_at=timezone.now(), cancel_requested=True)
             _close_audit(job, AuditResult.CANCELLED)
+            # It may have been the oldest job of its site, holding back younger ones.
+            transaction.on_commit(lambda: dispatch.wake_waiting(job))
         else:
             change_state(job, cancel_requested=True)
     return job
@@ -219,6 +221,8 @@ def _fail_now(job, code, message):
         finished_at=timezone.now(),
     )
     _close_audit(job, AuditResult.FAILED)
+    # It may have been the oldest job of its site, holding back younger ones.
+    transaction.on_commit(lambda: dispatch.wake_waiting(job))
 
 # --- finishing --------------------------------------------------------------
 

@@ -20,6 +20,8 @@ class Node(VersionedModel):
     is_local = models.BooleanField(default=False, help_text="The machine that runs the panel.")
     host_key = models.TextField(blank=True, default="", help_text="Pinned SSH host key (type and base64).")
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    health = models.JSONField(default=dict, blank=True, help_text="Last health report: services, disk, memory, versions.")
+    health_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -1,19 +1,65 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
+from apps.audit import services as audit
+from apps.audit.choices import AuditResult
 from apps.backups.models import Backup
 from apps.core.admin_helpers import (
     PanelModelAdmin,
+    admin_url,
     change_link,
     changelist_link,
+    confirm_action,
+    form_errors_from_serializer,
+    job_link,
+    render_service_form,
+    run_job_action,
     run_service_action,
     status_badge,
 )
 from apps.core.choices import LifecycleStatus
+from apps.core.errors import ApiError
 from apps.environments.models import Environment
 from apps.jobs.models import Job
+from apps.nodes.choices import NodeStatus
+from apps.nodes.models import Node
 from apps.sites import services
 from apps.sites.models import Site
+from apps.sites.serializers import CreateSiteSerializer
+
+
+class CreateSiteForm(forms.Form):
+    """The admin's "add site": validated exactly like ``POST /api/sites``."""
+
+    name = forms.CharField(max_length=200, strip=False, help_text="Shown in the panel and as the WordPress site title.")
+    slug = forms.CharField(
+        max_length=63,
+        help_text="Lower-case letters, digits and inner dashes, at most 63; it names the site's "
+                  "resources on the node and cannot be changed later.",
+    )
+    node = forms.ModelChoiceField(
+        queryset=Node.objects.none(),
+        required=False,
+        empty_label="Default: the local node, or the only active node",
+        help_text="Only active nodes are offered.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["node"].queryset = Node.objects.filter(status=NodeStatus.ACTIVE).order_by("name")
+
+    def clean(self):
+        cleaned = super().clean()
+        given = {key: cleaned[key] for key in ("name", "slug") if cleaned.get(key) not in (None, "")}
+        body = CreateSiteSerializer(data=given, partial=True)
+        if not body.is_valid():
+            form_errors_from_serializer(self, body.errors)
+        else:
+            cleaned.update(body.validated_data)
+        return cleaned
 
 
 class EnvironmentInline(admin.TabularInline):
@@ -45,8 +91,9 @@ class EnvironmentInline(admin.TabularInline):
 
 @admin.register(Site)
 class SiteAdmin(PanelModelAdmin):
-    """Creating and deleting sites are jobs on a node; here the operator sees
-    sites, renames them and resets a failed one."""
+    """Sites are created and deleted by jobs on a node: "Add site" queues
+    site_create and "Delete site" site_delete, and both lead to the job's page.
+    Here the operator also renames a site and resets a failed one."""
 
     list_display = ("slug", "name", "status_column", "related", "created_at")
     list_filter = ("status",)
@@ -58,11 +105,74 @@ class SiteAdmin(PanelModelAdmin):
     )
     readonly_fields = ("slug", "status_column", "status_reason", "related", "id", "state_version", "created_at", "updated_at")
     inlines = (EnvironmentInline,)
-    actions = ("reset_failed_state",)
-    object_actions = (("reset_failed_state", "Reset failed state"),)
+    actions = ("reset_failed_state", "delete_sites")
+    object_actions = (("reset_failed_state", "Reset failed state"), ("delete_sites", "Delete site"))
 
     def has_add_permission(self, request):
-        return False
+        return request.user.has_perm("sites.add_site")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """A form that calls services.create_site, never a model save."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = CreateSiteForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                job = services.create_site(name=data["name"], slug=data["slug"], node=data["node"], user=request.user)
+            except ApiError as exc:
+                audit.record(
+                    user=request.user, action="site.create", resource_type="site", result=AuditResult.FAILED,
+                    client_address=audit.client_address(request),
+                    details={"via": "admin", "slug": data["slug"], "code": exc.code, "message": exc.message},
+                )
+                form.add_error("slug" if "slug" in (exc.details or {}) else None, exc.message)
+            else:
+                audit.record(
+                    user=request.user, action="site.create", resource=job.site, job=job, result=AuditResult.ACCEPTED,
+                    client_address=audit.client_address(request), details={"via": "admin", "slug": data["slug"]},
+                )
+                self.message_user(
+                    request,
+                    format_html("Site {} is being created on node {} by job {}; its log shows the progress.",
+                                change_link(job.site, job.site.slug), job.node.name, job_link(job)),
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(admin_url(job))
+        return render_service_form(
+            self, request, form, title="Add site", submit="Create site",
+            intro="Creates the site and its production environment on a node: a job installs WordPress "
+                  "and checks that the preview URL answers. You are taken to the job to follow it.",
+        )
+
+    def has_remove_permission(self, request):
+        return request.user.has_perm("sites.delete_site")
+
+    @admin.action(description="Delete selected sites (from their nodes too)", permissions=["remove"])
+    def delete_sites(self, request, queryset):
+        confirmation = confirm_action(
+            self, request, queryset,
+            title="Delete site",
+            question="Delete these sites? Each one's environments are removed from their nodes: Linux users, "
+                     "PHP-FPM pools, databases, server blocks and files, then the records in the panel.",
+            warnings=["This cannot be undone. Take a backup first if you may need the data again."],
+            button="Yes, delete",
+            details=lambda site: [
+                ("environments", ", ".join(f"{env.slug} on {env.node.name}" for env in
+                                           site.environments.select_related("node").order_by("slug")) or "none"),
+            ],
+        )
+        if confirmation is not None:
+            return confirmation
+        return run_job_action(
+            self,
+            request,
+            queryset,
+            action="site.delete",
+            call=lambda site: services.delete_site(site.pk, user=request.user),
+            label=lambda obj: f"Site {obj}",
+            done="being deleted by",
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -96,6 +206,7 @@ class SiteAdmin(PanelModelAdmin):
         )
 
     def object_actions_for(self, request, obj):
+        offered = super().object_actions_for(request, obj)
         if obj.status != LifecycleStatus.FAILED:
-            return []
-        return super().object_actions_for(request, obj)
+            offered = [(name, label) for name, label in offered if name != "reset_failed_state"]
+        return offered

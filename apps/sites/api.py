@@ -5,11 +5,13 @@ from rest_framework.views import APIView
 
 from apps.audit import services as audit
 from apps.core.schema import error_responses, ok
-from apps.core.serializers import ResourceResetResponseSerializer
+from apps.core.errors import ApiError
+from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
+from apps.nodes.models import Node
 from apps.sites import services
 from apps.sites.filters import SiteFilter
 from apps.sites.selectors import sites_with_primary_environment
-from apps.sites.serializers import SiteSerializer
+from apps.sites.serializers import CreateSiteSerializer, SiteSerializer
 
 
 class SiteListView(generics.ListAPIView):
@@ -24,8 +26,34 @@ class SiteListView(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
+    @extend_schema(
+        operation_id="createSite",
+        tags=["Sites"],
+        summary="Create a site",
+        description=(
+            "Creates the site and its production environment on a node and queues `site_create`: "
+            "a Linux user, PHP-FPM pool, database, WordPress installed and served at the preview URL. "
+            "Follow the job for progress."
+        ),
+        request=CreateSiteSerializer,
+        responses={202: ok(JobResponseSerializer, "Site creation queued."), **error_responses(400, 401, 409)},
+    )
+    def post(self, request):
+        body = CreateSiteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        node = None
+        if data.get("node_id"):
+            node = Node.objects.filter(pk=data["node_id"]).first()
+            if node is None:
+                raise ApiError("bad_request", "No node with this id.", {"fields": {"node_id": ["unknown node"]}})
+        audit.annotate(request, action="site.create", resource_type="site")
+        job = services.create_site(name=data["name"], slug=data["slug"], node=node, user=request.user)
+        audit.annotate(request, resource_id=job.site_id, job=job)
+        return Response({"job_id": str(job.pk)}, status=202)
 
-class SiteDetailView(generics.RetrieveAPIView):
+
+class SiteDetailView(generics.RetrieveDestroyAPIView):
     serializer_class = SiteSerializer
     lookup_url_kwarg = "id"
 
@@ -36,6 +64,20 @@ class SiteDetailView(generics.RetrieveAPIView):
                    responses={200: ok(SiteSerializer, "The site."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="deleteSite",
+        tags=["Sites"],
+        summary="Delete a site",
+        description="Queues `site_delete`: every environment is removed from its node, then the records. "
+        "Refused while a job is queued or running on the site.",
+        responses={202: ok(JobResponseSerializer, "Deletion queued."), **error_responses(401, 404, 409)},
+    )
+    def delete(self, request, id):
+        audit.annotate(request, action="site.delete", resource_type="site", resource_id=id)
+        job = services.delete_site(id, user=request.user)
+        audit.annotate(request, job=job)
+        return Response({"job_id": str(job.pk)}, status=202)
 
 
 class SiteResetView(APIView):

@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
+from apps.core.serializers import StrictSerializer
 from apps.sites.models import Site
+from apps.sites.services import SLUG_PATTERN
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -13,3 +15,19 @@ class SiteSerializer(serializers.ModelSerializer):
         model = Site
         fields = ["id", "name", "slug", "status", "primary_environment_id", "created_at", "updated_at", "state_version"]
         read_only_fields = fields
+
+
+class CreateSiteSerializer(StrictSerializer):
+    name = serializers.CharField(min_length=1, max_length=200)
+    slug = serializers.RegexField(
+        SLUG_PATTERN,
+        min_length=1,
+        max_length=63,
+        error_messages={"invalid": "Use lower-case letters, digits and inner dashes (at most 63)."},
+    )
+    node_id = serializers.UUIDField(required=False, help_text="The node for the site; default: the local or only active node.")
+
+    def validate_name(self, value):
+        if any(ord(char) < 32 for char in value) or not value.strip():
+            raise serializers.ValidationError("The name must be printable text.")
+        return value.strip()

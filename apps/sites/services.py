@@ -1,13 +1,23 @@
-"""Site state transitions."""
+"""Site state transitions: create (with its production environment), reset, delete."""
 
-from django.db import transaction
+import secrets
+import string
+import uuid
 
-from apps.core.choices import LifecycleStatus
+from django.db import IntegrityError, transaction
+
+from apps.backups.models import Backup
+from apps.core.choices import TRANSITIONAL, LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.state import change_state
-from apps.core.choices import TRANSITIONAL
+from apps.environments import naming
+from apps.environments.choices import EnvironmentType
+from apps.environments.models import Environment
 from apps.jobs.choices import ACTIVE as ACTIVE_JOB_STATUSES
 from apps.jobs.models import Job
+from apps.jobs.services import enqueue_job
+from apps.nodes.choices import NodeStatus
+from apps.nodes.models import Node
 from apps.sites.models import Site
 
 
@@ -37,3 +47,91 @@ def reset_site(site_id, expected_version: int | None = None) -> Site:
                 {"problems": problems, "job_ids": [str(pk) for pk in active_jobs]},
             )
         return change_state(site, expected_version, status=LifecycleStatus.ACTIVE, status_reason="")
+
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+def default_node():
+    """The node new sites go to: the local node if it is active, else the only active node."""
+    active = Node.objects.filter(status=NodeStatus.ACTIVE)
+    local = active.filter(is_local=True).first()
+    if local is not None:
+        return local
+    candidates = list(active[:2])
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ApiError("conflict", "No active node: register and provision a node first.")
+    raise ApiError("conflict", "Several nodes are active: say which one with node_id.")
+
+
+def create_site(*, name: str, slug: str, node=None, user=None):
+    """Create a site with its production environment, and queue ``site_create``.
+
+    Both start in ``deploying``; the job leaves them ``active`` (or ``failed``
+    with the reason). Returns the job.
+    """
+    if node is None:
+        node = default_node()
+    elif node.status != NodeStatus.ACTIVE:
+        raise ApiError("conflict", f"Node {node.name} is {node.status}, not active.")
+    if Site.objects.filter(slug=slug).exists():
+        raise ApiError("conflict", f"A site with slug {slug} exists already.", {"slug": slug})
+    alphabet = string.ascii_letters + string.digits
+    try:
+        with transaction.atomic():
+            site = Site.objects.create(name=name, slug=slug, status=LifecycleStatus.DEPLOYING)
+            environment = Environment(
+                id=uuid.uuid4(),
+                site=site,
+                node=node,
+                name="Production",
+                slug="production",
+                environment_type=EnvironmentType.PRODUCTION,
+                status=LifecycleStatus.DEPLOYING,
+                db_password="".join(secrets.choice(alphabet) for _ in range(32)),
+            )
+            environment.preview_url = naming.preview_url(environment, node)
+            environment.save()
+            job = enqueue_job(
+                "site_create",
+                site=site,
+                environment=environment,
+                node=node,
+                payload={"admin_email": getattr(user, "email", "") or "admin@localhost"},
+                user=user,
+            )
+    except IntegrityError:
+        raise ApiError("conflict", f"A site with slug {slug} exists already.", {"slug": slug}) from None
+    return job
+
+
+def delete_site(site_id, user=None):
+    """Queue ``site_delete``: removes every environment from its node, then the records."""
+
+    with transaction.atomic():
+        site = Site.objects.select_for_update().filter(pk=site_id).first()
+        if site is None:
+            raise ApiError("not_found", "No site with this id.")
+        if Job.objects.filter(site=site, status__in=ACTIVE_JOB_STATUSES).exists():
+            raise ApiError("conflict", "A job is queued or running on this site; wait for it or cancel it.")
+        production = site.environments.order_by("created_at").first()
+        return enqueue_job(
+            "site_delete",
+            site=site,
+            node=production.node if production else None,
+            payload={"site_id": str(site.pk), "slug": site.slug},
+            user=user,
+        )
+
+
+def remove_site_records(site) -> None:
+    """After the node work of site_delete: the site and everything it owns."""
+
+    with transaction.atomic():
+        environments = Environment.objects.filter(site=site)
+        Backup.objects.filter(environment__in=environments).delete()
+        Environment.objects.filter(site=site).update(primary_domain=None, current_release=None, last_drift_check=None, source_environment=None)
+        environments.delete()
+        Site.objects.filter(pk=site.pk).delete()

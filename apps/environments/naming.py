@@ -1,0 +1,31 @@
+"""Names and places of an environment on its node, all derived from its id."""
+
+from django.conf import settings
+
+from apps.core.models import PanelSettings
+
+
+def system_name(environment) -> str:
+    """Linux user, PHP-FPM pool, database and database user: ``pl`` + 12 hex digits."""
+    return f"pl{environment.id.hex[:12]}"
+
+
+def root(environment) -> str:
+    return f"{settings.NODE_SITES_ROOT}/{environment.id}"
+
+
+def pool_path(environment) -> str:
+    return f"/etc/php/8.2/fpm/pool.d/{system_name(environment)}.conf"
+
+
+def vhost_path(environment) -> str:
+    return f"/etc/nginx/sites-enabled/pressluft-{system_name(environment)}.conf"
+
+
+def preview_url(environment, node) -> str:
+    """SPEC: https://{8 hex}.{preview_domain} with a preview domain, else sslip.io from the node's IP."""
+    short = environment.id.hex[:8]
+    preview_domain = PanelSettings.load().preview_domain
+    if preview_domain:
+        return f"https://{short}.{preview_domain}"
+    return f"http://{short}.{node.public_ipv4.replace('.', '-')}.sslip.io"

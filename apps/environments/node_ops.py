@@ -1,0 +1,153 @@
+"""What the panel asks a node to do for one environment. Each function
+builds the parameters (data only) and runs one node program."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from apps.environments import naming
+from apps.environments.choices import EnvironmentType
+from apps.environments.node_templates import render, wordpress_salts
+from apps.jobs.errors import JobError
+from apps.nodes.remote_exec import run_program
+
+HEALTH_TIMEOUT = 10.0
+
+
+def core_source() -> dict:
+    source = settings.WORDPRESS_CORE
+    if source.startswith("directory:"):
+        return {"type": "directory", "path": source.split(":", 1)[1]}
+    return {"type": "tarball", "url": source, "sha1": settings.WORDPRESS_CORE_SHA1}
+
+
+def _base(environment) -> dict:
+    return {"system_name": naming.system_name(environment), "root": naming.root(environment), "url": environment.preview_url}
+
+
+def render_configs(environment) -> dict:
+    hostnames = [urlsplit(environment.preview_url).hostname]
+    listen = f"{settings.NODE_LISTEN_ADDRESS}:" if settings.NODE_LISTEN_ADDRESS else ""
+    context = {
+        "env": environment,
+        "system_name": naming.system_name(environment),
+        "root": naming.root(environment),
+        "url": environment.preview_url,
+        "db_password": environment.db_password,
+        "salts": wordpress_salts(environment),
+        "is_production": environment.environment_type == EnvironmentType.PRODUCTION,
+        "wp_environment_type": "production" if environment.environment_type == EnvironmentType.PRODUCTION else "staging",
+        "hostnames": hostnames,
+        "listen": listen,
+        "fastcgi_cache_enabled": environment.fastcgi_cache_enabled,
+        "cache_zone": settings.NGINX_CACHE_ZONE,
+        "snippets_dir": settings.NGINX_SNIPPETS_DIR,
+    }
+    return {
+        "wp_config": render("wp-config.php.tmpl", context),
+        "pool": render("php-fpm-pool.conf.tmpl", context),
+        "vhost": render("nginx-vhost.conf.tmpl", context),
+    }
+
+
+def setup(environment, *, release: str, install: dict | None, ctx=None) -> dict:
+    params = dict(
+        _base(environment),
+        release=release,
+        db_password=environment.db_password,
+        core=core_source(),
+        files=render_configs(environment),
+        paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
+        install=install,
+    )
+    return run_program(environment.node, "env_setup.py", params, ctx=ctx, timeout=1200)
+
+
+def teardown(environment, ctx=None) -> dict:
+    params = dict(_base(environment), paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)})
+    return run_program(environment.node, "env_teardown.py", params, ctx=ctx, timeout=600)
+
+
+def login_token(environment, lifetime: int = 60, timeout: float = 10) -> dict:
+    return run_program(environment.node, "wp_login.py", dict(_base(environment), lifetime=lifetime), timeout=timeout)
+
+
+@dataclass
+class HealthReport:
+    http_status: int | None
+    installed: bool
+    database: bool
+    problem: str
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problem
+
+
+class _NodeHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a fixed IP, with SNI and certificate checks for the site's host name."""
+
+    def __init__(self, ip: str, server_name: str, **kwargs):
+        super().__init__(server_name, 443, **kwargs)
+        self._ip = ip
+
+    def connect(self):
+        sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def http_status(environment, path: str = "/") -> int:
+    """GET the environment's URL from its node's public IP with the right Host
+    header (and SNI): public DNS is not asked, the preview host may not resolve."""
+    parts = urlsplit(environment.preview_url)
+    ip = environment.node.public_ipv4
+    if parts.scheme == "https":
+        connection = _NodeHTTPSConnection(ip, parts.hostname, timeout=HEALTH_TIMEOUT, context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(ip, 80, timeout=HEALTH_TIMEOUT)
+    try:
+        connection.request("GET", path, headers={"Host": parts.hostname, "User-Agent": "Pressluft-HealthCheck/1"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def check_health(environment, ctx=None) -> HealthReport:
+    """HTTP 200 from the home page, WordPress installed, database reachable;
+    10 s per check, one retry after a short pause."""
+    report = None
+    for attempt in (1, 2):
+        report = _check_once(environment)
+        if report.healthy:
+            break
+        if ctx is not None:
+            ctx.log(f"health check attempt {attempt}: {report.problem}")
+        if attempt == 1:
+            (ctx.sleep if ctx is not None else time.sleep)(2)
+    return report
+
+
+def _check_once(environment) -> HealthReport:
+    try:
+        status = http_status(environment)
+    except OSError as exc:
+        return HealthReport(None, False, False, f"no HTTP answer from {environment.preview_url} ({type(exc).__name__})")
+    try:
+        state = run_program(environment.node, "env_health.py", _base(environment), timeout=HEALTH_TIMEOUT * 2)
+    except JobError as exc:
+        return HealthReport(status, False, False, exc.message)
+    problems = []
+    if status != 200:
+        problems.append(f"home page answered {status}")
+    if not state.get("installed"):
+        problems.append("WordPress is not installed")
+    if not state.get("database"):
+        problems.append("the database is unreachable" + (f" ({state['error']})" if state.get("error") else ""))
+    return HealthReport(status, bool(state.get("installed")), bool(state.get("database")), "; ".join(problems))

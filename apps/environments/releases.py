@@ -1,0 +1,36 @@
+"""Recording releases and their health (state changes of Release rows)."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.state import change_state
+from apps.environments.choices import ReleaseHealth
+from apps.environments.models import Environment, Release
+
+
+def record_release(environment: Environment, directory: str, source_type: str, source_ref: str) -> Release:
+    """The release directory now exists on the node: make sure a row says so (idempotent)."""
+    with transaction.atomic():
+        release, _ = Release.objects.get_or_create(
+            environment=environment,
+            directory=directory,
+            defaults={"source_type": source_type, "source_ref": source_ref},
+        )
+    return release
+
+
+def make_current(environment: Environment, release: Release) -> Environment:
+    environment.refresh_from_db()
+    if environment.current_release_id == release.pk:
+        return environment
+    return change_state(environment, current_release=release)
+
+
+def record_health(release: Release, healthy: bool) -> Release:
+    release.refresh_from_db()
+    return change_state(
+        release,
+        health=ReleaseHealth.HEALTHY if healthy else ReleaseHealth.UNHEALTHY,
+        health_checked_at=timezone.now(),
+    )
+

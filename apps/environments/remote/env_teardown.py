@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Remove one environment from this node: server block, PHP-FPM pool,
+database and its user, files, Linux user. Idempotent: what is gone already
+is skipped. Parameters: system_name, root, paths {pool, vhost}."""
+
+import pwd
+import re
+import shutil
+from pathlib import Path
+
+import services
+from nodelib import NodeError, main, remove_config, run, step
+
+NAME = re.compile(r"^pl[0-9a-f]{12}$")
+
+
+def teardown(params: dict) -> dict:
+    name = params["system_name"]
+    if not NAME.match(name):
+        raise NodeError("bad_parameters", "unexpected environment system name")
+    root = Path(params["root"])
+    removed = []
+
+    step("Nginx server block")
+    if remove_config(params["paths"]["vhost"], ["/usr/sbin/nginx", "-t", "-q"]):
+        services.reload("nginx")
+        removed.append("vhost")
+
+    step("PHP-FPM pool")
+    if remove_config(params["paths"]["pool"], ["/usr/sbin/php-fpm8.2", "-t"]):
+        services.reload("php-fpm")
+        removed.append("pool")
+
+    step("database and database user")
+    services.ensure_running("mariadb")
+    run(["mariadb", "--batch"], input=f"DROP DATABASE IF EXISTS `{name}`;\nDROP USER IF EXISTS '{name}'@'localhost';\n")
+    removed.append("database")
+
+    step("files")
+    if root.exists():
+        shutil.rmtree(root)
+        removed.append("files")
+
+    step("Linux user")
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        pass
+    else:
+        # The pool is gone, but give its last PHP processes a moment to exit.
+        run(["pkill", "-KILL", "-u", name], check=False)
+        run(["userdel", name])
+        removed.append("user")
+    return {"removed": removed}
+
+
+if __name__ == "__main__":
+    main(teardown)

@@ -1,0 +1,121 @@
+<?php
+/**
+ * Pressluft's WordPress helper: loads one WordPress installation and calls
+ * WordPress's own functions. It replaces WP-CLI for the few things the panel
+ * needs. Run as the environment's Linux user:
+ *
+ *     php pressluft-wp.php < request.json
+ *
+ * The request is one JSON object: {"root": "<environment root>", "command": "...", ...}.
+ * The answer is one JSON object on stdout: {"ok": true, ...} or
+ * {"ok": false, "error": "..."} with exit code 1. Nothing from the request is
+ * ever evaluated as code or passed to a shell.
+ */
+
+error_reporting(E_ALL & ~E_DEPRECATED & ~E_NOTICE & ~E_WARNING);
+ini_set('display_errors', 'stderr');
+
+function pl_answer(array $data, int $exit = 0): void {
+    fwrite(STDOUT, json_encode($data, JSON_UNESCAPED_SLASHES) . "\n");
+    exit($exit);
+}
+
+function pl_fail(string $message): void {
+    pl_answer(['ok' => false, 'error' => $message], 1);
+}
+
+$request = json_decode(stream_get_contents(STDIN), true);
+if (!is_array($request) || !isset($request['command'], $request['root'])) {
+    pl_fail('request must be a JSON object with command and root');
+}
+$command = (string) $request['command'];
+$wp_root = rtrim((string) $request['root'], '/') . '/current';
+if (!is_file($wp_root . '/wp-load.php')) {
+    pl_fail('no WordPress at ' . $wp_root);
+}
+
+// WordPress expects a web request; give it the environment's own host.
+$url = isset($request['url']) ? (string) $request['url'] : '';
+$parts = $url !== '' ? parse_url($url) : false;
+$_SERVER['HTTP_HOST'] = $parts && isset($parts['host']) ? $parts['host'] : 'localhost';
+$_SERVER['SERVER_NAME'] = $_SERVER['HTTP_HOST'];
+$_SERVER['REQUEST_URI'] = '/';
+$_SERVER['SERVER_PROTOCOL'] = 'HTTP/1.1';
+$_SERVER['REQUEST_METHOD'] = 'GET';
+if ($parts && ($parts['scheme'] ?? '') === 'https') {
+    $_SERVER['HTTPS'] = 'on';
+}
+
+if ($command === 'install') {
+    define('WP_INSTALLING', true);
+    // No mail on a fresh install: nodes may have no mail transport, and the
+    // operator logs in through the panel anyway.
+    function wp_new_blog_notification($blog_title, $blog_url, $user_id, $password) {}
+}
+
+chdir($wp_root);
+require $wp_root . '/wp-load.php';
+
+switch ($command) {
+    case 'is-installed':
+        pl_answer(['ok' => true, 'installed' => (bool) is_blog_installed()]);
+
+    case 'install':
+        require_once ABSPATH . 'wp-admin/includes/upgrade.php';
+        if (is_blog_installed()) {
+            pl_answer(['ok' => true, 'installed' => true, 'changed' => false]);
+        }
+        $result = wp_install(
+            (string) $request['title'],
+            (string) $request['admin_user'],
+            (string) $request['admin_email'],
+            true,
+            '',
+            (string) $request['admin_password']
+        );
+        if (is_wp_error($result)) {
+            pl_fail($result->get_error_message());
+        }
+        update_option('siteurl', $url);
+        update_option('home', $url);
+        pl_answer(['ok' => true, 'installed' => true, 'changed' => true, 'user_id' => $result['user_id']]);
+
+    case 'db-check':
+        global $wpdb;
+        $value = $wpdb->get_var('SELECT 1');
+        pl_answer(['ok' => $value === '1', 'database' => $value === '1', 'error' => $wpdb->last_error]);
+
+    case 'option-get':
+        $name = (string) $request['name'];
+        pl_answer(['ok' => true, 'name' => $name, 'value' => get_option($name, null)]);
+
+    case 'option-set':
+        $name = (string) $request['name'];
+        update_option($name, $request['value']);
+        pl_answer(['ok' => true, 'name' => $name]);
+
+    case 'login-token':
+        // A one-time token for the must-use login plugin: only its hash is
+        // stored, with the user and an expiry; the plugin deletes the row
+        // atomically, so one request at most can use it.
+        $admins = get_users(['role' => 'administrator', 'orderby' => 'ID', 'order' => 'ASC', 'number' => 1, 'fields' => 'ID']);
+        if (!$admins) {
+            pl_fail('the site has no administrator');
+        }
+        $token = bin2hex(random_bytes(24));
+        $lifetime = isset($request['lifetime']) ? max(1, (int) $request['lifetime']) : 60;
+        $expires = time() + $lifetime;
+        add_option('pressluft_login_' . hash('sha256', $token), wp_json_encode(['user' => (int) $admins[0], 'expires' => $expires]), '', 'no');
+        pl_answer(['ok' => true, 'token' => $token, 'expires' => $expires, 'login_url' => add_query_arg('pressluft_login', $token, home_url('/'))]);
+
+    case 'cache-flush':
+        $flushed = wp_cache_flush();
+        pl_answer(['ok' => true, 'flushed' => (bool) $flushed]);
+
+    case 'site-info':
+        global $wp_version;
+        pl_answer(['ok' => true, 'version' => $wp_version, 'home' => home_url('/'), 'siteurl' => site_url('/')]);
+
+    default:
+        pl_fail('unknown command ' . $command);
+}

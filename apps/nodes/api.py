@@ -1,0 +1,135 @@
+"""Nodes API (beyond the reference contract): register, list, provision, health."""
+
+import logging
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.audit import services as audit
+from apps.core.errors import ApiError
+from apps.core.schema import error_responses, ok
+from apps.core.serializers import JobResponseSerializer, StrictSerializer
+from apps.jobs.errors import JobError
+from apps.nodes import keys, services
+from apps.nodes.health import check_health
+from apps.nodes.models import Node
+from apps.nodes.serializers import NodeHealthSerializer, NodeSerializer, PublicKeySerializer, RegisterNodeSerializer
+
+logger = logging.getLogger(__name__)
+
+
+class NodeListView(generics.ListAPIView):
+    serializer_class = NodeSerializer
+    queryset = Node.objects.order_by("name")
+
+    @extend_schema(operation_id="listNodes", tags=["Nodes"], summary="List nodes",
+                   responses={200: ok(NodeSerializer(many=True), "All nodes."), **error_responses(401)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="registerNode",
+        tags=["Nodes"],
+        summary="Register a node",
+        description=(
+            "Connects once over SSH with the panel's key and pins the node's host key. "
+            "Install the key from `GET /api/nodes/public-key` on the node first."
+        ),
+        request=RegisterNodeSerializer,
+        responses={201: ok(NodeSerializer, "The node, status provisioning."), **error_responses(400, 401, 409, 502)},
+    )
+    def post(self, request):
+        body = RegisterNodeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        audit.annotate(request, action="node.register", resource_type="node")
+        node = services.register_node(**body.validated_data)
+        audit.annotate(request, resource=node)
+        return Response(NodeSerializer(node).data, status=201)
+
+
+class NodeDetailView(generics.RetrieveAPIView):
+    serializer_class = NodeSerializer
+    queryset = Node.objects.all()
+    lookup_url_kwarg = "id"
+
+    @extend_schema(operation_id="getNode", tags=["Nodes"], summary="Get one node",
+                   responses={200: ok(NodeSerializer, "The node."), **error_responses(401, 404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ProvisionOptionsSerializer(StrictSerializer):
+    apply_firewall = serializers.BooleanField(
+        required=False,
+        help_text="Load the nftables rules (22/80/443). Default: yes, except on the local node, "
+                  "where the panel's own port could be cut off. The rules file is written either way.",
+    )
+    listen_address = serializers.IPAddressField(
+        protocol="IPv4", required=False, allow_blank=True,
+        help_text="Address Nginx's default server listens on; empty for all addresses. "
+                  "Default: the panel's NODE_LISTEN_ADDRESS setting (PRESSLUFT_NODE_LISTEN_ADDRESS).",
+    )
+    extra_tcp_ports = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=65535), required=False, max_length=20,
+        help_text="More TCP ports the firewall lets in.",
+    )
+
+
+class NodeProvisionView(APIView):
+    @extend_schema(operation_id="provisionNode", tags=["Nodes"], summary="Install and configure the node's stack",
+                   description="Idempotent: provisioning a provisioned node changes nothing. The body is optional.",
+                   request=ProvisionOptionsSerializer, responses={202: ok(JobResponseSerializer, "Provisioning job queued."),
+                                                             **error_responses(400, 401, 404, 409)})
+    def post(self, request, id):
+        node = generics.get_object_or_404(Node, pk=id)
+        body = ProvisionOptionsSerializer(data=request.data if request.data else {})
+        body.is_valid(raise_exception=True)
+        job = services.provision_node(node, user=request.user, options=body.validated_data)
+        audit.annotate(request, action="node.provision", resource=node, job=job)
+        return Response({"job_id": str(job.pk)}, status=202)
+
+
+# What an API client is told when a live check could not be made: the job
+# error's code where the API has one, and never the node's raw output.
+_HEALTH_ERRORS = {
+    "node_unreachable": "node_unreachable",
+    "remote_timeout": "node_unreachable",
+    "host_key_mismatch": "host_key_mismatch",
+    "ssh_auth_failed": "ssh_auth_failed",
+}
+
+
+class NodeHealthView(APIView):
+    @extend_schema(
+        operation_id="getNodeHealth",
+        tags=["Nodes"],
+        summary="The node's health: services, disk, memory, versions",
+        description="The last recorded report; with `refresh=1` a live check on the node first (at most 10 s).",
+        parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="Check the node now.")],
+        responses={200: ok(NodeHealthSerializer, "Services, disk, memory, versions."),
+                   **error_responses(401, 404, 502)},
+    )
+    def get(self, request, id):
+        node = generics.get_object_or_404(Node, pk=id)
+        if request.query_params.get("refresh", "").lower() in ("1", "true", "yes"):
+            try:
+                check_health(node)
+            except JobError as exc:
+                if exc.code in _HEALTH_ERRORS:
+                    # SSH-layer messages name the node and the cause, not remote output.
+                    raise ApiError(_HEALTH_ERRORS[exc.code], exc.message) from None
+                logger.warning("health check of node %s failed: %s: %s", node.name, exc.code, exc.message)
+                raise ApiError("node_unreachable", "The health check could not run on the node; see the server log.") from None
+            node.refresh_from_db()
+        return Response({"checked_at": node.health_checked_at, "health": node.health})
+
+
+class PanelPublicKeyView(APIView):
+    @extend_schema(operation_id="getPanelPublicKey", tags=["Nodes"], summary="The panel's SSH public key",
+                   responses={200: ok(PublicKeySerializer, "Authorize this key on every node."),
+                              **error_responses(401)})
+    def get(self, request):
+        return Response({"public_key": keys.public_key()})

@@ -1,0 +1,111 @@
+"""Start and reload the node's daemons, with systemd (production) or without it.
+
+Without systemd (containers, these test machines) each daemon is started
+directly and found again by its pid file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from nodelib import NodeError, has_systemd, pid_alive, run, wait_for
+
+PHP_VERSION = "8.2"
+
+UNITS = {
+    "nginx": "nginx",
+    "php-fpm": f"php{PHP_VERSION}-fpm",
+    "mariadb": "mariadb",
+    "redis": "redis-server",
+    "fail2ban": "fail2ban",
+}
+
+PID_FILES = {
+    "nginx": "/run/nginx.pid",
+    "php-fpm": f"/run/php/php{PHP_VERSION}-fpm.pid",
+    "mariadb": "/run/mysqld/mysqld.pid",
+    "redis": "/run/redis/redis-server.pid",
+    "fail2ban": "/run/fail2ban/fail2ban.pid",
+}
+
+
+def _spawn(argv: list[str]) -> None:
+    # Detached from our SSH session: the daemon must outlive this command.
+    subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def _start_directly(name: str) -> None:
+    if name == "nginx":
+        run(["/usr/sbin/nginx"])
+    elif name == "php-fpm":
+        Path("/run/php").mkdir(parents=True, exist_ok=True)
+        run([f"/usr/sbin/php-fpm{PHP_VERSION}", "--daemonize", "--fpm-config", f"/etc/php/{PHP_VERSION}/fpm/php-fpm.conf"])
+    elif name == "mariadb":
+        Path("/run/mysqld").mkdir(parents=True, exist_ok=True)
+        run(["chown", "mysql:mysql", "/run/mysqld"])
+        _spawn(["/usr/sbin/mariadbd", "--user=mysql", f"--pid-file={PID_FILES['mariadb']}"])
+        wait_for(lambda: run(["mariadb-admin", "ping"], check=False).returncode == 0, 30, "MariaDB")
+    elif name == "redis":
+        Path("/run/redis").mkdir(parents=True, exist_ok=True)
+        run(["chown", "redis:redis", "/run/redis"])
+        run(["runuser", "-u", "redis", "--", "redis-server", "/etc/redis/redis.conf", "--daemonize", "yes",
+             "--pidfile", PID_FILES["redis"]])
+    elif name == "fail2ban":
+        Path("/run/fail2ban").mkdir(parents=True, exist_ok=True)
+        run(["fail2ban-client", "-x", "start"], check=False)
+    else:
+        raise NodeError("service_failed", f"unknown service {name}")
+
+
+def is_running(name: str) -> bool:
+    if has_systemd():
+        return run(["systemctl", "is-active", "--quiet", UNITS[name]], check=False).returncode == 0
+    return pid_alive(PID_FILES[name]) is not None
+
+
+def ensure_running(name: str) -> bool:
+    """Start the service if it is not running. Returns True if it was started."""
+    if is_running(name):
+        return False
+    if has_systemd():
+        run(["systemctl", "enable", "--now", UNITS[name]])
+    else:
+        _start_directly(name)
+    wait_for(lambda: is_running(name), 20, name)
+    return True
+
+
+def reload(name: str) -> None:
+    """Reload configuration (start the service if it is not running)."""
+    if ensure_running(name):
+        return
+    if has_systemd():
+        run(["systemctl", "reload", UNITS[name]])
+        return
+    pid = pid_alive(PID_FILES[name])
+    if name == "nginx":
+        run(["/usr/sbin/nginx", "-s", "reload"])
+    elif name == "php-fpm" and pid:
+        os.kill(pid, signal.SIGUSR2)
+        # USR2 re-executes the master; wait until it answers again.
+        wait_for(lambda: is_running(name), 20, name)
+    elif name == "fail2ban":
+        run(["fail2ban-client", "reload"], check=False)
+    elif name in ("mariadb", "redis"):
+        pass  # their configuration is read at start; nothing to reload
+
+
+def restart(name: str) -> None:
+    if has_systemd():
+        run(["systemctl", "restart", UNITS[name]])
+        return
+    pid = pid_alive(PID_FILES[name])
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: pid_alive(PID_FILES[name]) is None, 30, f"{name} to stop")
+    ensure_running(name)

@@ -1,0 +1,99 @@
+"""Claiming a job moves it to running and its site and environment into the
+handler's running status in one transaction; success moves them back."""
+
+import pytest
+
+from apps.core.choices import LifecycleStatus
+from apps.environments.models import Environment
+from apps.jobs import services
+from apps.jobs.choices import JobStatus
+from apps.jobs.models import Job
+from apps.jobs.registry import job_handler, unregister
+from apps.jobs.runner import run_job
+from apps.sites.models import Site
+from tests.jobs.support import in_other_connection
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def seen_while_running():
+    """A handler that records, from another connection, what is committed while it runs."""
+    seen = {}
+
+    @job_handler("test_probe_status", running_status=LifecycleStatus.RESTORING)
+    def probe(ctx):
+        seen.update(
+            in_other_connection(
+                lambda: {
+                    "job": Job.objects.get(pk=ctx.job.pk).status,
+                    "site": Site.objects.get(pk=ctx.job.site_id).status,
+                    "environment": Environment.objects.get(pk=ctx.job.environment_id).status,
+                }
+            )
+        )
+
+    yield seen
+    unregister("test_probe_status")
+
+
+def test_running_job_has_its_site_and_environment_in_the_running_status(make_site, seen_while_running):
+    site, environment = make_site()
+    job = services.enqueue_job("test_probe_status", environment=environment)
+
+    assert run_job(str(job.pk)) == JobStatus.SUCCEEDED
+
+    assert seen_while_running == {"job": "running", "site": "restoring", "environment": "restoring"}
+
+
+def test_success_moves_site_and_environment_back_to_active(make_site):
+    site, environment = make_site()
+    job = services.enqueue_job("test_record", environment=environment)
+
+    assert run_job(str(job.pk)) == JobStatus.SUCCEEDED
+
+    job.refresh_from_db()
+    site.refresh_from_db()
+    environment.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.attempt_count == 1
+    assert job.started_at <= job.finished_at
+    assert (job.locked_by, job.claim_token, job.heartbeat_at) == (None, None, None)
+    assert (site.status, environment.status) == (LifecycleStatus.ACTIVE, LifecycleStatus.ACTIVE)
+    # active -> deploying -> active: two versioned changes each.
+    assert (site.state_version, environment.state_version) == (3, 3)
+
+
+def test_claim_is_rolled_back_when_the_resource_change_fails(make_site, monkeypatch):
+    site, environment = make_site()
+    job = services.enqueue_job("test_record", environment=environment)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("resource update failed")
+
+    monkeypatch.setattr(services, "_set_resource_status", refuse)
+    with pytest.raises(RuntimeError):
+        services.claim_job(job.pk)
+
+    job.refresh_from_db()
+    site.refresh_from_db()
+    assert (job.status, job.attempt_count, job.claim_token, job.state_version) == (JobStatus.QUEUED, 0, None, 1)
+    assert (site.status, site.state_version) == (LifecycleStatus.ACTIVE, 1)
+
+
+def test_finish_is_rolled_back_when_the_resource_change_fails(make_site, monkeypatch):
+    site, environment = make_site()
+    job = services.enqueue_job("test_record", environment=environment)
+    claim = services.claim_job(job.pk)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("resource update failed")
+
+    monkeypatch.setattr(services, "_restore_resources", refuse)
+    with pytest.raises(RuntimeError):
+        services.finish_job(claim, services.Outcome("succeeded"))
+
+    job.refresh_from_db()
+    site.refresh_from_db()
+    assert (job.status, job.claim_token) == (JobStatus.RUNNING, claim.token)
+    assert site.status == LifecycleStatus.DEPLOYING

@@ -1,0 +1,1 @@
+from tests.nodes.fixtures import *  # noqa: F401,F403
