@@ -234,6 +234,8 @@ WORDPRESS_CORE = env_str("PRESSLUFT_WORDPRESS_CORE", "https://wordpress.org/late
 WORDPRESS_CORE_SHA1 = env_str("PRESSLUFT_WORDPRESS_CORE_SHA1", "")
 # Defined on every node by node_provision (apps/nodes/remote/nginx-pressluft-*.tmpl).
 NGINX_CACHE_ZONE = "pressluft"
+# Whether node_provision loads its nftables rules on remote nodes (never on the local node).
+NODE_APPLY_FIREWALL = env_bool("PRESSLUFT_NODE_APPLY_FIREWALL", True)
 NGINX_SNIPPETS_DIR = "/etc/nginx/snippets"
 
 # --- job queue -------------------------------------------------------------

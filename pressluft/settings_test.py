@@ -14,3 +14,5 @@ STORAGES = {
 # and keeps every listener on loopback.
 WORDPRESS_CORE = "directory:/usr/share/wordpress"
 NODE_LISTEN_ADDRESS = "127.0.0.1"
+# The rules would cut this machine's non-loopback traffic; tests inspect the file only.
+NODE_APPLY_FIREWALL = False

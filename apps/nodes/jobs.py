@@ -21,7 +21,7 @@ def provision_params(node, payload: dict) -> dict:
     is loaded on remote nodes only: on the machine that runs the panel it could
     cut off the panel's own port. NODE_APPLY_FIREWALL = False (test machines,
     nodes whose firewall is managed elsewhere) turns the default off."""
-    default_firewall = getattr(settings, "NODE_APPLY_FIREWALL", True) and not node.is_local
+    default_firewall = settings.NODE_APPLY_FIREWALL and not node.is_local
     params = {
         "ssh_port": node.ssh_port,
         "apply_firewall": payload.get("apply_firewall", default_firewall),
