@@ -2,7 +2,9 @@
 through the services and are audited, state fields cannot be edited, and an
 API token created in the admin is shown once and stored only as a hash."""
 
+import http.client
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from django.apps import apps
@@ -36,6 +38,7 @@ from apps.nodes.factories import NodeFactory
 from apps.nodes.models import Node
 from apps.nodes.ssh import fingerprint
 from apps.sites.models import Site
+from tests.nodes.fixtures import local_node, node_sshd, panel_key  # noqa: F401  (the real node, for one test)
 
 TOKEN_RE = re.compile(re.escape(TOKEN_PREFIX) + r"[0-9a-f]+_[A-Za-z0-9_-]+")
 
@@ -742,3 +745,65 @@ def test_repin_host_key_needs_a_confirmation_that_the_key_was_verified(admin_cli
     node.refresh_from_db()
     assert node.host_key == pinned  # nothing answered: nothing re-pinned
     assert AuditEntry.objects.get(action="node.repin_host_key").result == AuditResult.FAILED
+
+
+# --- end to end on the real local node ------------------------------------------------
+
+
+def get_through_nginx(url: str, headers: dict | None = None):
+    """GET a preview URL through the node's Nginx on loopback: (status, all headers)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection("127.0.0.1", 80, timeout=30)
+    try:
+        connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                           headers={"Host": parts.hostname, **(headers or {})})
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheaders()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def firewall_off(settings):
+    settings.NODE_APPLY_FIREWALL = False  # never load the rules on this machine
+
+
+@pytest.mark.django_db(transaction=True)
+def test_open_wordpress_admin_logs_in_on_the_real_node(firewall_off, api_client, local_node, superuser):  # noqa: F811
+    from apps.jobs import runner
+    from apps.nodes import ssh
+    from tests.nodes.support import job_log
+
+    created = api_client.post("/api/sites", {"name": "Admin Door", "slug": "admin-door"}, format="json")
+    assert created.status_code == 202, created.content
+    assert runner.run_job(created.json()["job_id"]) == "succeeded", job_log(created.json()["job_id"])
+    site = Site.objects.get(slug="admin-door")
+    environment = site.environments.get()
+    client = Client()
+    client.force_login(superuser)
+    try:
+        # The button on the environment's page.
+        response = run_action(client, Environment, "open_wordpress_admin", [environment], _return_to_object="1")
+        assert response.status_code == 302
+        login_url = response["Location"]
+        assert login_url.startswith(f"{environment.preview_url}/?pressluft_login=")
+        status, headers = get_through_nginx(login_url)
+        assert status == 302
+        cookies = [value for name, value in headers if name.lower() == "set-cookie"]
+        assert any(cookie.startswith("wordpress_logged_in_") for cookie in cookies)
+        session = "; ".join(cookie.split(";", 1)[0] for cookie in cookies)
+        assert get_through_nginx(f"{environment.preview_url}/wp-admin/", {"Cookie": session})[0] == 200
+        assert get_through_nginx(login_url)[0] == 403  # used once
+
+        # The list's button gives a fresh link.
+        response = client.post(reverse("admin:environments_environment_wp_admin", args=(environment.pk,)))
+        assert response["Location"].startswith(f"{environment.preview_url}/?pressluft_login=")
+        assert response["Location"] != login_url
+        entries = AuditEntry.objects.filter(action="environment.magic_login", details__via="admin")
+        assert [entry.result for entry in entries] == [AuditResult.SUCCEEDED] * 2
+        assert not any("pressluft_login" in str(entry.details) for entry in entries)
+    finally:
+        deleted = api_client.delete(f"/api/sites/{site.pk}")
+        runner.run_job(deleted.json()["job_id"])
+        ssh.close_all()

@@ -299,10 +299,10 @@ class NodeAdmin(PanelModelAdmin):
             question="Pin the host key these nodes show now? The panel then trusts that key for all further "
                      "work on them.",
             warnings=[
-                "Do this only after you have verified the node's new host key yourself, on the node's console "
-                "(for example: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), and it matches the fingerprint "
-                "reported after pinning. A host key that changed unexpectedly can mean that someone is "
-                "intercepting the connection.",
+                "Do this only after you have verified the node's new host key yourself, on the node "
+                "(for example with ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console). A host key "
+                "that changed unexpectedly can mean that someone is intercepting the connection. After pinning, "
+                "the panel shows the fingerprint it pinned: compare it with the one you verified.",
             ],
             button="I have verified the new key: pin it",
             details=lambda node: [

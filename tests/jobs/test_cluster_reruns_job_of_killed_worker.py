@@ -28,11 +28,14 @@ def test_job_of_a_killed_worker_process_runs_again_and_succeeds(make_site, start
 
     def describe():
         job.refresh_from_db()
-        return f"job {job.status} attempt {job.attempt_count} by {job.locked_by}\n{workers.tail()}"
+        log = "\n".join(
+            f"{line.created_at:%H:%M:%S.%f} {line.message}" for line in JobLogLine.objects.filter(job=job)
+        )
+        return f"job {job.status} attempt {job.attempt_count} by {job.locked_by}\njob log:\n{log}\n{workers.tail()}"
 
     wait_until(lambda: JobLogLine.objects.filter(job=job, message__startswith="sleeping").exists(), 60, describe)
     job.refresh_from_db()
-    assert (job.status, job.attempt_count) == (JobStatus.RUNNING, 1)
+    assert (job.status, job.attempt_count) == (JobStatus.RUNNING, 1), describe()
     victim = int(job.locked_by.rsplit(":", 1)[1])
 
     os.kill(victim, signal.SIGKILL)
@@ -47,13 +50,13 @@ def test_job_of_a_killed_worker_process_runs_again_and_succeeds(make_site, start
 
     wait_until(ended, 90, describe, interval=0.2)
     assert job.status == JobStatus.SUCCEEDED, describe()
-    assert job.attempt_count == 2
+    assert job.attempt_count == 2, describe()
     assert job.locked_by is None, "released when it finished"
-    assert {int(owner.rsplit(":", 1)[1]) for owner in owners} - {victim}, "a new process claimed it"
+    assert {int(owner.rsplit(":", 1)[1]) for owner in owners} - {victim}, f"a new process claimed it: {owners}"
     rerun_by = [
         int(line.split("pid ")[1])
         for line in JobLogLine.objects.filter(job=job, message__startswith="sleeping").values_list("message", flat=True)
     ]
-    assert len(rerun_by) == 2 and rerun_by[0] == victim and rerun_by[1] != victim
+    assert len(rerun_by) == 2 and rerun_by[0] == victim and rerun_by[1] != victim, describe()
     assert workers.alive(), "the cluster replaced its dead worker process and kept going"
-    assert "sweep failed" not in workers.logs()
+    assert "sweep failed" not in workers.logs(), workers.logs()

@@ -43,7 +43,7 @@ def test_worker_and_panel_write_to_sqlite_at_once(tmp_path):
         tmp_path / "workers",
         env["DATABASE_URL"],
         1,
-        {key: env[key] for key in ("PRESSLUFT_DATA_DIR",)} | {"PRESSLUFT_WORKERS": 2, "PRESSLUFT_JOB_SWEEP_INTERVAL": 1},
+        {"PRESSLUFT_DATA_DIR": env["PRESSLUFT_DATA_DIR"], "PRESSLUFT_WORKERS": 2, "PRESSLUFT_JOB_SWEEP_INTERVAL": 1},
     )
     workers.start()
     try:
@@ -70,6 +70,8 @@ def test_worker_and_panel_write_to_sqlite_at_once(tmp_path):
     assert "database is locked" not in output
     assert "Traceback" not in output, workers.tail(60)
     assert counts() == {"succeeded": JOBS}
+    ((first_finished, last_created),) = _query(database, "SELECT MIN(finished_at), MAX(created_at) FROM jobs_job")
+    assert first_finished < last_created, "jobs ran while the panel was still writing"
     scopes = {job: (site, node) for job, site, node in _query(database, "SELECT id, site_id, node_id FROM jobs_job")}
     runs = runs_from_log(_query(database, "SELECT job_id, message FROM jobs_joblogline ORDER BY job_id, seq"))
     assert len(runs) == JOBS

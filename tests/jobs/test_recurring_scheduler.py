@@ -67,23 +67,25 @@ def test_ended_recurring_job_makes_room_for_the_next(nightly_noop):
 
 
 def test_ensure_schedules_creates_schedule_rows_idempotently(nightly_noop):
-    Schedule.objects.create(name=f"{scheduler.SCHEDULE_PREFIX}retired", func="apps.jobs.scheduler.sweep")
+    retired = f"{scheduler.SCHEDULE_PREFIX}retired"
+    Schedule.objects.create(name=retired, func="apps.jobs.scheduler.sweep")
 
     scheduler.ensure_schedules()
-    first = {s.name: (s.pk, s.func, s.args, s.minutes) for s in Schedule.objects.all()}
+    first = {s.name: (s.pk, s.func, s.args, s.schedule_type, s.minutes, s.repeats) for s in Schedule.objects.all()}
     scheduler.ensure_schedules()
-    second = {s.name: (s.pk, s.func, s.args, s.minutes) for s in Schedule.objects.all()}
+    second = {s.name: (s.pk, s.func, s.args, s.schedule_type, s.minutes, s.repeats) for s in Schedule.objects.all()}
 
     assert first == second
-    assert first == {
-        scheduler.SWEEP_SCHEDULE: (first[scheduler.SWEEP_SCHEDULE][0], "apps.jobs.scheduler.sweep", "", 1),
-        f"{scheduler.SCHEDULE_PREFIX}test_noop": (
-            first[f"{scheduler.SCHEDULE_PREFIX}test_noop"][0],
-            "apps.jobs.scheduler.enqueue_recurring",
-            "'test_noop'",
-            360,
-        ),
-    }
+    assert Schedule.objects.count() == len(first), "one row per name"
+    assert retired not in first
+    assert first[scheduler.SWEEP_SCHEDULE][1:] == ("apps.jobs.scheduler.sweep", "", Schedule.MINUTES, 1, -1)
+    assert first[f"{scheduler.SCHEDULE_PREFIX}test_noop"][1:] == (
+        "apps.jobs.scheduler.enqueue_recurring",
+        "'test_noop'",
+        Schedule.MINUTES,
+        360,
+        -1,
+    )
 
 
 def test_workers_starting_together_create_each_schedule_once(nightly_noop):
@@ -107,6 +109,6 @@ def test_workers_starting_together_create_each_schedule_once(nightly_noop):
         thread.join()
 
     assert errors == []
-    names = sorted(Schedule.objects.values_list("name", flat=True))
-    assert names == [f"{scheduler.SCHEDULE_PREFIX}sweep", f"{scheduler.SCHEDULE_PREFIX}test_noop"]
-    scheduler.ensure_schedules()
+    names = list(Schedule.objects.values_list("name", flat=True))
+    assert sorted(names) == sorted(set(names)), "no schedule twice"
+    assert {scheduler.SWEEP_SCHEDULE, f"{scheduler.SCHEDULE_PREFIX}test_noop"} <= set(names)
