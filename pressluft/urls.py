@@ -13,7 +13,7 @@ from apps.environments.api import (
     EnvironmentResetView,
     SiteEnvironmentListView,
 )
-from apps.jobs.api import JobCancelView, JobDetailView, JobListView, JobLogView
+from apps.jobs.api import JobCancelView, JobDetailView, JobListView, JobLogView, JobRetryView
 from apps.nodes.api import NodeDetailView, NodeHealthView, NodeListView, NodeProvisionView, PanelPublicKeyView
 from apps.sites.api import SiteDetailView, SiteListView, SiteResetView
 
@@ -34,6 +34,7 @@ api_patterns = [
     path("jobs/<uuid:id>", JobDetailView.as_view(), name="job-detail"),
     path("jobs/<uuid:id>/cancel", JobCancelView.as_view(), name="job-cancel"),
     path("jobs/<uuid:id>/log", JobLogView.as_view(), name="job-log"),
+    path("jobs/<uuid:id>/retry", JobRetryView.as_view(), name="job-retry"),
     path("nodes", NodeListView.as_view(), name="node-list"),
     path("nodes/public-key", PanelPublicKeyView.as_view(), name="node-public-key"),
     path("nodes/<uuid:id>", NodeDetailView.as_view(), name="node-detail"),

@@ -28,6 +28,7 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "not_acceptable": (406, "The client accepts no representation the API can give (JSON)."),
     "conflict": (409, "The resource's state does not allow this, or it changed meanwhile."),
     "job_not_cancellable": (409, "The job has already ended and cannot be cancelled."),
+    "job_not_retryable": (409, "Only a failed or cancelled job can be retried, once its resources are reset."),
     "resource_not_failed": (409, "Reset applies only to a resource in the failed state."),
     "reset_validation_failed": (409, "The resource cannot be reset yet; details say why."),
     "environment_not_active": (409, "The environment is not active."),

@@ -11,8 +11,9 @@ from apps.core.admin_helpers import (
     ReadOnlyAdminMixin,
     change_link,
     changelist_link,
-    status_badge,
+    run_job_action,
     run_service_action,
+    status_badge,
 )
 from apps.jobs import services
 from apps.jobs.choices import CAN_CANCEL, JobStatus
@@ -110,8 +111,8 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         "dedup_key", "state_version", "payload_json", "result_json",
     )
     inlines = (JobLogLineInline,)
-    actions = ("cancel_jobs",)
-    object_actions = (("cancel_jobs", "Cancel job"),)
+    actions = ("cancel_jobs", "retry_jobs")
+    object_actions = (("cancel_jobs", "Cancel job"), ("retry_jobs", "Retry job"))
 
     @admin.display(description="Job", ordering="created_at")
     def short_id(self, obj):
@@ -166,10 +167,25 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
             label=lambda job: f"Job {job.job_type} {str(job.pk)[:8]}",
         )
 
+    @admin.action(description="Retry selected failed jobs", permissions=["cancel"])
+    def retry_jobs(self, request, queryset):
+        return run_job_action(
+            self,
+            request,
+            queryset,
+            action="job.retry",
+            call=lambda job: services.retry_job(job.pk, user=request.user),
+            label=lambda job: f"Job {job.job_type} {str(job.pk)[:8]}",
+            done="queued a new run as",
+        )
+
     def object_actions_for(self, request, obj):
-        if obj.status not in CAN_CANCEL:
-            return []
-        return super().object_actions_for(request, obj)
+        wanted = set()
+        if obj.status in CAN_CANCEL:
+            wanted.add("cancel_jobs")
+        if obj.status in services.RETRYABLE_BY_OPERATOR:
+            wanted.add("retry_jobs")
+        return [entry for entry in super().object_actions_for(request, obj) if entry[0] in wanted]
 
 
 @admin.register(JobLogLine)

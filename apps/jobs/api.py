@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from apps.audit import services as audit
 from apps.core.errors import ApiError
 from apps.core.schema import error_responses, ok
+from apps.core.serializers import JobResponseSerializer
 from apps.jobs import services
 from apps.jobs.filters import JobFilter
 from apps.jobs.models import Job, JobLogLine
@@ -81,3 +82,21 @@ class JobLogView(generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class JobRetryView(APIView):
+    @extend_schema(
+        operation_id="retryJob",
+        tags=["Jobs"],
+        summary="Run a failed job again",
+        description=(
+            "Queues a new run of a failed or cancelled job with the same parameters; handlers are idempotent, "
+            "so it finishes what the failed run left. Reset a failed site or environment first."
+        ),
+        request=None,
+        responses={202: ok(JobResponseSerializer, "The new run is queued."), **error_responses(401, 404, 409)},
+    )
+    def post(self, request, id):
+        job = services.retry_job(id, user=request.user)
+        audit.annotate(request, action="job.retry", resource_type="job", resource_id=id, job=job)
+        return Response({"job_id": str(job.pk)}, status=202)

@@ -100,6 +100,44 @@ def cancel_job(job_id, user=None) -> Job:
             change_state(job, cancel_requested=True)
     return job
 
+# --- retry ------------------------------------------------------------------
+
+RETRYABLE_BY_OPERATOR = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def retry_job(job_id, user=None) -> Job:
+    """Queue a new run of a failed (or cancelled) job, same type, scope and parameters.
+
+    Handlers are idempotent, so the new run finishes what the old one left.
+    A failed site or environment must be reset first (reset is the only way
+    out of failed, after its own validation).
+    """
+    with transaction.atomic():
+        job = Job.objects.select_for_update(of=("self",)).select_related("site", "environment").filter(pk=job_id).first()
+        if job is None:
+            raise ApiError("not_found", "No job with this id.")
+        if job.status not in RETRYABLE_BY_OPERATOR:
+            raise ApiError("job_not_retryable", f"Only failed or cancelled jobs can be retried; this one is {job.status}.",
+                           {"status": job.status})
+        failed = _failed_resource(job.site, job.environment)
+        if failed is not None:
+            raise ApiError("job_not_retryable", f"{failed} is failed: reset it first, then retry.")
+        if Job.objects.filter(retry_of=job).exclude(status__in=RETRYABLE_BY_OPERATOR).exists():
+            raise ApiError("job_not_retryable", "This job was retried already; follow the newer run.")
+        new = enqueue_job(
+            job.job_type,
+            site=job.site,
+            environment=job.environment,
+            node=job.node,
+            payload=job.payload,
+            user=user,
+            dedup_key=job.dedup_key,
+        )
+        Job.objects.filter(pk=new.pk).update(retry_of=job)
+        new.retry_of = job
+    return new
+
+
 # --- claiming ---------------------------------------------------------------
 
 @dataclass

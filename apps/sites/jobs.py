@@ -17,8 +17,7 @@ ADMIN_USER = "pressluft-admin"
 def site_create(ctx):
     """Create the production environment on its node, install WordPress, check it."""
     environment = Environment.objects.select_related("node", "site").get(pk=ctx.job.environment_id)
-    # The job's creation time names the first release, so a re-run reuses it.
-    release_name = ctx.job.created_at.strftime("%Y%m%dT%H%M%SZ")
+    release_name = ctx.payload.get("release") or ctx.job.created_at.strftime("%Y%m%dT%H%M%SZ")
     install = {
         "title": environment.site.name,
         "admin_user": ADMIN_USER,

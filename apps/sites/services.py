@@ -5,6 +5,7 @@ import string
 import uuid
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.backups.models import Backup
 from apps.core.choices import TRANSITIONAL, LifecycleStatus
@@ -99,7 +100,11 @@ def create_site(*, name: str, slug: str, node=None, user=None):
                 site=site,
                 environment=environment,
                 node=node,
-                payload={"admin_email": getattr(user, "email", "") or "admin@localhost"},
+                # The first release's name is fixed here, so every run (a retry too) builds the same one.
+                payload={
+                    "admin_email": getattr(user, "email", "") or "admin@localhost",
+                    "release": timezone.now().strftime("%Y%m%dT%H%M%SZ"),
+                },
                 user=user,
             )
     except IntegrityError:

@@ -156,3 +156,44 @@ def test_deleting_a_site_removes_it_from_the_node(api_client, local_node):
     # Its host name now falls to the default server, which answers nothing (444).
     with pytest.raises(http.client.RemoteDisconnected):
         http_get(environment.preview_url)
+
+
+def test_a_failed_step_fails_the_site_and_a_retry_finishes_the_work(api_client, local_node):
+    response = api_client.post("/api/sites", {"name": "Delta", "slug": "delta"}, format="json")
+    job_id = response.json()["job_id"]
+    site = Site.objects.get(slug="delta")
+    environment = site.environments.get()
+    obstacle = Path(naming.pool_path(environment))
+    obstacle.mkdir()  # a directory where the PHP-FPM pool file must go
+    try:
+        assert runner.run_job(job_id) == "failed"
+        job = Job.objects.get(pk=job_id)
+        assert job.error_code == "remote_step_failed"
+        assert "PHP-FPM pool" in job.error_message and str(obstacle) in job.error_message
+        site.refresh_from_db()
+        environment.refresh_from_db()
+        assert (site.status, environment.status) == ("failed", "failed")
+        assert "site_create failed" in site.status_reason
+        # Retrying before the reset is refused: failed -> active needs the reset.
+        assert api_client.post(f"/api/jobs/{job_id}/retry").json()["code"] == "job_not_retryable"
+    finally:
+        obstacle.rmdir()
+    assert api_client.post(f"/api/environments/{environment.id}/reset").status_code == 200
+    assert api_client.post(f"/api/sites/{site.id}/reset").status_code == 200
+    retry = api_client.post(f"/api/jobs/{job_id}/retry")
+    assert retry.status_code == 202
+    assert runner.run_job(retry.json()["job_id"]) == "succeeded", job_log(retry.json()["job_id"])
+    site.refresh_from_db()
+    environment.refresh_from_db()
+    assert (site.status, environment.status) == ("active", "active")
+    assert http_get(environment.preview_url)[0] == 200
+    # One release directory, one user, one database: nothing was made twice.
+    assert [p.name for p in (Path(naming.root(environment)) / "releases").iterdir()] == [environment.current_release.directory]
+    # And a further run of the node program finds everything in place.
+    from apps.environments import node_ops
+
+    again = node_ops.setup(environment, release=environment.current_release.directory, install={
+        "title": "Delta", "admin_user": "x", "admin_email": "x@example.test", "admin_password": "unused-password"})
+    assert again["changed"] == []
+    api_client.delete(f"/api/sites/{site.id}")
+    runner.run_job(Job.objects.filter(job_type="site_delete").latest("created_at").pk)

@@ -35,7 +35,12 @@ class NodeError(Exception):
         self.retryable = retryable
 
 
+_current_step = "start"
+
+
 def step(text: str) -> None:
+    global _current_step
+    _current_step = text
     print(f"STEP {text}", flush=True)
 
 
@@ -55,9 +60,15 @@ def main(handler) -> None:
     except NodeError as exc:
         print(f"ERROR {exc.code} {int(exc.retryable)} {exc.message}", flush=True)
         sys.exit(2)
+    except OSError as exc:
+        # A file or directory in the way, a full disk, a permission: say which step and path.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"ERROR remote_step_failed 0 {_current_step}: {exc.strerror or exc}{where}", flush=True)
+        sys.exit(2)
     except subprocess.CalledProcessError as exc:
         tail = (exc.stderr or exc.output or "").strip().splitlines()[-3:]
-        print(f"ERROR remote_step_failed 0 {exc.cmd[0]} exited {exc.returncode}: {' | '.join(tail)}", flush=True)
+        print(f"ERROR remote_step_failed 0 {_current_step}: {exc.cmd[0]} exited {exc.returncode}: {' | '.join(tail)}",
+              flush=True)
         sys.exit(2)
     print("RESULT " + json.dumps(result or {}, sort_keys=True), flush=True)
 
