@@ -10,12 +10,13 @@ with the matching change of its site and environment, in one transaction.
 import logging
 import socket
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -82,7 +83,7 @@ def cancel_job(job_id, user=None) -> Job:
     """A queued job is cancelled at once; a running one is asked to stop and its
     handler stops at its next safe point."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        job = Job.objects.select_for_update(no_key=True).filter(pk=job_id).first()
         if job is None:
             raise ApiError("not_found", "No job with this id.")
         if job.status not in CAN_CANCEL:
@@ -113,7 +114,7 @@ def retry_job(job_id, user=None) -> Job:
     out of failed, after its own validation).
     """
     with transaction.atomic():
-        job = Job.objects.select_for_update(of=("self",)).select_related("site", "environment").filter(pk=job_id).first()
+        job = Job.objects.select_for_update(no_key=True, of=("self",)).select_related("site", "environment").filter(pk=job_id).first()
         if job is None:
             raise ApiError("not_found", "No job with this id.")
         if job.status not in RETRYABLE_BY_OPERATOR:
@@ -146,6 +147,20 @@ class Claim:
     spec: HandlerSpec
     token: uuid.UUID
 
+def _retrying_deadlocks(operation):
+    """Run a locking transaction again if the database broke a deadlock by
+    aborting it (rare, but possible with row locks under load)."""
+    for attempt in range(1, 4):
+        try:
+            return operation()
+        except OperationalError as exc:
+            code = getattr(exc.__cause__, "sqlstate", None)
+            if code not in ("40P01", "40001") or attempt == 3:
+                raise
+            logger.warning("transaction aborted to break a deadlock; trying again")
+            time.sleep(0.05 * attempt)
+
+
 def claim_job(job_id) -> Claim | None:
     """Take a queued job for this worker, or return None if it is not ours to run.
 
@@ -154,9 +169,12 @@ def claim_job(job_id) -> Claim | None:
     that is not due yet, or a busy site/node all return None harmlessly; a busy
     job is woken again when the blocking job ends.
     """
-    try:
+    def attempt():
         with transaction.atomic():
             return _claim_locked(job_id)
+
+    try:
+        return _retrying_deadlocks(attempt)
     except IntegrityError:
         # The partial unique indexes caught a race the checks did not: treat as busy.
         logger.warning("job %s: claim refused by the one-running-job constraint", job_id)
@@ -164,7 +182,7 @@ def claim_job(job_id) -> Claim | None:
 
 def _claim_locked(job_id) -> Claim | None:
     now = timezone.now()
-    job = Job.objects.select_for_update().filter(pk=job_id).first()
+    job = Job.objects.select_for_update(no_key=True).filter(pk=job_id).first()
     if job is None or job.status != JobStatus.QUEUED:
         return None
     if job.run_after and job.run_after > now:
@@ -207,11 +225,17 @@ def _claim_locked(job_id) -> Claim | None:
     return Claim(job=job, spec=spec, token=token)
 
 def _lock_scope(job):
-    """Lock node, then site, then environment: one order everywhere, so no deadlock."""
-    node = Node.objects.select_for_update().filter(pk=job.node_id).first() if job.node_id else None
-    site = Site.objects.select_for_update().filter(pk=job.site_id).first() if job.site_id else None
+    """Lock node, then site, then environment: one order everywhere, so no deadlock.
+
+    NO KEY UPDATE (PostgreSQL): these locks serialize claims and finishes with
+    each other, but must not block the FOR KEY SHARE that inserting a row
+    referencing the node or site takes (a new job, say); a plain FOR UPDATE
+    would, and has deadlocked with such inserts.
+    """
+    node = Node.objects.select_for_update(no_key=True).filter(pk=job.node_id).first() if job.node_id else None
+    site = Site.objects.select_for_update(no_key=True).filter(pk=job.site_id).first() if job.site_id else None
     environment = (
-        Environment.objects.select_for_update().filter(pk=job.environment_id).first()
+        Environment.objects.select_for_update(no_key=True).filter(pk=job.environment_id).first()
         if job.environment_id
         else None
     )
@@ -280,8 +304,12 @@ def finish_job(claim: Claim, outcome: Outcome) -> Job | None:
     Returns the updated job, or None when the claim was lost meanwhile (the
     sweeper gave the job to someone else): then nothing is written.
     """
+    return _retrying_deadlocks(lambda: _finish_locked(claim, outcome))
+
+
+def _finish_locked(claim: Claim, outcome: Outcome) -> Job | None:
     with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=claim.job.pk).first()
+        job = Job.objects.select_for_update(no_key=True).filter(pk=claim.job.pk).first()
         if job is None or job.status != JobStatus.RUNNING or job.claim_token != claim.token:
             return None
         _node, site, environment = _lock_scope(job)
@@ -365,7 +393,7 @@ def recover_lost_jobs() -> list[Job]:
 
 def _recover_one(job_id, cutoff) -> Job | None:
     with transaction.atomic():
-        job = Job.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
+        job = Job.objects.select_for_update(no_key=True, skip_locked=True).filter(pk=job_id).first()
         if job is None or job.status != JobStatus.RUNNING or job.heartbeat_at is None or job.heartbeat_at >= cutoff:
             return None
         _node, site, environment = _lock_scope(job)
@@ -413,7 +441,7 @@ def fail_overdue_jobs() -> list[Job]:
     ):
         if job.started_at + timedelta(seconds=job.timeout_seconds) + grace < now:
             with transaction.atomic():
-                locked = Job.objects.select_for_update(skip_locked=True).filter(pk=job.pk, status=JobStatus.RUNNING).first()
+                locked = Job.objects.select_for_update(no_key=True, skip_locked=True).filter(pk=job.pk, status=JobStatus.RUNNING).first()
                 if locked is None:
                     continue
                 _node, site, environment = _lock_scope(locked)
