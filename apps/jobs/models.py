@@ -25,6 +25,8 @@ class Job(VersionedModel):
     # Recurring jobs carry the key of their scope so the scheduler can skip duplicates.
     dedup_key = models.CharField(max_length=200, blank=True, default="", db_index=True)
 
+    # Retries so far: a retryable error or a lost worker requeues the job and
+    # adds one; at max_attempts retries the next such error fails it.
     attempt_count = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
     run_after = models.DateTimeField(null=True, blank=True)

@@ -35,7 +35,8 @@ def run_job(job_id: str) -> str:
 
 def _execute(claim, context) -> services.Outcome | None:
     job = claim.job
-    context.log(f"attempt {job.attempt_count} of {job.max_attempts} on {services.worker_id()}")
+    retry = f" (retry {job.attempt_count} of {job.max_attempts})" if job.attempt_count else ""
+    context.log(f"run {job.attempt_count + 1}{retry} on {services.worker_id()}")
     try:
         claim.spec.func(context)
         # The work is done: a cancel or the timeout noticed only now must not

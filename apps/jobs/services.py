@@ -212,7 +212,6 @@ def _claim_locked(job_id) -> Claim | None:
     change_state(
         job,
         status=JobStatus.RUNNING,
-        attempt_count=job.attempt_count + 1,
         locked_at=now,
         locked_by=worker_id(),
         claim_token=token,
@@ -322,10 +321,13 @@ def _finish_locked(claim: Claim, outcome: Outcome) -> Job | None:
             common["result"] = outcome.result
 
         if status == "retry":
-            backoff = settings.JOB_RETRY_BACKOFF[min(job.attempt_count, len(settings.JOB_RETRY_BACKOFF)) - 1]
+            # attempt_count counts retries (SPEC: requeue = attempts + 1); backoff 1, 5, 15 min.
+            retries = job.attempt_count + 1
+            backoff = settings.JOB_RETRY_BACKOFF[min(retries, len(settings.JOB_RETRY_BACKOFF)) - 1]
             change_state(
                 job,
                 status=JobStatus.QUEUED,
+                attempt_count=retries,
                 run_after=now + timedelta(seconds=backoff),
                 error_code=outcome.error_code,
                 error_message=outcome.error_message,
@@ -411,7 +413,7 @@ def _recover_one(job_id, cutoff) -> Job | None:
             message = (
                 f"Stopped after running longer than {job.timeout_seconds} s."
                 if timed_out
-                else f"The worker {lost_by} died and no attempts are left."
+                else f"The worker {lost_by} died and no retries are left."
             )
             change_state(job, status=JobStatus.FAILED, finished_at=now, error_code=code, error_message=message, **common)
             _restore_resources(job, site, environment, spec, f"{job.job_type} failed: {message}")
@@ -420,6 +422,7 @@ def _recover_one(job_id, cutoff) -> Job | None:
             change_state(
                 job,
                 status=JobStatus.QUEUED,
+                attempt_count=job.attempt_count + 1,
                 run_after=None,
                 error_code="worker_lost",
                 error_message=f"The worker {lost_by} stopped responding; running the job again.",

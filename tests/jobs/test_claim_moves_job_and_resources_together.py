@@ -56,7 +56,7 @@ def test_success_moves_site_and_environment_back_to_active(make_site):
     site.refresh_from_db()
     environment.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
-    assert job.attempt_count == 1
+    assert job.attempt_count == 0  # retries, not runs
     assert job.started_at <= job.finished_at
     assert (job.locked_by, job.claim_token, job.heartbeat_at) == (None, None, None)
     assert (site.status, environment.status) == (LifecycleStatus.ACTIVE, LifecycleStatus.ACTIVE)

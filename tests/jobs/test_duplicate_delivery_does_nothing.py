@@ -22,7 +22,7 @@ def test_delivery_of_a_finished_job_does_nothing(make_site):
     assert run_job(str(job.pk)) == "not-claimed"
 
     job.refresh_from_db()
-    assert (job.status, job.attempt_count, job.state_version) == (JobStatus.SUCCEEDED, 1, version)
+    assert (job.status, job.attempt_count, job.state_version) == (JobStatus.SUCCEEDED, 0, version)
     assert JobLogLine.objects.filter(job=job).count() == lines
 
 
@@ -34,7 +34,7 @@ def test_delivery_of_a_running_job_does_nothing(make_site):
     assert run_job(str(job.pk)) == "not-claimed"
 
     job.refresh_from_db()
-    assert (job.status, job.attempt_count, job.claim_token) == (JobStatus.RUNNING, 1, claim.token)
+    assert (job.status, job.attempt_count, job.claim_token) == (JobStatus.RUNNING, 0, claim.token)
     assert not JobLogLine.objects.filter(job=job).exists()
 
 
@@ -47,5 +47,5 @@ def test_simultaneous_deliveries_run_the_handler_once(make_site):
 
     assert results == ["not-claimed"] * 3 + [JobStatus.SUCCEEDED]
     job.refresh_from_db()
-    assert job.attempt_count == 1
+    assert job.attempt_count == 0
     assert JobLogLine.objects.filter(job=job, message__startswith="start ").count() == 1

@@ -26,7 +26,7 @@ def test_non_retryable_error_fails_job_site_and_environment(make_site):
     job.refresh_from_db()
     site.refresh_from_db()
     environment.refresh_from_db()
-    assert (job.status, job.attempt_count, job.run_after) == (JobStatus.FAILED, 1, None)
+    assert (job.status, job.attempt_count, job.run_after) == (JobStatus.FAILED, 0, None)
     assert (job.error_code, job.error_message) == ("internal_error", "disk is full")
     assert (site.status, environment.status) == (LifecycleStatus.FAILED, LifecycleStatus.FAILED)
     assert "disk is full" in site.status_reason
@@ -51,5 +51,5 @@ def test_failure_that_left_the_resource_intact_keeps_the_site_active(make_site, 
     job.refresh_from_db()
     site.refresh_from_db()
     environment.refresh_from_db()
-    assert (job.attempt_count, job.error_code) == (1, "node_unreachable")
+    assert (job.attempt_count, job.error_code) == (0, "node_unreachable")
     assert (site.status, environment.status) == (LifecycleStatus.ACTIVE, LifecycleStatus.ACTIVE)

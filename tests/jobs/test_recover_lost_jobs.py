@@ -50,7 +50,7 @@ def test_job_of_a_dead_worker_is_requeued_and_run_again(make_site):
 
     assert run_job(str(job.pk)) == JobStatus.SUCCEEDED
     _reload(job)
-    assert (job.attempt_count, job.error_code) == (2, None)
+    assert (job.attempt_count, job.error_code) == (1, None)
 
 
 def test_job_with_a_fresh_heartbeat_is_left_alone(make_site):
@@ -66,7 +66,7 @@ def test_job_with_a_fresh_heartbeat_is_left_alone(make_site):
 
 def test_lost_job_with_no_attempts_left_fails(make_site):
     site, environment = make_site()
-    job = _claimed_then_silent(environment, max_attempts=1)
+    job = _claimed_then_silent(environment, max_attempts=1, attempt_count=1)
 
     services.recover_lost_jobs()
 

@@ -1,6 +1,7 @@
 """A retryable JobError requeues the job with run_after backoff (1 min, then
-5 min, then 15 min), counting attempts; at most max_attempts runs (3 by
-default), then the job fails and so do its site and environment."""
+5 min, then 15 min), counting each retry in attempt_count (SPEC: requeue =
+attempts + 1); after max_attempts retries (3 by default) the next retryable
+error fails the job, and so its site and environment."""
 
 from datetime import timedelta
 
@@ -58,6 +59,13 @@ def test_retryable_error_requeues_with_growing_backoff_then_fails(make_site):
     assert 300 <= _backoff_seconds(job, before) < 310
 
     _make_due(job)
+    before = timezone.now()
+    assert run_job(str(job.pk)) == JobStatus.QUEUED
+    job.refresh_from_db()
+    assert (job.status, job.attempt_count) == (JobStatus.QUEUED, 3)
+    assert 900 <= _backoff_seconds(job, before) < 910
+
+    _make_due(job)
     assert run_job(str(job.pk)) == JobStatus.FAILED
     job.refresh_from_db()
     site.refresh_from_db()
@@ -69,23 +77,23 @@ def test_retryable_error_requeues_with_growing_backoff_then_fails(make_site):
     assert UNREACHABLE["message"] in site.status_reason
 
     messages = list(JobLogLine.objects.filter(job=job).values_list("message", flat=True))
-    assert sum("(will retry)" in message for message in messages) == 2
-    assert sum(message.startswith("attempt ") for message in messages) == 3
+    assert sum("(will retry)" in message for message in messages) == 3
+    assert sum(message.startswith("run ") for message in messages) == 4
 
 
-def test_third_retry_waits_fifteen_minutes(make_site):
+def test_later_retries_keep_the_fifteen_minute_backoff(make_site):
     _site, environment = make_site()
     job = services.enqueue_job("test_fail", environment=environment, payload=UNREACHABLE)
     Job.objects.filter(pk=job.pk).update(max_attempts=4)
     waits = []
-    for _ in range(3):
+    for _ in range(4):
         before = timezone.now()
         assert run_job(str(job.pk)) == JobStatus.QUEUED
         job.refresh_from_db()
         waits.append(round(_backoff_seconds(job, before) / 60))
         _make_due(job)
 
-    assert waits == [1, 5, 15]
+    assert waits == [1, 5, 15, 15]
     assert run_job(str(job.pk)) == JobStatus.FAILED
 
 

@@ -27,7 +27,7 @@ def test_handler_is_stopped_at_its_next_checkpoint_after_the_timeout(make_site):
 
     job.refresh_from_db()
     site.refresh_from_db()
-    assert (job.status, job.error_code, job.attempt_count) == (JobStatus.FAILED, "job_timeout", 1)
+    assert (job.status, job.error_code, job.attempt_count) == (JobStatus.FAILED, "job_timeout", 0)
     assert site.status == LifecycleStatus.FAILED
 
 

@@ -21,7 +21,7 @@ def test_crash_becomes_internal_error_without_the_exception_text(make_site):
     job.refresh_from_db()
     site.refresh_from_db()
     environment.refresh_from_db()
-    assert (job.status, job.attempt_count, job.error_code) == (JobStatus.FAILED, 1, "internal_error")
+    assert (job.status, job.attempt_count, job.error_code) == (JobStatus.FAILED, 0, "internal_error")
     assert "RuntimeError" in job.error_message
     visible = [job.error_message, site.status_reason, environment.status_reason, str(job.result)]
     visible += list(JobLogLine.objects.filter(job=job).values_list("message", flat=True))
