@@ -13,7 +13,7 @@ def target_for(node) -> ssh.Target:
     )
 
 
-def open_connection(node) -> ssh.Connection:
+def open_connection(node, connect_timeout: float = ssh.CONNECT_TIMEOUT) -> ssh.Connection:
     if not node.host_key:
         raise ssh.HostKeyMismatch(f"Node {node.name} has no pinned host key; register it again.")
-    return ssh.connect(target_for(node), keys.private_key())
+    return ssh.connect(target_for(node), keys.private_key(), connect_timeout)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 from apps.jobs.choices import LogLevel
 from apps.jobs.errors import JOB_ERROR_CODES, JobError
@@ -38,8 +39,13 @@ def as_job_error(exc: ssh.SshError) -> JobError:
     return JobError(exc.code, exc.message, retryable=exc.retryable)
 
 
-def run_program(node, program: str, params: dict, *, ctx=None, timeout: float = 900) -> dict:
-    """Run ``program`` on ``node`` and return its RESULT; raise JobError on failure."""
+def run_program(node, program: str, params: dict, *, ctx=None, timeout: float = 900,
+                connect_timeout: float = ssh.CONNECT_TIMEOUT) -> dict:
+    """Run ``program`` on ``node`` and return its RESULT; raise JobError on failure.
+
+    ``timeout`` bounds the whole call, connecting included, when it is the smaller.
+    """
+    deadline = time.monotonic() + timeout
     result: dict = {}
     error: list[tuple[str, bool, str]] = []
 
@@ -56,12 +62,12 @@ def run_program(node, program: str, params: dict, *, ctx=None, timeout: float = 
             ctx.log(rest if kind in ("STEP", "INFO") else line, level)
 
     try:
-        connection = open_connection(node)
+        connection = open_connection(node, min(connect_timeout, timeout))
         ensure_bundle(connection)
         connection.run(
             ["python3", bundle.program_path(program)],
             stdin=json.dumps(params),
-            timeout=timeout,
+            timeout=max(0.5, deadline - time.monotonic()),
             on_line=on_line,
             stop_event=ctx.stop_event if ctx is not None else None,
         )

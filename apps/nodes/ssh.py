@@ -312,7 +312,7 @@ _cache: dict[str, Connection] = {}
 _cache_lock = threading.Lock()
 
 
-def connect(target: Target, private_key: paramiko.PKey) -> Connection:
+def connect(target: Target, private_key: paramiko.PKey, connect_timeout: float = CONNECT_TIMEOUT) -> Connection:
     """A live connection to the target, reused when one is open with the same pin."""
     with _cache_lock:
         existing = _cache.get(target.key)
@@ -320,7 +320,7 @@ def connect(target: Target, private_key: paramiko.PKey) -> Connection:
             return existing
         if existing is not None:
             existing.close()
-        connection = Connection(target, private_key).open()
+        connection = Connection(target, private_key, connect_timeout).open()
         _cache[target.key] = connection
         return connection
 
