@@ -93,7 +93,14 @@ def cancel_job(job_id, user=None) -> Job:
                 {"status": job.status},
             )
         if job.status == JobStatus.QUEUED:
+            _node, site, environment = _lock_scope(job)
             change_state(job, status=JobStatus.CANCELLED, finished_at=timezone.now(), cancel_requested=True)
+            # A creating job (site_create…) puts its new resources in its running
+            # status from the start; cancelled before it ran, they must not stay
+            # there: failed, so an operator resets and retries, or deletes.
+            _restore_resources(
+                job, site, environment, get_handler(job.job_type), f"{job.job_type} was cancelled before it ran."
+            )
             _close_audit(job, AuditResult.CANCELLED)
             # It may have been the oldest job of its site, holding back younger ones.
             transaction.on_commit(lambda: dispatch.wake_waiting(job))

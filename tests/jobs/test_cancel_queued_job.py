@@ -40,3 +40,22 @@ def test_an_ended_job_cannot_be_cancelled(make_site):
     assert refused.value.code == "job_not_cancellable"
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
+
+
+def test_cancelling_a_queued_creation_job_leaves_nothing_in_progress(make_site):
+    from apps.core.choices import LifecycleStatus
+    from apps.environments.models import Environment
+    from apps.sites.models import Site
+
+    site, environment = make_site()
+    # As create_site does: new resources start in the creating job's running status.
+    Site.objects.filter(pk=site.pk).update(status=LifecycleStatus.DEPLOYING)
+    Environment.objects.filter(pk=environment.pk).update(status=LifecycleStatus.DEPLOYING)
+    job = services.enqueue_job("test_record", environment=environment)
+
+    services.cancel_job(job.pk)
+
+    site.refresh_from_db()
+    environment.refresh_from_db()
+    assert (site.status, environment.status) == (LifecycleStatus.FAILED, LifecycleStatus.FAILED)
+    assert "cancelled before it ran" in site.status_reason
