@@ -16,11 +16,17 @@ from apps.domains.serializers import DomainSerializer
 from apps.environments import services
 from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
-from apps.environments.serializers import EnvironmentSerializer, MagicLoginResponseSerializer
+from apps.environments.serializers import (
+    CreateEnvironmentSerializer,
+    EnvironmentSerializer,
+    MagicLoginResponseSerializer,
+)
 from apps.sites.models import Site
 
 
 class SiteEnvironmentListView(generics.ListAPIView):
+    """GET: the site's environments. POST: a new staging or clone environment, copied from another."""
+
     queryset = Environment.objects.none()  # for schema generation; get_queryset scopes it
     serializer_class = EnvironmentSerializer
     filterset_class = EnvironmentFilter
@@ -35,6 +41,37 @@ class SiteEnvironmentListView(generics.ListAPIView):
                    responses={200: ok(EnvironmentSerializer(many=True), "The site's environments."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="createEnvironment",
+        tags=["Environments"],
+        summary="Create a staging or clone environment",
+        description=(
+            "Creates the environment on its source's node and queues `env_create`: a full copy of the source "
+            "environment (default: production) - code, uploads and database - with its own Linux user, PHP-FPM "
+            "pool, database and preview URL; the source's URLs are rewritten to the new preview URL. "
+            "`production` is refused: a site has exactly one."
+        ),
+        request=CreateEnvironmentSerializer,
+        responses={202: ok(JobResponseSerializer, "Environment creation queued."), **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.create", resource_type="environment")
+        get_object_or_404(Site, pk=id)  # 404 before validating the body, like every per-site path
+        body = CreateEnvironmentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        job = services.create_environment(
+            site_id=id,
+            name=data["name"],
+            slug=data["slug"],
+            environment_type=data["type"],
+            source_environment_id=data.get("source_environment_id"),
+            promotion_preset=data["promotion_preset"],
+            user=request.user,
+        )
+        audit.annotate(request, resource_id=job.environment_id, job=job)
+        return Response({"job_id": str(job.pk)}, status=202)
 
 
 class EnvironmentDetailView(generics.RetrieveAPIView):

@@ -1,6 +1,8 @@
 """Job handlers of the environments domain."""
 
+from apps.core.choices import LifecycleStatus
 from apps.environments import node_ops, releases
+from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import Environment
 from apps.jobs.errors import JobError
 from apps.jobs.registry import job_handler
@@ -25,3 +27,51 @@ def health_check(ctx):
         # The environment itself is left as it is: a check changes nothing.
         raise JobError("health_check_failed", f"Unhealthy: {report.problem}.", resource_intact=True)
     ctx.log("healthy")
+
+
+# WordPress settings every non-production environment gets: search engines
+# are asked not to index a copy (blog_public 0 = "discourage search engines").
+NON_PRODUCTION_OPTIONS = {"blog_public": "0"}
+
+
+@job_handler("env_create", running_status=LifecycleStatus.CLONING)
+def env_create(ctx):
+    """Make the new environment a full copy of its source on the same node,
+    rewrite the source's URLs to its preview URL, check its health."""
+    environment = Environment.objects.select_related("node", "site").get(pk=ctx.job.environment_id)
+    source = Environment.objects.select_related("node").get(
+        pk=ctx.payload.get("source_environment_id") or environment.source_environment_id
+    )
+    release_name = ctx.payload.get("release") or ctx.job.created_at.strftime("%Y%m%dT%H%M%SZ")
+    options = NON_PRODUCTION_OPTIONS if environment.environment_type != EnvironmentType.PRODUCTION else {}
+    with ctx.step(f"copy {source.slug} to {environment.slug} at {environment.preview_url} on {environment.node.name}"):
+        result = node_ops.clone(environment, source, release=release_name, wp_options=options, ctx=ctx)
+    # The code is the source's current release, copied: say where it came from.
+    origin = source.current_release
+    release = releases.record_release(
+        environment,
+        result["release"],
+        origin.source_type if origin else ReleaseSourceType.UPLOAD,
+        f"copy of {source.slug}/{result.get('copied_release') or (origin.directory if origin else '?')}",
+    )
+    releases.make_current(environment, release)
+    with ctx.step("health check"):
+        report = node_ops.check_health(environment, ctx)
+    releases.record_health(release, report.healthy)
+    if not report.healthy:
+        raise JobError("health_check_failed", f"The new environment is not healthy: {report.problem}.")
+    remaining = result.get("remaining")
+    ctx.result = {
+        "preview_url": environment.preview_url,
+        "release": release.directory,
+        "source_environment_id": str(source.pk),
+        "url_rewrite": {"rewritten": bool(result.get("rewritten")), "rows_changed": result.get("rows_changed"),
+                        "remaining": remaining},
+    }
+    if remaining is None:
+        ctx.log("URLs were not rewritten: the node has no search-replace program")
+    elif sum(remaining.values()):
+        ctx.log(f"URL rewrite left {sum(remaining.values())} occurrence(s) of the source URL: {remaining}")
+    else:
+        ctx.log("URL rewrite: no occurrence of the source URL left")
+    ctx.log(f"{environment.slug} is up at {environment.preview_url}")

@@ -70,6 +70,20 @@ def setup(environment, *, release: str, install: dict | None, ctx=None) -> dict:
     return run_program(environment.node, "env_setup.py", params, ctx=ctx, timeout=1200)
 
 
+def clone(environment, source, *, release: str, wp_options: dict | None = None, ctx=None) -> dict:
+    """Make ``environment`` a full copy of ``source`` (same node): code, uploads, database, URLs rewritten."""
+    params = dict(
+        _base(environment),
+        release=release,
+        db_password=environment.db_password,
+        files=render_configs(environment),
+        paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
+        source=_base(source),
+        wp_options=wp_options or {},
+    )
+    return run_program(environment.node, "env_clone.py", params, ctx=ctx, timeout=3600)
+
+
 def teardown(environment, ctx=None) -> dict:
     params = dict(_base(environment), paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)})
     return run_program(environment.node, "env_teardown.py", params, ctx=ctx, timeout=600)

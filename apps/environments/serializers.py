@@ -1,6 +1,9 @@
 from rest_framework import serializers
 
+from apps.core.serializers import StrictSerializer
+from apps.environments.choices import EnvironmentType, PromotionPreset
 from apps.environments.models import Environment
+from apps.sites.services import SLUG_PATTERN
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):
@@ -43,3 +46,23 @@ class EnvironmentSerializer(serializers.ModelSerializer):
 class MagicLoginResponseSerializer(serializers.Serializer):
     login_url = serializers.URLField()
     expires_at = serializers.DateTimeField()
+
+
+class CreateEnvironmentSerializer(StrictSerializer):
+    name = serializers.CharField(min_length=1, max_length=200)
+    slug = serializers.RegexField(
+        SLUG_PATTERN,
+        min_length=1,
+        max_length=63,
+        error_messages={"invalid": "Use lower-case letters, digits and inner dashes (at most 63)."},
+    )
+    type = serializers.ChoiceField(choices=EnvironmentType.values)
+    source_environment_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="The environment to copy; default: the site's production environment."
+    )
+    promotion_preset = serializers.ChoiceField(choices=PromotionPreset.values)
+
+    def validate_name(self, value):
+        if any(ord(char) < 32 for char in value) or not value.strip():
+            raise serializers.ValidationError("The name must be printable text.")
+        return value.strip()

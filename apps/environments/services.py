@@ -1,21 +1,27 @@
 """Environment state transitions."""
 
+import secrets
+import string
 import time
+import uuid
 from datetime import datetime
 from datetime import timezone as dt_timezone
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.state import change_state
-from apps.environments import node_ops
+from apps.environments import naming, node_ops
+from apps.environments.choices import EnvironmentType
 from apps.environments.models import Environment
 from apps.jobs.errors import JobError
 from apps.jobs.services import enqueue_job
 from apps.jobs.choices import ACTIVE as ACTIVE_JOB_STATUSES
 from apps.jobs.models import Job
 from apps.nodes.choices import NodeStatus
+from apps.sites.models import Site
 
 
 def reset_environment(environment_id, expected_version: int | None = None) -> Environment:
@@ -90,3 +96,71 @@ def request_health_check(environment_id, user=None):
     if environment is None:
         raise ApiError("not_found", "No environment with this id.")
     return enqueue_job("health_check", environment=environment, user=user)
+
+
+def create_environment(*, site_id, name: str, slug: str, environment_type: str, source_environment_id=None,
+                       promotion_preset: str = "content-protect", expires_at=None, user=None):
+    """A staging or clone environment as a full copy of a source environment
+    (default: the site's production), on the source's node; queues ``env_create``.
+
+    The new environment starts ``cloning`` (the job's running status) and ends
+    ``active`` or ``failed``. The source is not changed: the job holds the
+    site's lock, so no other job of the site runs while it is copied.
+    Returns the job.
+    """
+    if environment_type == EnvironmentType.PRODUCTION:
+        raise ApiError("conflict", "A site has exactly one production environment; create a staging or clone one.",
+                       {"type": environment_type})
+    if environment_type not in (EnvironmentType.STAGING, EnvironmentType.CLONE):
+        raise ApiError("bad_request", f"Unknown environment type {environment_type}.", {"fields": {"type": ["unknown type"]}})
+    alphabet = string.ascii_letters + string.digits
+    try:
+        with transaction.atomic():
+            site = Site.objects.select_for_update(no_key=True).filter(pk=site_id).first()
+            if site is None:
+                raise ApiError("not_found", "No site with this id.")
+            if site.status == LifecycleStatus.FAILED:
+                raise ApiError("conflict", "The site is failed; reset it first.", {"status": site.status})
+            if source_environment_id is None:
+                source = site.environments.filter(environment_type=EnvironmentType.PRODUCTION).first()
+                if source is None:
+                    raise ApiError("conflict", "The site has no production environment to copy.")
+            else:
+                source = site.environments.filter(pk=source_environment_id).first()
+                if source is None:
+                    raise ApiError("bad_request", "The site has no environment with this id.",
+                                   {"fields": {"source_environment_id": ["not an environment of this site"]}})
+            if source.status != LifecycleStatus.ACTIVE:
+                raise ApiError("environment_not_active", f"The source environment {source.slug} is {source.status}, not active.",
+                               {"status": source.status, "environment_id": str(source.pk)})
+            node = source.node
+            if node.status != NodeStatus.ACTIVE:
+                raise ApiError("conflict", f"Node {node.name} is {node.status}, not active.")
+            if site.environments.filter(slug=slug).exists():
+                raise ApiError("conflict", f"The site has an environment with slug {slug} already.", {"slug": slug})
+            environment = Environment(
+                id=uuid.uuid4(),
+                site=site,
+                node=node,
+                name=name,
+                slug=slug,
+                environment_type=environment_type,
+                status=LifecycleStatus.CLONING,
+                source_environment=source,
+                promotion_preset=promotion_preset,
+                expires_at=expires_at,
+                db_password="".join(secrets.choice(alphabet) for _ in range(32)),
+            )
+            environment.preview_url = naming.preview_url(environment, node)
+            environment.save()
+            return enqueue_job(
+                "env_create",
+                site=site,
+                environment=environment,
+                node=node,
+                # Fixed here so every run of the job (a retry too) builds the same release directory.
+                payload={"source_environment_id": str(source.pk), "release": timezone.now().strftime("%Y%m%dT%H%M%SZ")},
+                user=user,
+            )
+    except IntegrityError:
+        raise ApiError("conflict", f"The site has an environment with slug {slug} already.", {"slug": slug}) from None
