@@ -68,13 +68,14 @@ class SiteEnvironmentListView(generics.ListAPIView):
             environment_type=data["type"],
             source_environment_id=data.get("source_environment_id"),
             promotion_preset=data["promotion_preset"],
+            expires_at=data.get("expires_at"),
             user=request.user,
         )
         audit.annotate(request, resource_id=job.environment_id, job=job)
         return Response({"job_id": str(job.pk)}, status=202)
 
 
-class EnvironmentDetailView(generics.RetrieveAPIView):
+class EnvironmentDetailView(generics.RetrieveDestroyAPIView):
     serializer_class = EnvironmentSerializer
     queryset = Environment.objects.all()
     lookup_url_kwarg = "id"
@@ -83,6 +84,20 @@ class EnvironmentDetailView(generics.RetrieveAPIView):
                    responses={200: ok(EnvironmentSerializer, "The environment."), **error_responses(401, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="deleteEnvironment",
+        tags=["Environments"],
+        summary="Delete a staging or clone environment",
+        description="Queues `env_delete`: its server block, pool, database, files and user are removed from the "
+        "node, then its records. Production is deleted with its site.",
+        responses={202: ok(JobResponseSerializer, "Deletion queued."), **error_responses(401, 404, 409)},
+    )
+    def delete(self, request, id):
+        audit.annotate(request, action="environment.delete", resource_type="environment", resource_id=id)
+        job = services.delete_environment(id, user=request.user)
+        audit.annotate(request, job=job)
+        return Response({"job_id": str(job.pk)}, status=202)
 
 
 class EnvironmentResetView(APIView):

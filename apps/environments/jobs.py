@@ -1,11 +1,12 @@
 """Job handlers of the environments domain."""
 
 from apps.core.choices import LifecycleStatus
-from apps.environments import node_ops, releases
+from apps.environments import node_ops, releases, services
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import Environment
 from apps.jobs.errors import JobError
 from apps.jobs.registry import job_handler
+from apps.jobs.scheduler import JobScope, recurring_job
 
 
 @job_handler("health_check")
@@ -75,3 +76,30 @@ def env_create(ctx):
     else:
         ctx.log("URL rewrite: no occurrence of the source URL left")
     ctx.log(f"{environment.slug} is up at {environment.preview_url}")
+
+
+@job_handler("env_delete")
+def env_delete(ctx):
+    """Remove a staging or clone environment from its node, then its records."""
+    environment = Environment.objects.select_related("node").filter(pk=ctx.payload.get("environment_id")).first()
+    if environment is None:
+        ctx.log("the environment's records are gone already: nothing left to do")
+        return
+    with ctx.step(f"remove environment {environment.slug} from {environment.node.name}"):
+        node_ops.teardown(environment, ctx)
+    ctx.checkpoint()
+    services.remove_environment_records(environment.pk)
+    ctx.log(f"environment {environment.slug} deleted")
+
+
+@recurring_job("env_delete", every_minutes=10)
+def expired_environment_scopes():
+    """Clones may expire: each expired one gets an env_delete job (one at a time)."""
+    for environment in services.expired_environments():
+        yield JobScope(
+            dedup_key=f"env:{environment.pk}",
+            site=environment.site,
+            environment=environment,
+            node=environment.node,
+            payload={"environment_id": str(environment.pk), "slug": environment.slug, "reason": "expired"},
+        )

@@ -61,6 +61,16 @@ class CreateEnvironmentSerializer(StrictSerializer):
         required=False, allow_null=True, help_text="The environment to copy; default: the site's production environment."
     )
     promotion_preset = serializers.ChoiceField(choices=PromotionPreset.values)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Delete the copy automatically after this time (optional)."
+    )
+
+    def validate_expires_at(self, value):
+        from django.utils import timezone
+
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future.")
+        return value
 
     def validate_name(self, value):
         if any(ord(char) < 32 for char in value) or not value.strip():

@@ -10,6 +10,7 @@ from datetime import timezone as dt_timezone
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.backups.models import Backup
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.state import change_state
@@ -164,3 +165,43 @@ def create_environment(*, site_id, name: str, slug: str, environment_type: str, 
             )
     except IntegrityError:
         raise ApiError("conflict", f"The site has an environment with slug {slug} already.", {"slug": slug}) from None
+
+
+def delete_environment(environment_id, user=None):
+    """Queue ``env_delete`` for a staging or clone environment: everything it
+    has on its node goes, then its records. Production goes only with its site."""
+    with transaction.atomic():
+        environment = Environment.objects.select_for_update().filter(pk=environment_id).first()
+        if environment is None:
+            raise ApiError("not_found", "No environment with this id.")
+        if environment.environment_type == EnvironmentType.PRODUCTION:
+            raise ApiError("conflict", "The production environment is deleted with its site (DELETE /api/sites/{id}).")
+        if Job.objects.filter(environment=environment, status__in=ACTIVE_JOB_STATUSES).exists():
+            raise ApiError("conflict", "A job is queued or running on this environment; wait for it or cancel it.")
+        return enqueue_job(
+            "env_delete",
+            environment=environment,
+            payload={"environment_id": str(environment.pk), "slug": environment.slug},
+            user=user,
+        )
+
+
+def remove_environment_records(environment_id) -> None:
+    """After env_delete's node work: the environment row and what hangs on it."""
+    with transaction.atomic():
+        Environment.objects.filter(source_environment_id=environment_id).update(source_environment=None)
+        Backup.objects.filter(environment_id=environment_id).delete()
+        Environment.objects.filter(pk=environment_id).update(
+            primary_domain=None, current_release=None, last_drift_check=None
+        )
+        Environment.objects.filter(pk=environment_id).delete()
+
+
+def expired_environments():
+    """Staging and clone environments past their ``expires_at``, not being deleted already."""
+    return (
+        Environment.objects.exclude(environment_type=EnvironmentType.PRODUCTION)
+        .filter(expires_at__isnull=False, expires_at__lte=timezone.now(), status=LifecycleStatus.ACTIVE)
+        .exclude(jobs__job_type="env_delete", jobs__status__in=ACTIVE_JOB_STATUSES)
+        .select_related("site", "node")
+    )
