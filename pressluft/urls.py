@@ -7,10 +7,12 @@ from apps.core.api import MetricsView
 from apps.environments.api import (
     EnvironmentBackupListView,
     EnvironmentDetailView,
+    EnvironmentDeployView,
     EnvironmentDomainListView,
     EnvironmentHealthCheckView,
     EnvironmentMagicLoginView,
     EnvironmentResetView,
+    EnvironmentRollbackView,
     SiteEnvironmentListView,
 )
 from apps.jobs.api import JobCancelView, JobDetailView, JobListView, JobLogView, JobRetryView
@@ -29,6 +31,8 @@ api_patterns = [
     path("environments/<uuid:id>/backups", EnvironmentBackupListView.as_view(), name="environment-backups"),
     path("environments/<uuid:id>/domains", EnvironmentDomainListView.as_view(), name="environment-domains"),
     path("environments/<uuid:id>/magic-login", EnvironmentMagicLoginView.as_view(), name="environment-magic-login"),
+    path("environments/<uuid:id>/deploy", EnvironmentDeployView.as_view(), name="environment-deploy"),
+    path("environments/<uuid:id>/rollback", EnvironmentRollbackView.as_view(), name="environment-rollback"),
     path("environments/<uuid:id>/health-check", EnvironmentHealthCheckView.as_view(), name="environment-health-check"),
     path("jobs", JobListView.as_view(), name="job-list"),
     path("jobs/<uuid:id>", JobDetailView.as_view(), name="job-detail"),

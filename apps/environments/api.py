@@ -18,8 +18,10 @@ from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
 from apps.environments.serializers import (
     CreateEnvironmentSerializer,
+    DeploySerializer,
     EnvironmentSerializer,
     MagicLoginResponseSerializer,
+    RollbackSerializer,
 )
 from apps.sites.models import Site
 
@@ -179,4 +181,44 @@ class EnvironmentHealthCheckView(APIView):
     def post(self, request, id):
         job = services.request_health_check(id, user=request.user)
         audit.annotate(request, action="environment.health_check", resource_type="environment", resource_id=id, job=job)
+        return Response({"job_id": str(job.pk)}, status=202)
+
+
+class EnvironmentDeployView(APIView):
+    @extend_schema(
+        operation_id="deployEnvironment",
+        tags=["Environments"],
+        summary="Deploy a new release",
+        description=(
+            "Queues `env_deploy`: builds a new release from `source_ref` = `<repository>#<branch, tag or commit>` "
+            "(a repository holding a wp-content tree or a whole WordPress tree), checks WordPress loads from it, "
+            "switches to it atomically and checks its health; an unhealthy release is rolled back by itself. "
+            "`source_type: upload` is not available yet (400)."
+        ),
+        request=DeploySerializer,
+        responses={202: ok(JobResponseSerializer, "Deploy queued."), **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, id):
+        body = DeploySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        audit.annotate(request, action="environment.deploy", resource_type="environment", resource_id=id)
+        job = services.deploy(id, user=request.user, **body.validated_data)
+        audit.annotate(request, job=job)
+        return Response({"job_id": str(job.pk)}, status=202)
+
+
+class EnvironmentRollbackView(APIView):
+    @extend_schema(
+        operation_id="rollbackEnvironment",
+        tags=["Environments"],
+        summary="Roll back to an earlier healthy release",
+        request=RollbackSerializer,
+        responses={202: ok(JobResponseSerializer, "Rollback queued."), **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, id):
+        body = RollbackSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        audit.annotate(request, action="environment.rollback", resource_type="environment", resource_id=id)
+        job = services.rollback(id, body.validated_data["release_id"], user=request.user)
+        audit.annotate(request, job=job)
         return Response({"job_id": str(job.pk)}, status=202)

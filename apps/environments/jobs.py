@@ -4,6 +4,7 @@ from apps.core.choices import LifecycleStatus
 from apps.environments import node_ops, releases, services
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import Environment
+from apps.jobs.choices import LogLevel
 from apps.jobs.errors import JobError
 from apps.jobs.registry import job_handler
 from apps.jobs.scheduler import JobScope, recurring_job
@@ -103,3 +104,64 @@ def expired_environment_scopes():
             node=environment.node,
             payload={"environment_id": str(environment.pk), "slug": environment.slug, "reason": "expired"},
         )
+
+
+@job_handler("env_deploy", running_status=LifecycleStatus.DEPLOYING)
+def env_deploy(ctx):
+    """New release from a git ref; switch; health check; roll back by itself if unhealthy."""
+    environment = Environment.objects.select_related("node", "current_release").get(pk=ctx.job.environment_id)
+    previous = environment.current_release
+    try:
+        result = node_ops.deploy(
+            environment, release=ctx.payload["release"], repository=ctx.payload["repository"],
+            ref=ctx.payload["ref"], ctx=ctx,
+        )
+    except JobError as exc:
+        if exc.code in ("wordpress_failed", "deploy_source_failed", "deploy_layout_unknown", "bad_parameters"):
+            # Nothing was switched: the live release is untouched.
+            code = "deploy_check_failed" if exc.code == "wordpress_failed" else exc.code
+            raise JobError(code, exc.message, resource_intact=True) from None
+        raise
+    release = releases.record_release(environment, result["release"], ReleaseSourceType.GIT, ctx.payload["source_ref"])
+    releases.make_current(environment, release)
+    ctx.result = {"release": release.directory, "commit": result.get("commit"), "layout": result.get("layout")}
+    with ctx.step("health check of the new release"):
+        report = node_ops.check_health(environment, ctx)
+    releases.record_health(release, report.healthy)
+    if report.healthy:
+        ctx.log(f"release {release.directory} is live and healthy")
+        return
+    ctx.log(f"release {release.directory} is unhealthy: {report.problem}", LogLevel.ERROR)
+    target = releases.last_healthy_release(environment, exclude=release, prefer=previous)
+    if target is None:
+        raise JobError("health_check_failed", f"The new release is unhealthy ({report.problem}) and no healthy "
+                       "release is left to roll back to.")
+    _roll_back(ctx, environment, target)
+    raise JobError(
+        "health_check_failed",
+        f"The new release was unhealthy ({report.problem}); rolled back to {target.directory}.",
+        resource_intact=True,
+    )
+
+
+def _roll_back(ctx, environment, target):
+    with ctx.step(f"roll back to release {target.directory}"):
+        try:
+            node_ops.rollback(environment, target.directory, ctx=ctx)
+        except JobError as exc:
+            raise JobError("rollback_failed", f"Rolling back to {target.directory} failed: {exc.message}") from None
+    releases.make_current(environment, target)
+    with ctx.step("health check after the rollback"):
+        report = node_ops.check_health(environment, ctx)
+    releases.record_health(target, report.healthy)
+    if not report.healthy:
+        raise JobError("rollback_failed", f"Rolled back to {target.directory}, but it is unhealthy too: {report.problem}.")
+
+
+@job_handler("release_rollback", running_status=LifecycleStatus.DEPLOYING)
+def release_rollback(ctx):
+    """An operator's rollback to an earlier healthy release."""
+    environment = Environment.objects.select_related("node").get(pk=ctx.job.environment_id)
+    target = environment.releases.get(pk=ctx.payload["release_id"])
+    _roll_back(ctx, environment, target)
+    ctx.result = {"release": target.directory}

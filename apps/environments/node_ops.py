@@ -165,3 +165,12 @@ def _check_once(environment) -> HealthReport:
     if not state.get("database"):
         problems.append("the database is unreachable" + (f" ({state['error']})" if state.get("error") else ""))
     return HealthReport(status, bool(state.get("installed")), bool(state.get("database")), "; ".join(problems))
+
+
+def deploy(environment, *, release: str, repository: str, ref: str, keep: int = 5, ctx=None) -> dict:
+    params = dict(_base(environment), release=release, git={"repository": repository, "ref": ref}, keep=keep)
+    return run_program(environment.node, "env_deploy.py", params, ctx=ctx, timeout=1800)
+
+
+def rollback(environment, release: str, ctx=None) -> dict:
+    return run_program(environment.node, "env_rollback.py", dict(_base(environment), release=release), ctx=ctx, timeout=120)

@@ -34,3 +34,15 @@ def record_health(release: Release, healthy: bool) -> Release:
         health_checked_at=timezone.now(),
     )
 
+
+
+def last_healthy_release(environment: Environment, *, exclude: Release | None = None, prefer: Release | None = None):
+    """The release to go back to: ``prefer`` if healthy, else the newest healthy one."""
+    if prefer is not None and (exclude is None or prefer.pk != exclude.pk):
+        prefer.refresh_from_db()
+        if prefer.health == ReleaseHealth.HEALTHY:
+            return prefer
+    candidates = Release.objects.filter(environment=environment, health=ReleaseHealth.HEALTHY).order_by("-created_at")
+    if exclude is not None:
+        candidates = candidates.exclude(pk=exclude.pk)
+    return candidates.first()

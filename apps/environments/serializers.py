@@ -76,3 +76,12 @@ class CreateEnvironmentSerializer(StrictSerializer):
         if any(ord(char) < 32 for char in value) or not value.strip():
             raise serializers.ValidationError("The name must be printable text.")
         return value.strip()
+
+
+class DeploySerializer(StrictSerializer):
+    source_type = serializers.ChoiceField(choices=["git", "upload"])
+    source_ref = serializers.CharField(min_length=1, max_length=500, help_text="git: <repository>#<branch, tag or commit>.")
+
+
+class RollbackSerializer(StrictSerializer):
+    release_id = serializers.UUIDField(help_text="An earlier healthy release of the environment.")

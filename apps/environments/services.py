@@ -1,5 +1,6 @@
 """Environment state transitions."""
 
+import re
 import secrets
 import string
 import time
@@ -205,3 +206,50 @@ def expired_environments():
         .exclude(jobs__job_type="env_delete", jobs__status__in=ACTIVE_JOB_STATUSES)
         .select_related("site", "node")
     )
+
+
+GIT_REPOSITORY = re.compile(r"^(https://[^\s#]+|ssh://[^\s#]+|git@[A-Za-z0-9.-]+:[^\s#]+|file:///[^\s#]+|/[^\s#]+)$")
+GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}$")
+
+
+def deploy(environment_id, *, source_type: str, source_ref: str, user=None):
+    """Queue ``env_deploy``. A git ``source_ref`` is ``<repository>#<branch, tag or commit>``."""
+    environment = Environment.objects.select_related("site", "node").filter(pk=environment_id).first()
+    if environment is None:
+        raise ApiError("not_found", "No environment with this id.")
+    if source_type != "git":
+        raise ApiError("bad_request", "Only source_type git can be deployed in this version.",
+                       {"fields": {"source_type": ["upload deploys are not available yet"]}})
+    repository, _, ref = source_ref.rpartition("#")
+    if not repository or not GIT_REPOSITORY.match(repository) or not GIT_REF.match(ref):
+        raise ApiError("bad_request", "source_ref must be <repository>#<branch, tag or commit>.",
+                       {"fields": {"source_ref": ["expected e.g. https://git.example.com/site.git#main"]}})
+    if environment.status != LifecycleStatus.ACTIVE:
+        raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.")
+    if environment.current_release_id is None:
+        raise ApiError("conflict", "The environment has no release yet to build on.")
+    return enqueue_job(
+        "env_deploy",
+        environment=environment,
+        payload={"source_ref": source_ref, "repository": repository, "ref": ref,
+                 "release": timezone.now().strftime("%Y%m%dT%H%M%S%fZ")},
+        user=user,
+    )
+
+
+def rollback(environment_id, release_id, user=None):
+    """Queue ``release_rollback`` to an earlier healthy release of the environment."""
+    from apps.environments.choices import ReleaseHealth
+    from apps.environments.models import Release
+
+    environment = Environment.objects.select_related("site", "node").filter(pk=environment_id).first()
+    if environment is None:
+        raise ApiError("not_found", "No environment with this id.")
+    release = Release.objects.filter(pk=release_id, environment=environment).first()
+    if release is None:
+        raise ApiError("bad_request", "No such release of this environment.", {"fields": {"release_id": ["unknown"]}})
+    if release.health != ReleaseHealth.HEALTHY:
+        raise ApiError("conflict", "Only a healthy release can be rolled back to.")
+    if environment.status != LifecycleStatus.ACTIVE:
+        raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.")
+    return enqueue_job("release_rollback", environment=environment, payload={"release_id": str(release.pk)}, user=user)

@@ -30,6 +30,10 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "core_checksum_mismatch": JobErrorCode(False, "The downloaded WordPress archive does not match its published checksum."),
     "wordpress_failed": JobErrorCode(False, "WordPress itself reported an error (install, database, options)."),
     "health_check_failed": JobErrorCode(False, "The environment did not pass its health check."),
+    "deploy_source_failed": JobErrorCode(False, "The deploy source (git repository and ref) could not be fetched."),
+    "deploy_layout_unknown": JobErrorCode(False, "The repository holds neither a wp-content tree nor a WordPress tree."),
+    "deploy_check_failed": JobErrorCode(False, "WordPress does not load from the new release; nothing was switched."),
+    "rollback_failed": JobErrorCode(False, "Switching back to an earlier release failed; the environment needs an operator."),
 }
 
 

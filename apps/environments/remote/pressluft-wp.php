@@ -30,6 +30,15 @@ if (!is_array($request) || !isset($request['command'], $request['root'])) {
 }
 $command = (string) $request['command'];
 $wp_root = rtrim((string) $request['root'], '/') . '/current';
+if (isset($request['release'])) {
+    // A release not switched to yet: checked before it goes live.
+    $release = realpath((string) $request['release']);
+    $releases = realpath(rtrim((string) $request['root'], '/') . '/releases');
+    if ($release === false || $releases === false || strpos($release, $releases . '/') !== 0) {
+        pl_fail('release must be a directory under the environment\'s releases/');
+    }
+    $wp_root = $release;
+}
 if (!is_file($wp_root . '/wp-load.php')) {
     pl_fail('no WordPress at ' . $wp_root);
 }
@@ -107,6 +116,12 @@ switch ($command) {
         $expires = time() + $lifetime;
         add_option('pressluft_login_' . hash('sha256', $token), wp_json_encode(['user' => (int) $admins[0], 'expires' => $expires]), '', 'no');
         pl_answer(['ok' => true, 'token' => $token, 'expires' => $expires, 'login_url' => add_query_arg('pressluft_login', $token, home_url('/'))]);
+
+    case 'send-test-mail':
+        // Sends one mail the way any plugin would, so a test (or an operator)
+        // can see whether this environment lets mail out or holds it.
+        $sent = wp_mail((string) $request['to'], (string) $request['subject'], (string) ($request['message'] ?? ''));
+        pl_answer(['ok' => true, 'sent' => (bool) $sent]);
 
     case 'cache-flush':
         $flushed = wp_cache_flush();

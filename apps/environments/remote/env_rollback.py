@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Point an environment's ``current`` back to an earlier release and reload.
+Never loads WordPress: a release with a fatal error must still roll back.
+Parameters: system_name, root, release (the release to return to)."""
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import page_cache
+import services
+from env_setup import link_current
+from nodelib import NodeError, main, step
+
+RELEASE = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{6})?Z$")
+
+
+def rollback(params: dict) -> dict:
+    root = Path(params["root"])
+    release = params["release"]
+    if not RELEASE.match(release) or not (root / "releases" / release / "wp-load.php").exists():
+        raise NodeError("rollback_failed", f"release {release} is not on the node")
+    step(f"switch back to release {release}")
+    link_current(root, release)
+    services.reload("php-fpm")
+    step("purge the page cache")
+    page_cache.purge([urlsplit(params["url"]).hostname])
+    return {"release": release}
+
+
+if __name__ == "__main__":
+    main(rollback)
