@@ -807,3 +807,106 @@ def test_open_wordpress_admin_logs_in_on_the_real_node(firewall_off, api_client,
         deleted = api_client.delete(f"/api/sites/{site.pk}")
         runner.run_job(deleted.json()["job_id"])
         ssh.close_all()
+
+
+# --- clone environment ---------------------------------------------------------
+
+
+def clone_url(environment):
+    return reverse("admin:environments_environment_clone", args=(environment.pk,))
+
+
+def test_clone_action_leads_to_a_form_that_renders(admin_client, site_with_production):
+    _, production = site_with_production
+    response = run_action(admin_client, Environment, "clone_environment", [production])
+    assert response.status_code == 302 and response["Location"] == clone_url(production)
+    response = admin_client.get(response["Location"])
+    assert response.status_code == 200
+    page = response.content.decode()
+    for field in ("name", "slug", "type", "promotion_preset"):
+        assert f'name="{field}"' in page
+    assert [value for value, _ in response.context["form"].fields["type"].choices] == ["staging", "clone"]
+    # The change page offers it as a button too.
+    assert "Clone environment" in admin_client.get(url(production)).content.decode()
+
+
+def test_clone_action_wants_exactly_one_environment(admin_client, world):
+    site = world[Site]
+    response = run_action(admin_client, Environment, "clone_environment", list(site.environments.all()))
+    assert response.status_code == 302
+    assert any("exactly one" in text for text in messages_of(admin_client.get(response["Location"])))
+
+
+@pytest.mark.parametrize(
+    "data, field, text",
+    [
+        ({"name": "Staging", "slug": "Bad_Slug"}, "slug", "Use lower-case letters"),
+        ({"name": "   ", "slug": "staging"}, "name", "may not be blank"),
+        ({"name": "Staging", "slug": "staging", "type": "production"}, "type", "not one of the available choices"),
+    ],
+)
+def test_clone_form_shows_validation_errors(admin_client, site_with_production, data, field, text):
+    _, production = site_with_production
+    body = {"type": "staging", "promotion_preset": "content-protect", **data}
+    response = admin_client.post(clone_url(production), body)
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors.get(field, []))
+    assert text in errors, response.context["form"].errors
+    assert "Please correct" in response.content.decode()
+    assert not Job.objects.exists()
+    assert production.site.environments.count() == 1
+
+
+def test_clone_form_queues_env_create_and_goes_to_the_job(admin_client, site_with_production, node, superuser):
+    site, production = site_with_production
+    assert node.status == NodeStatus.ACTIVE
+    response = admin_client.post(clone_url(production), {
+        "name": "QA copy", "slug": "qa", "type": "clone", "promotion_preset": "commerce-protect",
+    })
+    assert response.status_code == 302, response.content.decode()
+    job = Job.objects.get()
+    copy = Environment.objects.get(site=site, slug="qa")
+    assert (job.job_type, job.status, job.environment) == ("env_create", JobStatus.QUEUED, copy)
+    assert job.payload["source_environment_id"] == str(production.pk)
+    assert (copy.name, copy.environment_type, copy.promotion_preset, copy.status, copy.source_environment) == (
+        "QA copy", EnvironmentType.CLONE, "commerce-protect", LifecycleStatus.CLONING, production)
+    assert response["Location"] == url(job)
+    assert any("copy queued" in text for text in messages_of(admin_client.get(response["Location"])))
+    entry = AuditEntry.objects.get(action="environment.create")
+    assert (entry.result, entry.job, entry.user) == (AuditResult.ACCEPTED, job, superuser)
+
+
+def test_clone_form_shows_a_refusal_of_the_service(admin_client, site_with_production, node):
+    _, production = site_with_production
+    Node.objects.filter(pk=node.pk).update(status=NodeStatus.UNREACHABLE)
+    response = admin_client.post(clone_url(production), {
+        "name": "Staging", "slug": "staging", "type": "staging", "promotion_preset": "content-protect",
+    })
+    assert response.status_code == 200
+    assert any("not active" in text for text in messages_of(response)), messages_of(response)
+    assert 'value="staging"' in response.content.decode()  # the form keeps what was typed
+    assert not Job.objects.exists()
+    assert AuditEntry.objects.get(action="environment.create").result == AuditResult.FAILED
+
+
+def test_clone_environment_command_queues_the_job(site_with_production, node):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    site, production = site_with_production
+    out, err = StringIO(), StringIO()
+    call_command("clone_environment", site.slug, "--name", "Staging", "--slug", "staging", stdout=out, stderr=err)
+    job = Job.objects.get(pk=out.getvalue().strip())
+    staging = Environment.objects.get(site=site, slug="staging")
+    assert (job.job_type, job.status, job.environment) == ("env_create", JobStatus.QUEUED, staging)
+    assert (staging.environment_type, staging.promotion_preset, staging.source_environment) == (
+        EnvironmentType.STAGING, "content-protect", production)
+    assert "Queued env_create" in err.getvalue()
+    with pytest.raises(CommandError, match="already"):
+        call_command("clone_environment", site.slug, "--name", "Again", "--slug", "staging", stdout=out, stderr=err)
+    with pytest.raises(CommandError, match="slug"):
+        call_command("clone_environment", site.slug, "--name", "Bad", "--slug", "Bad_Slug", stdout=out, stderr=err)
+    with pytest.raises(CommandError, match="no environment"):
+        call_command("clone_environment", site.slug, "nope", "--name", "X", "--slug", "x", stdout=out, stderr=err)
+    assert Job.objects.count() == 1

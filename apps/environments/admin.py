@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -13,6 +14,8 @@ from apps.core.admin_helpers import (
     admin_url,
     change_link,
     changelist_link,
+    form_errors_from_serializer,
+    render_service_form,
     run_job_action,
     run_service_action,
     status_badge,
@@ -21,8 +24,37 @@ from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.domains.models import Domain
 from apps.environments import services
+from apps.environments.choices import EnvironmentType, PromotionPreset
 from apps.environments.models import DriftCheck, Environment, Release
+from apps.environments.serializers import CreateEnvironmentSerializer
 from apps.jobs.models import Job
+
+
+class CloneEnvironmentForm(forms.Form):
+    """The admin's "Clone environment": validated exactly like
+    ``POST /api/sites/{id}/environments``, the source being the environment shown."""
+
+    name = forms.CharField(max_length=200, strip=False, help_text="Shown in the panel.")
+    slug = forms.CharField(
+        max_length=63,
+        help_text="Lower-case letters, digits and inner dashes, at most 63; unique within the site.",
+    )
+    type = forms.ChoiceField(
+        choices=[(EnvironmentType.STAGING, "Staging"), (EnvironmentType.CLONE, "Clone")],
+        initial=EnvironmentType.STAGING,
+    )
+    promotion_preset = forms.ChoiceField(choices=PromotionPreset.choices, initial=PromotionPreset.CONTENT_PROTECT)
+
+    def clean(self):
+        cleaned = super().clean()
+        given = {key: cleaned[key] for key in self.fields if cleaned.get(key) not in (None, "")}
+        body = CreateEnvironmentSerializer(data=given, partial=True)
+        if not body.is_valid():
+            form_errors_from_serializer(self, body.errors)
+        else:
+            # The API's normalisation (a trimmed name) is what the service gets.
+            cleaned.update(body.validated_data)
+        return cleaned
 
 
 @admin.register(Environment)
@@ -56,9 +88,10 @@ class EnvironmentAdmin(PanelModelAdmin):
         "promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "fastcgi_cache_enabled",
         "redis_cache_enabled", "id", "state_version", "created_at", "updated_at",
     )
-    actions = ("reset_failed_state", "run_health_check", "open_wordpress_admin")
+    actions = ("reset_failed_state", "run_health_check", "open_wordpress_admin", "clone_environment")
     object_actions = (
         ("open_wordpress_admin", "Open WordPress admin"),
+        ("clone_environment", "Clone environment"),
         ("run_health_check", "Run health check"),
         ("reset_failed_state", "Reset failed state"),
     )
@@ -122,6 +155,7 @@ class EnvironmentAdmin(PanelModelAdmin):
             hidden.add("reset_failed_state")
         if obj.status != LifecycleStatus.ACTIVE:
             hidden.add("open_wordpress_admin")
+            hidden.add("clone_environment")
         return [(name, label) for name, label in super().object_actions_for(request, obj) if name not in hidden]
 
     # --- health check ---------------------------------------------------------
@@ -153,9 +187,65 @@ class EnvironmentAdmin(PanelModelAdmin):
             return None
         return self._magic_login_redirect(request, environments[0])
 
+    # --- clone ----------------------------------------------------------------
+
+    def has_clone_permission(self, request):
+        return request.user.has_perm("environments.add_environment")
+
+    @admin.action(description="Clone environment (one selected environment)", permissions=["clone"])
+    def clone_environment(self, request, queryset):
+        # The action only picks the source; the form has its own page (and URL)
+        # so a validation error can be shown and the form posted again.
+        environments = list(queryset[:2])
+        if len(environments) != 1:
+            self.message_user(request, "Select exactly one environment to clone.", messages.ERROR)
+            return None
+        opts = self.model._meta
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_clone", args=(environments[0].pk,))
+        )
+
+    def clone_view(self, request, object_id):
+        """A form that calls services.create_environment with this environment as source."""
+        if not self.has_clone_permission(request):
+            raise PermissionDenied
+        source = self.get_object(request, object_id)
+        if source is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        form = CloneEnvironmentForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            redirect = run_job_action(
+                self,
+                request,
+                [source],
+                action="environment.create",
+                call=lambda environment: services.create_environment(
+                    site_id=environment.site_id, source_environment_id=environment.pk, name=data["name"],
+                    slug=data["slug"], environment_type=data["type"], promotion_preset=data["promotion_preset"],
+                    user=request.user,
+                ),
+                label=lambda environment: f"Clone of {environment} as {data['slug']}",
+                done="copy queued as",
+            )
+            if redirect is not None:
+                return redirect
+            # Refused by the service: its message is shown above the form, kept as typed.
+        return render_service_form(
+            self, request, form, title=f"Clone environment {source}", submit="Clone",
+            intro=f"Copies {source} (code, uploads and database) into a new environment of site "
+                  f"{source.site.slug} on node {source.node.name}, with its own preview URL. Mail from the "
+                  "copy is held and search engines are kept away. You are taken to the job to follow it.",
+        )
+
     def get_urls(self):
         opts = self.model._meta
         return [
+            path(
+                "<path:object_id>/clone/",
+                self.admin_site.admin_view(self.clone_view),
+                name=f"{opts.app_label}_{opts.model_name}_clone",
+            ),
             path(
                 "<path:object_id>/wp-admin/",
                 self.admin_site.admin_view(self.wp_admin_view),

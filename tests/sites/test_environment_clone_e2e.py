@@ -3,6 +3,7 @@ to staging through the API, see both serve their own copy, prove the copy has
 its own user, pool and database and none of production's URLs, refuse bad
 requests, then delete the site with both environments."""
 
+import io
 import json
 import pwd
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.management import call_command
 
 from apps.environments import naming, node_ops
 from apps.environments.models import Environment
@@ -115,6 +117,8 @@ def _clone_and_check(api_client, site, production):
     assert sql(staging_db, "SELECT option_value FROM wp_options WHERE option_name='blog_public'") == "0"
     assert sql(production_db, "SELECT option_value FROM wp_options WHERE option_name='blog_public'") == "1"
 
+    _staging_safeguards(api_client, staging, production)
+
     # Its own Linux user, PHP-FPM pool, database and files.
     owner = pwd.getpwnam(staging_db)
     assert owner.pw_name != naming.system_name(production)
@@ -149,6 +153,7 @@ def _clone_and_check(api_client, site, production):
     assert status == 200 and "Delta Deli" in body and "Delta Staging Copy" not in body
     assert wp_helper(production, {"command": "option-get", "name": "blogname"})["value"] == "Delta Deli"
 
+    _clone_with_the_command(site, staging)
     _bad_requests(api_client, site, production)
 
     # Deleting the site removes both environments from the node.
@@ -163,6 +168,84 @@ def _clone_and_check(api_client, site, production):
         assert sql("", f"SHOW DATABASES LIKE '{name}'") == ""
         with pytest.raises(KeyError):
             pwd.getpwnam(name)
+
+
+STAGING_MARKER = "Staging environment — mail is held, search engines are discouraged"
+
+
+def header(headers: dict, name: str) -> str | None:
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
+
+
+def wp_admin_dashboard(api_client, environment) -> str:
+    """wp-admin's dashboard as the environment's administrator, through a one-time login link."""
+    response = api_client.post(f"/api/environments/{environment.id}/magic-login")
+    assert response.status_code == 200, response.content
+    status, _, _, raw = http_get(response.json()["login_url"])
+    assert status == 302
+    cookies = [value for name, value in raw.getheaders() if name.lower() == "set-cookie"]
+    cookie_header = "; ".join(cookie.split(";", 1)[0] for cookie in cookies)
+    status, _, body, _ = http_get(environment.preview_url, "/wp-admin/", {"Cookie": cookie_header})
+    assert status == 200 and "Dashboard" in body, body[:500]
+    return body
+
+
+def _staging_safeguards(api_client, staging, production):
+    """Mail held, search engines discouraged, wp-admin marked: on staging only,
+    although both releases carry the same must-use plugin."""
+    for environment in (staging, production):
+        plugin = Path(naming.root(environment)) / "current" / "wp-content" / "mu-plugins" / "pressluft-staging.php"
+        assert plugin.is_file()
+
+    status, headers, _, _ = http_get(staging.preview_url, f"/?nocache={uuid.uuid4().hex}")
+    assert status == 200
+    assert "noindex" in (header(headers, "X-Robots-Tag") or ""), headers
+    status, headers, _, _ = http_get(production.preview_url, f"/?nocache={uuid.uuid4().hex}")
+    assert status == 200
+    assert header(headers, "X-Robots-Tag") is None, headers
+    # WordPress itself answers blog_public as 0 on staging, whatever the database holds.
+    sql(naming.system_name(staging), "UPDATE wp_options SET option_value='1' WHERE option_name='blog_public'")
+    try:
+        assert str(wp_helper(staging, {"command": "option-get", "name": "blog_public"})["value"]) == "0"
+    finally:
+        sql(naming.system_name(staging), "UPDATE wp_options SET option_value='0' WHERE option_name='blog_public'")
+    assert str(wp_helper(production, {"command": "option-get", "name": "blog_public"})["value"]) == "1"
+
+    # A mail sent through WordPress on staging is not sent, and is recorded.
+    answer = wp_helper(staging, {"command": "send-test-mail", "to": "customer@example.com",
+                                 "subject": "Your order 1234", "message": "Thanks"})
+    assert answer["sent"] is False
+    held = wp_helper(staging, {"command": "option-get", "name": "pressluft_held_mail"})["value"]
+    assert held[-1]["to"] == "customer@example.com" and held[-1]["subject"] == "Your order 1234", held
+    assert held[-1]["time"]
+    # Only the last 50 are kept.
+    for number in range(51):
+        wp_helper(staging, {"command": "send-test-mail", "to": "a@example.com", "subject": f"bulk {number}"})
+    held = wp_helper(staging, {"command": "option-get", "name": "pressluft_held_mail"})["value"]
+    assert len(held) == 50 and held[-1]["subject"] == "bulk 50" and held[0]["subject"] == "bulk 1"
+    assert wp_helper(production, {"command": "option-get", "name": "pressluft_held_mail"})["value"] is None
+
+    # wp-admin says where the operator is.
+    staging_admin = wp_admin_dashboard(api_client, staging)
+    assert STAGING_MARKER in staging_admin and "wp-admin-bar-pressluft-staging" in staging_admin
+    production_admin = wp_admin_dashboard(api_client, production)
+    assert STAGING_MARKER not in production_admin and "wp-admin-bar-pressluft-staging" not in production_admin
+
+
+def _clone_with_the_command(site, staging):
+    """manage.py clone_environment --wait copies any environment (here the
+    staging one) and prints the job's log; the copy is safe by default too."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("clone_environment", site.slug, "staging", "--name", "QA", "--slug", "qa", "--type", "clone",
+                 "--wait", stdout=out, stderr=err)
+    job = Job.objects.get(pk=out.getvalue().strip())
+    assert job.status == "succeeded" and job.job_type == "env_create"
+    assert "copy the database of" in err.getvalue() and "is ready" in err.getvalue(), err.getvalue()
+    copy = Environment.objects.get(site=site, slug="qa")
+    assert (copy.status, copy.environment_type, copy.source_environment_id) == ("active", "clone", staging.id)
+    status, headers, body, _ = http_get(copy.preview_url, f"/?nocache={uuid.uuid4().hex}")
+    assert status == 200 and "Delta Staging Copy" in body
+    assert "noindex" in (header(headers, "X-Robots-Tag") or "")
 
 
 def _bad_requests(api_client, site, production):

@@ -72,6 +72,11 @@ def copy_release(source_root: Path, root: Path, release: str, name: str) -> str:
         elif link.exists():
             run(["rm", "-rf", "--one-file-system", str(link)])
         link.symlink_to(target)
+    # The source may be a release built before the staging safeguards existed;
+    # the copy always gets the current plugin (it acts only outside production).
+    mu_plugins = partial / "wp-content" / "mu-plugins"
+    mu_plugins.mkdir(exist_ok=True)
+    (mu_plugins / "pressluft-staging.php").write_bytes((LIB_DIR / "pressluft-staging-mu.php").read_bytes())
     run(["chown", "-R", "--no-dereference", f"{name}:{env_setup.WEB_GROUP}", str(partial)])
     run(["chmod", "-R", "u=rwX,g=rX,o=", str(partial)])
     partial.rename(final)

@@ -122,6 +122,8 @@ def build_release(root: Path, release: str, core: dict, name: str) -> bool:
         mu_plugins = staging / "wp-content" / "mu-plugins"
         mu_plugins.mkdir(exist_ok=True)
         shutil.copyfile(LIB_DIR / "pressluft-login-mu.php", mu_plugins / "pressluft-login.php")
+        # Inert in production (PRESSLUFT_STAGING undefined); here so every copy of this release carries it.
+        shutil.copyfile(LIB_DIR / "pressluft-staging-mu.php", mu_plugins / "pressluft-staging.php")
         run(["chown", "-R", "--no-dereference", f"{name}:{WEB_GROUP}", str(staging)])
         run(["chmod", "-R", "u=rwX,g=rX,o=", str(staging)])
         staging.rename(final)
