@@ -126,7 +126,7 @@ def env_deploy(ctx):
     releases.make_current(environment, release)
     ctx.result = {"release": release.directory, "commit": result.get("commit"), "layout": result.get("layout")}
     with ctx.step("health check of the new release"):
-        report = node_ops.check_health(environment, ctx)
+        report = node_ops.check_health(environment, ctx, fatal_errors_since=result.get("switched_at"))
     releases.record_health(release, report.healthy)
     if report.healthy:
         ctx.log(f"release {release.directory} is live and healthy")

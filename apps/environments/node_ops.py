@@ -133,12 +133,13 @@ def http_status(environment, path: str = "/") -> int:
         connection.close()
 
 
-def check_health(environment, ctx=None) -> HealthReport:
-    """HTTP 200 from the home page, WordPress installed, database reachable;
-    10 s per check, one retry after a short pause."""
+def check_health(environment, ctx=None, *, fatal_errors_since: float | None = None) -> HealthReport:
+    """HTTP 200 from the home page and the login page, WordPress installed,
+    database reachable, and (after a deploy) no new PHP fatal error in the
+    environment's error log; 10 s per check, one retry after a short pause."""
     report = None
     for attempt in (1, 2):
-        report = _check_once(environment)
+        report = _check_once(environment, fatal_errors_since)
         if report.healthy:
             break
         if ctx is not None:
@@ -148,18 +149,25 @@ def check_health(environment, ctx=None) -> HealthReport:
     return report
 
 
-def _check_once(environment) -> HealthReport:
+def _check_once(environment, fatal_errors_since: float | None = None) -> HealthReport:
     try:
         status = http_status(environment)
+        login_status = http_status(environment, "/wp-login.php")
     except OSError as exc:
         return HealthReport(None, False, False, f"no HTTP answer from {environment.preview_url} ({type(exc).__name__})")
     try:
-        state = run_program(environment.node, "env_health.py", _base(environment), timeout=HEALTH_TIMEOUT * 2)
+        params = dict(_base(environment), since=fatal_errors_since)
+        state = run_program(environment.node, "env_health.py", params, timeout=HEALTH_TIMEOUT * 2)
     except JobError as exc:
         return HealthReport(status, False, False, exc.message)
     problems = []
     if status != 200:
         problems.append(f"home page answered {status}")
+    if login_status != 200:
+        problems.append(f"wp-login.php answered {login_status}")
+    fatal = state.get("fatal_errors") or []
+    if fatal:
+        problems.append(f"{len(fatal)} new PHP fatal error(s), first: {fatal[0]}")
     if not state.get("installed"):
         problems.append("WordPress is not installed")
     if not state.get("database"):

@@ -24,6 +24,8 @@ ACTIVATE = (
 )
 BREAKS_PAGES = "<?php\nadd_action('template_redirect', function () { pressluft_no_such_function(); });\n"
 SYNTAX_ERROR = "<?php\nthis is not php;\n"
+# The page is already sent (200) when this fails: only the error log tells.
+FATAL_AFTER_THE_PAGE = "<?php\nadd_action('shutdown', function () { pressluft_no_such_function_either(); });\n"
 
 
 def git(repo: Path, *args):
@@ -102,6 +104,17 @@ def test_deploys_switch_releases_and_a_broken_release_rolls_back(api_client, loc
     assert (job.status, job.error_code) == ("failed", "deploy_check_failed"), job_log(job.pk)
     production.refresh_from_db()
     assert production.status == "active" and production.current_release == v1
+
+    # A fatal error that leaves the page answering 200 is found in the PHP error log.
+    (repository / "mu-plugins" / "syntax.php").unlink()
+    commit(repository, "mu-plugins/late-fatal.php", FATAL_AFTER_THE_PAGE, "v4")
+    job = deploy(api_client, production, f"{repository}#v4")
+    assert (job.status, job.error_code) == ("failed", "health_check_failed"), job_log(job.pk)
+    assert "fatal error" in job.error_message and "rolled back" in job.error_message
+    production.refresh_from_db()
+    assert production.status == "active" and production.current_release == v1
+    (repository / "mu-plugins" / "late-fatal.php").unlink()
+    commit(repository, "mu-plugins/.keep", "", "v5")
 
     # An unknown ref changes nothing.
     job = deploy(api_client, production, f"{repository}#no-such-branch")

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -135,6 +136,7 @@ def deploy(params: dict) -> dict:
     wp_helper_client.call(name, {"command": "site-info", "root": str(root), "release": str(final), "url": params["url"]})
 
     step("switch to the new release")
+    switched_at = time.time()
     link_current(root, release)
     services.reload("php-fpm")
 
@@ -145,7 +147,8 @@ def deploy(params: dict) -> dict:
     removed = prune(root, int(params.get("keep", 5)), {release, previous})
     if removed:
         info(f"removed {', '.join(removed)}")
-    return {"release": release, "previous": previous, "commit": commit, "layout": layout, "pruned": removed}
+    return {"release": release, "previous": previous, "commit": commit, "layout": layout, "pruned": removed,
+            "switched_at": switched_at}
 
 
 if __name__ == "__main__":

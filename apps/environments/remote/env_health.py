@@ -1,9 +1,36 @@
 #!/usr/bin/env python3
 """Is WordPress installed in this environment, and does it reach its database?
-Read-only. Parameters: system_name, root, url."""
+With ``since`` (a Unix time), also: how many PHP fatal errors its error log
+recorded after that moment. Read-only. Parameters: system_name, root, url, since."""
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
 
 import wp_helper_client
 from nodelib import NodeError, main
+
+# PHP's error log lines: "[25-Nov-2026 21:40:00 UTC] PHP Fatal error:  ..."
+LOG_LINE = re.compile(r"^\[(\d{2}-[A-Za-z]{3}-\d{4} \d{2}:\d{2}:\d{2}) ([A-Za-z/_+-]+)\] PHP Fatal error:\s*(.*)$")
+TAIL_BYTES = 2 * 1024 * 1024
+
+
+def fatal_errors_since(log: Path, since: float) -> list[str]:
+    if not log.exists():
+        return []
+    with open(log, "rb") as handle:
+        handle.seek(max(0, log.stat().st_size - TAIL_BYTES))
+        lines = handle.read().decode(errors="replace").splitlines()
+    found = []
+    for line in lines:
+        match = LOG_LINE.match(line)
+        if not match:
+            continue
+        # The pools log in UTC (PHP's default date.timezone on these nodes).
+        when = datetime.strptime(match.group(1), "%d-%b-%Y %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+        if when >= since:
+            found.append(match.group(3)[:300])
+    return found
 
 
 def check(params: dict) -> dict:
@@ -14,6 +41,8 @@ def check(params: dict) -> dict:
         report["installed"] = bool(wp_helper_client.call(params["system_name"], dict(base, command="is-installed"), 20).get("installed"))
     except NodeError as exc:
         report["error"] = exc.message
+    if params.get("since") is not None:
+        report["fatal_errors"] = fatal_errors_since(Path(params["root"]) / "logs" / "php-error.log", float(params["since"]))
     return report
 
 
