@@ -78,16 +78,10 @@ def main():
     node_support.setup_django()
     from apps.jobs import runner
     from apps.jobs.models import Job
-    from apps.sites import services as sites
 
     node_support.local_node()
     client = node_support.api_client()
-    job = sites.create_site(name="Clone bench", slug=f"clone-{uuid.uuid4().hex[:8]}")
-    runner.run_job(str(job.pk))
-    job = Job.objects.get(pk=job.pk)
-    if job.status != "succeeded":
-        sys.exit(f"bench: site_create failed: {job.error_code} {job.error_message}")
-    production = job.environment
+    production = node_support.created_site("Clone bench", "clone")
     fill(production)
     say(f"source: {POSTS} posts, {UPLOAD_MB} MB of uploads")
 

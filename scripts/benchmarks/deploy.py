@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from scripts.benchmarks import node_support
@@ -49,16 +48,10 @@ def main():
     from apps.environments import naming
     from apps.jobs import runner
     from apps.jobs.models import Job
-    from apps.sites import services as sites
 
     node_support.local_node()
     client = node_support.api_client()
-    job = sites.create_site(name="Deploy bench", slug=f"deploy-{uuid.uuid4().hex[:8]}")
-    runner.run_job(str(job.pk))
-    job = Job.objects.get(pk=job.pk)
-    if job.status != "succeeded":
-        sys.exit(f"bench: site_create failed: {job.error_code} {job.error_message}")
-    environment = job.environment
+    environment = node_support.created_site("Deploy bench", "deploy")
     repo = make_repository()
 
     panel, floor = [], []

@@ -16,7 +16,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 
 from scripts.benchmarks import node_support
 from scripts.benchmarks.queue import say
@@ -30,18 +29,11 @@ def main():
 
     from apps.environments import naming
     from apps.jobs import runner
-    from apps.jobs.models import Job
     from apps.nodes import keys
-    from apps.sites import services as sites
 
     node = node_support.local_node()
     client = node_support.api_client()
-    job = sites.create_site(name="Magic bench", slug=f"magic-{uuid.uuid4().hex[:8]}")
-    runner.run_job(str(job.pk))
-    job = Job.objects.get(pk=job.pk)
-    if job.status != "succeeded":
-        sys.exit(f"bench: site_create failed: {job.error_code} {job.error_message}")
-    environment = job.environment
+    environment = node_support.created_site("Magic bench", "magic")
 
     api = []
     for _ in range(SAMPLES):

@@ -143,3 +143,20 @@ def run_node_program(program: str, params: dict) -> dict:
     if result.returncode != 0 or not lines or not lines[-1].startswith("RESULT "):
         sys.exit(f"bench: {program} failed ({result.returncode}): {result.stdout[-500:]} {result.stderr[-500:]}")
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def created_site(name: str, slug_prefix: str):
+    """A new site on the local node, created by running its job here; returns
+    its production environment."""
+    import uuid
+
+    from apps.jobs import runner
+    from apps.jobs.models import Job
+    from apps.sites import services as sites
+
+    job = sites.create_site(name=name, slug=f"{slug_prefix}-{uuid.uuid4().hex[:8]}")
+    runner.run_job(str(job.pk))
+    job = Job.objects.get(pk=job.pk)
+    if job.status != "succeeded":
+        sys.exit(f"bench: site_create failed: {job.error_code} {job.error_message}")
+    return job.environment

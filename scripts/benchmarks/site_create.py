@@ -16,7 +16,6 @@ an sshd and installs the node packages). BENCH_SITES sets the sample size.
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
