@@ -382,3 +382,27 @@ def form_errors_from_serializer(form, serializer_errors: dict) -> None:
         target = field if field in form.fields else None
         for error in errors:
             form.add_error(target, str(error))
+
+
+class ResetFailedStateMixin:
+    """The "Reset failed state" action of sites and environments: one code path,
+    the resource's reset service doing the validation (failed -> active)."""
+
+    # Each admin sets these and defines reset_service(obj), calling its service.
+    reset_audit_action = ""  # e.g. "site.reset"
+    reset_permission = ""  # e.g. "sites.change_site"
+
+    def has_reset_permission(self, request):
+        return request.user.has_perm(self.reset_permission)
+
+    @admin.action(description="Reset failed state (failed → active)", permissions=["reset"])
+    def reset_failed_state(self, request, queryset):
+        return run_service_action(
+            self,
+            request,
+            queryset,
+            action=self.reset_audit_action,
+            call=self.reset_service,
+            done="reset; it is active again.",
+            label=lambda obj: f"{obj._meta.verbose_name.capitalize()} {obj}",
+        )

@@ -10,6 +10,7 @@ from apps.audit.choices import AuditResult
 from apps.backups.models import Backup
 from apps.core.admin_helpers import (
     PanelModelAdmin,
+    ResetFailedStateMixin,
     ReadOnlyAdminMixin,
     admin_url,
     change_link,
@@ -17,7 +18,6 @@ from apps.core.admin_helpers import (
     form_errors_from_serializer,
     render_service_form,
     run_job_action,
-    run_service_action,
     status_badge,
 )
 from apps.core.choices import LifecycleStatus
@@ -58,7 +58,7 @@ class CloneEnvironmentForm(forms.Form):
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(PanelModelAdmin):
+class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     """Environments are created, changed and deleted by jobs; the admin shows
     them, renames them, resets a failed one, runs a health check and opens
     WordPress's admin with a one-time login link."""
@@ -134,20 +134,11 @@ class EnvironmentAdmin(PanelModelAdmin):
             changelist_link(DriftCheck, "drift checks", environment=obj.pk),
         )
 
-    def has_reset_permission(self, request):
-        return request.user.has_perm("environments.change_environment")
+    reset_audit_action = "environment.reset"
+    reset_permission = "environments.change_environment"
 
-    @admin.action(description="Reset failed state (failed → active)", permissions=["reset"])
-    def reset_failed_state(self, request, queryset):
-        return run_service_action(
-            self,
-            request,
-            queryset,
-            action="environment.reset",
-            call=lambda environment: services.reset_environment(environment.pk),
-            done="reset; it is active again.",
-            label=lambda obj: f"Environment {obj}",
-        )
+    def reset_service(self, environment):
+        return services.reset_environment(environment.pk)
 
     def object_actions_for(self, request, obj):
         hidden = set()

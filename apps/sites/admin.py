@@ -9,6 +9,7 @@ from apps.audit.choices import AuditResult
 from apps.backups.models import Backup
 from apps.core.admin_helpers import (
     PanelModelAdmin,
+    ResetFailedStateMixin,
     admin_url,
     change_link,
     changelist_link,
@@ -17,7 +18,6 @@ from apps.core.admin_helpers import (
     job_link,
     render_service_form,
     run_job_action,
-    run_service_action,
     status_badge,
 )
 from apps.core.choices import LifecycleStatus
@@ -90,7 +90,7 @@ class EnvironmentInline(admin.TabularInline):
 
 
 @admin.register(Site)
-class SiteAdmin(PanelModelAdmin):
+class SiteAdmin(ResetFailedStateMixin, PanelModelAdmin):
     """Sites are created and deleted by jobs on a node: "Add site" queues
     site_create and "Delete site" site_delete, and both lead to the job's page.
     Here the operator also renames a site and resets a failed one."""
@@ -190,20 +190,11 @@ class SiteAdmin(PanelModelAdmin):
             changelist_link(Backup, "backups", environment__site=obj.pk),
         )
 
-    def has_reset_permission(self, request):
-        return request.user.has_perm("sites.change_site")
+    reset_audit_action = "site.reset"
+    reset_permission = "sites.change_site"
 
-    @admin.action(description="Reset failed state (failed → active)", permissions=["reset"])
-    def reset_failed_state(self, request, queryset):
-        return run_service_action(
-            self,
-            request,
-            queryset,
-            action="site.reset",
-            call=lambda site: services.reset_site(site.pk),
-            done="reset; it is active again.",
-            label=lambda obj: f"Site {obj}",
-        )
+    def reset_service(self, site):
+        return services.reset_site(site.pk)
 
     def object_actions_for(self, request, obj):
         offered = super().object_actions_for(request, obj)
