@@ -3,6 +3,7 @@
 With ``since`` (a Unix time), also: how many PHP fatal errors its error log
 recorded after that moment. Read-only. Parameters: system_name, root, url, since."""
 
+import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,8 @@ def fatal_errors_since(log: Path, since: float) -> list[str]:
             continue
         # The pools log in UTC (PHP's default date.timezone on these nodes).
         when = datetime.strptime(match.group(1), "%d-%b-%Y %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-        if when >= since:
+        # Log times have whole seconds: a fatal in the second of the switch counts.
+        if when >= math.floor(since):
             found.append(match.group(3)[:300])
     return found
 
