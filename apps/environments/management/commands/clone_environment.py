@@ -6,8 +6,7 @@ from apps.core.errors import ApiError
 from apps.environments import services
 from apps.environments.choices import EnvironmentType, PromotionPreset
 from apps.environments.serializers import CreateEnvironmentSerializer
-from apps.jobs.models import Job, JobLogLine
-from apps.jobs.runner import run_job
+from apps.jobs.inline import run_and_report
 from apps.sites.models import Site
 
 
@@ -58,14 +57,5 @@ class Command(BaseCommand):
                 f"Queued env_create of {site}/{slug} from {source}; a worker runs it (manage.py runworker)."
             )
             return
-        # A worker may have been told about the job too; the claim lets only one run it.
-        outcome = run_job(str(job.pk))
-        for line in JobLogLine.objects.filter(job=job).order_by("seq"):
-            self.stderr.write(f"[{line.level}] {line.message}")
-        job = Job.objects.get(pk=job.pk)
-        if outcome == "not-claimed":
-            self.stderr.write(f"A worker took the job; follow it with GET /api/jobs/{job.pk}/log. Status: {job.status}")
-            return
-        if job.status != "succeeded":
-            raise CommandError(f"env_create {job.status}: {job.error_code} {job.error_message}".rstrip())
-        self.stderr.write(f"{site}/{slug} is ready.")
+        if run_and_report(job, self.stderr.write) is not None:
+            self.stderr.write(f"{site}/{slug} is ready.")

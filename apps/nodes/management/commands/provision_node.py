@@ -5,8 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.audit import services as audit
 from apps.audit.choices import AuditResult
 from apps.core.errors import ApiError
-from apps.jobs.models import Job, JobLogLine
-from apps.jobs.runner import run_job
+from apps.jobs.inline import run_and_report
 from apps.nodes import services
 from apps.nodes.models import Node
 
@@ -62,14 +61,5 @@ class Command(BaseCommand):
         if not wait:
             self.stderr.write(f"Queued node_provision for {node.name}; a worker runs it (manage.py runworker).")
             return
-        # A worker may have been told about the job too; the claim lets only one run it.
-        outcome = run_job(str(job.pk))
-        for line in JobLogLine.objects.filter(job=job).order_by("seq"):
-            self.stderr.write(f"[{line.level}] {line.message}")
-        job = Job.objects.get(pk=job.pk)
-        if outcome == "not-claimed":
-            self.stderr.write(f"A worker took the job; follow it with GET /api/jobs/{job.pk}/log. Status: {job.status}")
-            return
-        if job.status != "succeeded":
-            raise CommandError(f"node_provision {job.status}: {job.error_code} {job.error_message}".rstrip())
-        self.stderr.write(f"{node.name} is provisioned.")
+        if run_and_report(job, self.stderr.write) is not None:
+            self.stderr.write(f"{node.name} is provisioned.")
