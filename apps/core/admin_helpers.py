@@ -242,6 +242,19 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def _report_refusal(modeladmin, request, obj, action, exc, label, client):
+    """A service refused: audit it and show the operator the API's own sentence."""
+    audit.record(
+        user=request.user,
+        action=action,
+        resource=obj,
+        result=AuditResult.FAILED,
+        client_address=client,
+        details={"via": "admin", "code": exc.code, "message": exc.message},
+    )
+    modeladmin.message_user(request, f"{label(obj)}: {exc.message}", messages.ERROR)
+
+
 def run_service_action(modeladmin, request, queryset, *, action: str, call, done, label=str):
     """Apply a service function to each selected object, audit each attempt,
     and tell the operator what happened in plain words.
@@ -255,15 +268,7 @@ def run_service_action(modeladmin, request, queryset, *, action: str, call, done
         try:
             changed = call(obj)
         except ApiError as exc:
-            audit.record(
-                user=request.user,
-                action=action,
-                resource=obj,
-                result=AuditResult.FAILED,
-                client_address=client,
-                details={"via": "admin", "code": exc.code, "message": exc.message},
-            )
-            modeladmin.message_user(request, f"{label(obj)}: {exc.message}", messages.ERROR)
+            _report_refusal(modeladmin, request, obj, action, exc, label, client)
             continue
         status = getattr(changed, "status", None)
         audit.record(
@@ -298,15 +303,7 @@ def run_job_action(modeladmin, request, queryset, *, action: str, call, label=st
         try:
             job = call(obj)
         except ApiError as exc:
-            audit.record(
-                user=request.user,
-                action=action,
-                resource=obj,
-                result=AuditResult.FAILED,
-                client_address=client,
-                details={"via": "admin", "code": exc.code, "message": exc.message},
-            )
-            modeladmin.message_user(request, f"{label(obj)}: {exc.message}", messages.ERROR)
+            _report_refusal(modeladmin, request, obj, action, exc, label, client)
             continue
         audit.record(
             user=request.user,
