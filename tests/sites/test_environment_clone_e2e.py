@@ -125,8 +125,7 @@ def _clone_and_check(api_client, site, production):
     root = Path(naming.root(staging))
     current = root / "current"
     assert current.is_symlink() and (current / "wp-load.php").exists()
-    assert (current / "wp-load.php").stat().st_uid == owner.pw_uid
-    assert (current / "wp-load.php").stat().st_ino != (Path(naming.root(production)) / "current" / "wp-load.php").stat().st_ino
+    _code_is_shared_and_unwritable(staging, production)
     assert (current / "wp-config.php").resolve() == root / "shared" / "wp-config.php"
     assert (current / "wp-content" / "uploads").resolve() == root / "shared" / "uploads"
     pool = Path(naming.pool_path(staging)).read_text()
@@ -168,6 +167,26 @@ def _clone_and_check(api_client, site, production):
         assert sql("", f"SHOW DATABASES LIKE '{name}'") == ""
         with pytest.raises(KeyError):
             pwd.getpwnam(name)
+
+
+def _code_is_shared_and_unwritable(staging, production):
+    """The clone's code is hardlinked to production's, and neither
+    environment's user can change a shared file or add one to a release."""
+    clone_code = Path(naming.root(staging)) / "current"
+    production_code = Path(naming.root(production)) / "current"
+    for relative in ("wp-load.php", "wp-includes/version.php", "wp-content/mu-plugins/pressluft-login.php"):
+        mine, theirs = (clone_code / relative).stat(), (production_code / relative).stat()
+        assert mine.st_ino == theirs.st_ino and mine.st_nlink >= 2, relative
+        assert mine.st_uid == 0 and mine.st_mode & 0o022 == 0, (relative, oct(mine.st_mode))
+    shared = (clone_code / "wp-load.php").resolve()
+    before = shared.read_bytes()
+    for environment in (staging, production):
+        user = naming.system_name(environment)
+        for code in (f"open({str(shared)!r}, 'a').write('x')",
+                     f"open({str(shared.parent / 'added.php')!r}, 'w').write('x')"):
+            attempt = subprocess.run(["runuser", "-u", user, "--", "python3", "-c", code], capture_output=True, text=True)
+            assert attempt.returncode != 0 and "Permission denied" in attempt.stderr, (user, code, attempt.stderr)
+    assert shared.read_bytes() == before and not (shared.parent / "added.php").exists()
 
 
 STAGING_MARKER = "Staging environment — mail is held, search engines are discouraged"

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import env_setup
+import release_files
 import services
 import wp_helper_client
 from nodelib import LIB_DIR, NodeError, info, install_config, main, run, step, write_file
@@ -44,41 +45,35 @@ def source_release(source_root: Path) -> Path:
     return (source_root / os.readlink(current)).resolve()
 
 
-def copy_release(source_root: Path, root: Path, release: str, name: str) -> str:
-    """The source's current release, copied into a new release of the clone.
-
-    A plain copy, not hardlinks: a hardlinked file would be the same inode in
-    both environments, and the release files are writable by their owner, so
-    one environment could change the other's code.
+def copy_release(source_root: Path, root: Path, release: str) -> str:
+    """The source's current release as a new release of the clone, its files
+    hardlinked, not copied: release files are root's and writable by neither
+    environment's user (release_files.seal), so sharing an inode is safe.
     """
     origin = source_release(source_root)
     releases = root / "releases"
     final = releases / release
     partial = releases / f".{release}.partial"
-    if partial.exists():
-        run(["rm", "-rf", "--one-file-system", str(partial)])
-    if final.exists():
-        # A copy from an earlier, interrupted run: copy again, the source may differ.
-        run(["rm", "-rf", "--one-file-system", str(final)])
-    run(["cp", "-a", "--no-dereference", str(origin), str(partial)])
+    release_files.remove(partial)
+    # A copy from an earlier, interrupted run: copy again, the source may differ.
+    release_files.remove(final)
+    # A release of the source built before releases were sealed must not be
+    # shared as it is: its files are writable by the source's user.
+    release_files.seal(origin)
+    release_files.link_tree(origin, partial)
     # The links into shared/ are relative in the source, but recreate them so
     # they can only ever point at the clone's own shared/.
     for link, target in (
         (partial / "wp-content" / "uploads", "../../../shared/uploads"),
         (partial / "wp-config.php", "../../shared/wp-config.php"),
     ):
-        if link.is_symlink() or link.is_file():
-            link.unlink()
-        elif link.exists():
-            run(["rm", "-rf", "--one-file-system", str(link)])
+        release_files.remove(link)
         link.symlink_to(target)
     # The source may be a release built before the staging safeguards existed;
     # the copy always gets the current plugin (it acts only outside production).
-    mu_plugins = partial / "wp-content" / "mu-plugins"
-    mu_plugins.mkdir(exist_ok=True)
-    (mu_plugins / "pressluft-staging.php").write_bytes((LIB_DIR / "pressluft-staging-mu.php").read_bytes())
-    run(["chown", "-R", "--no-dereference", f"{name}:{env_setup.WEB_GROUP}", str(partial)])
-    run(["chmod", "-R", "u=rwX,g=rX,o=", str(partial)])
+    release_files.replace_file(partial / "wp-content" / "mu-plugins" / "pressluft-staging.php",
+                               (LIB_DIR / "pressluft-staging-mu.php").read_bytes())
+    release_files.seal(partial)
     partial.rename(final)
     return origin.name
 
@@ -171,7 +166,7 @@ def clone(params: dict) -> dict:
 
     step("directories")
     env_setup.ensure_dir(root, name, env_setup.WEB_GROUP, 0o750)
-    env_setup.ensure_dir(root / "releases", name, env_setup.WEB_GROUP, 0o750)
+    env_setup.ensure_dir(root / "releases", release_files.OWNER, release_files.OWNER, 0o755)
     env_setup.ensure_dir(root / "shared", name, env_setup.WEB_GROUP, 0o750)
     env_setup.ensure_dir(root / "shared" / "uploads", name, env_setup.WEB_GROUP, 0o750)
     env_setup.ensure_dir(root / "tmp", name, name, 0o700)
@@ -189,7 +184,7 @@ def clone(params: dict) -> dict:
         result = json.loads(marker.read_text() or "{}")
     else:
         step(f"copy the code of {source_name}")
-        copied_from = copy_release(source_root, root, params["release"], name)
+        copied_from = copy_release(source_root, root, params["release"])
         env_setup.link_current(root, params["release"])
         info(f"release {copied_from} copied to {params['release']}")
 

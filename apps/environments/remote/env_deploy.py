@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import page_cache
+import release_files
 import services
 import wp_helper_client
 from env_setup import link_current
@@ -30,7 +31,6 @@ from nodelib import NodeError, info, main, run, step
 NAME = re.compile(r"^pl[0-9a-f]{12}$")
 RELEASE = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{6})?Z$")
 REF = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
-WEB_GROUP = "www-data"
 # Paths of a release that belong to shared/ or to Pressluft, never to the repository.
 PROTECTED = {"wp-config.php", "wp-content/uploads"}
 
@@ -66,38 +66,38 @@ def content_root(checkout: Path) -> tuple[Path, str]:
                     "nor a WordPress tree (wp-includes/ and wp-content/)")
 
 
-def build(root: Path, release: str, name: str, source: Path, layout: str) -> Path:
+def build(root: Path, release: str, source: Path, layout: str) -> Path:
+    """releases/<release>: the current release with ``source`` laid over it.
+
+    Files the deploy does not touch (core, untouched plugins) are hardlinks
+    to the current release's; everything the source brings is a new file.
+    """
     final = root / "releases" / release
     if (final / ".pressluft-complete").exists():
         return final
     staging = root / "releases" / f".{release}.partial"
-    if staging.exists():
-        shutil.rmtree(staging)
+    release_files.remove(staging)
     current = (root / "current").resolve()
-    # The new release starts as the current one (core, untouched plugins), then
-    # the repository is laid over it.
-    run(["cp", "-a", str(current), str(staging)])
-    (staging / ".pressluft-complete").unlink(missing_ok=True)
+    release_files.seal(current)  # a release from before sealing must not be shared writable
+    release_files.link_tree(current, staging)
+    release_files.remove(staging / ".pressluft-complete")
     target = staging if layout == "wordpress" else staging / "wp-content"
     for entry in source.iterdir():
         if entry.name == ".git":
             continue
-        relative = entry.relative_to(source)
-        destination = target / relative
+        destination = target / entry.relative_to(source)
         full = destination.relative_to(staging).as_posix()
         if full in PROTECTED or full.startswith("wp-content/uploads/"):
             continue
-        if destination.is_dir() and not destination.is_symlink():
-            shutil.rmtree(destination)
-        elif destination.exists() or destination.is_symlink():
-            destination.unlink()
-        if entry.is_dir():
+        # Removing first, then copying, gives new inodes: a copy onto an
+        # existing name would write into the file the current release shares.
+        release_files.remove(destination)
+        if entry.is_dir() and not entry.is_symlink():
             shutil.copytree(entry, destination, symlinks=True)
         else:
-            shutil.copy2(entry, destination)
-    run(["chown", "-R", "--no-dereference", f"{name}:{WEB_GROUP}", str(staging)])
-    run(["chmod", "-R", "u=rwX,g=rX,o=", str(staging)])
-    (staging / ".pressluft-complete").write_text(release + "\n")
+            shutil.copy2(entry, destination, follow_symlinks=False)
+    release_files.replace_file(staging / ".pressluft-complete", (release + "\n").encode())
+    release_files.seal(staging)
     staging.rename(final)
     return final
 
@@ -130,7 +130,7 @@ def deploy(params: dict) -> dict:
         source, layout = content_root(checkout)
         info(f"layout: {layout}")
         step(f"build release {release}")
-        final = build(root, release, name, source, layout)
+        final = build(root, release, source, layout)
 
     step("check that WordPress loads from the new release")
     wp_helper_client.call(name, {"command": "site-info", "root": str(root), "release": str(final), "url": params["url"]})

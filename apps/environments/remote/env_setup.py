@@ -25,6 +25,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+import release_files
 import services
 import wp_helper_client
 from nodelib import LIB_DIR, NodeError, info, install_config, main, run, step, write_file
@@ -124,8 +125,7 @@ def build_release(root: Path, release: str, core: dict, name: str) -> bool:
         shutil.copyfile(LIB_DIR / "pressluft-login-mu.php", mu_plugins / "pressluft-login.php")
         # Inert in production (PRESSLUFT_STAGING undefined); here so every copy of this release carries it.
         shutil.copyfile(LIB_DIR / "pressluft-staging-mu.php", mu_plugins / "pressluft-staging.php")
-        run(["chown", "-R", "--no-dereference", f"{name}:{WEB_GROUP}", str(staging)])
-        run(["chmod", "-R", "u=rwX,g=rX,o=", str(staging)])
+        release_files.seal(staging)
         staging.rename(final)
     link_current(root, release)
     return True
@@ -152,7 +152,8 @@ def setup(params: dict) -> dict:
 
     step("directories")
     ensure_dir(root, name, WEB_GROUP, 0o750)
-    ensure_dir(root / "releases", name, WEB_GROUP, 0o750)
+    # Root's: the environment's user can neither change nor add releases.
+    ensure_dir(root / "releases", release_files.OWNER, release_files.OWNER, 0o755)
     ensure_dir(root / "shared", name, WEB_GROUP, 0o750)
     ensure_dir(root / "shared" / "uploads", name, WEB_GROUP, 0o750)
     ensure_dir(root / "tmp", name, name, 0o700)
