@@ -36,7 +36,7 @@ def health_check(ctx):
 NON_PRODUCTION_OPTIONS = {"blog_public": "0"}
 
 
-@job_handler("env_create", running_status=LifecycleStatus.CLONING)
+@job_handler("env_create", running_status=LifecycleStatus.CLONING, marks_source="source_environment_id")
 def env_create(ctx):
     """Make the new environment a full copy of its source on the same node,
     rewrite the source's URLs to its preview URL, check its health."""

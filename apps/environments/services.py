@@ -106,8 +106,9 @@ def create_environment(*, site_id, name: str, slug: str, environment_type: str, 
     (default: the site's production), on the source's node; queues ``env_create``.
 
     The new environment starts ``cloning`` (the job's running status) and ends
-    ``active`` or ``failed``. The source is not changed: the job holds the
-    site's lock, so no other job of the site runs while it is copied.
+    ``active`` or ``failed``. The source shows ``cloning`` while it is copied
+    and is ``active`` again afterwards (the job only reads it); the job holds
+    the site's lock, so no other job of the site changes it meanwhile.
     Returns the job.
     """
     if environment_type == EnvironmentType.PRODUCTION:

@@ -17,18 +17,23 @@ class HandlerSpec:
     # Status the job's site and environment take while it runs (None: untouched).
     running_status: LifecycleStatus | None
     timeout_seconds: int | None
+    # Payload key naming a second environment the job reads from (a clone's
+    # source): it also shows running_status while the job runs, and is always
+    # back to active afterwards, as the job does not change it.
+    marks_source: str | None = None
 
 
 _HANDLERS: dict[str, HandlerSpec] = {}
 _loaded = False
 
 
-def job_handler(job_type: str, *, running_status: LifecycleStatus | None = None, timeout_seconds: int | None = None):
+def job_handler(job_type: str, *, running_status: LifecycleStatus | None = None, timeout_seconds: int | None = None,
+                marks_source: str | None = None):
     def register(func):
         existing = _HANDLERS.get(job_type)
         if existing is not None and existing.func is not func:
             raise RuntimeError(f"job type {job_type!r} already has a handler: {existing.func!r}")
-        _HANDLERS[job_type] = HandlerSpec(job_type, func, running_status, timeout_seconds)
+        _HANDLERS[job_type] = HandlerSpec(job_type, func, running_status, timeout_seconds, marks_source)
         return func
 
     return register

@@ -210,7 +210,8 @@ def _claim_locked(job_id) -> Claim | None:
     if spec is None:
         _fail_now(job, "handler_missing", f"This version has no handler for job type {job.job_type!r}.")
         return None
-    failed = _failed_resource(site, environment)
+    source = _marked_source(job, spec)
+    failed = _failed_resource(site, environment) or _failed_resource(None, source)
     if failed is not None:
         _fail_now(job, "resource_failed", f"{failed} is failed; reset it before running new work on it.")
         return None
@@ -228,6 +229,8 @@ def _claim_locked(job_id) -> Claim | None:
     )
     if spec.running_status:
         _set_resource_status(site, environment, spec.running_status, "")
+        if source is not None and source.status == LifecycleStatus.ACTIVE:
+            change_state(source, status=spec.running_status, status_reason="")
     return Claim(job=job, spec=spec, token=token)
 
 def _lock_scope(job):
@@ -246,6 +249,13 @@ def _lock_scope(job):
         else None
     )
     return node, site, environment
+
+def _marked_source(job, spec: HandlerSpec | None):
+    """The locked source environment of a job whose handler marks one (see HandlerSpec)."""
+    source_id = (job.payload or {}).get(spec.marks_source) if spec and spec.marks_source else None
+    if not source_id or str(source_id) == str(job.environment_id):
+        return None
+    return Environment.objects.select_for_update(no_key=True).filter(pk=source_id).first()
 
 def _older_due_job_on_site(job, now) -> bool:
     return (
@@ -279,6 +289,9 @@ def _restore_resources(job, site, environment, spec: HandlerSpec | None, failed_
             change_state(resource, status=LifecycleStatus.FAILED, status_reason=failed_reason)
         else:
             change_state(resource, status=LifecycleStatus.ACTIVE, status_reason="")
+    source = _marked_source(job, spec)
+    if source is not None and source.status == spec.running_status:
+        change_state(source, status=LifecycleStatus.ACTIVE, status_reason="")
 
 def _fail_now(job, code, message):
     change_state(

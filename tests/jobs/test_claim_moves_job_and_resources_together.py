@@ -97,3 +97,41 @@ def test_finish_is_rolled_back_when_the_resource_change_fails(make_site, monkeyp
     site.refresh_from_db()
     assert (job.status, job.claim_token) == (JobStatus.RUNNING, claim.token)
     assert site.status == LifecycleStatus.DEPLOYING
+
+
+@pytest.fixture
+def copying_handler():
+    """A copy job like env_create: it marks the source environment named in its payload."""
+    seen = {}
+
+    @job_handler("test_copy", running_status=LifecycleStatus.CLONING, marks_source="source_environment_id")
+    def copy(ctx):
+        seen.update(in_other_connection(lambda: {
+            "target": Environment.objects.get(pk=ctx.job.environment_id).status,
+            "source": Environment.objects.get(pk=ctx.payload["source_environment_id"]).status,
+        }))
+        if ctx.payload.get("fail"):
+            from apps.jobs.errors import JobError
+            raise JobError("remote_step_failed", "the copy broke")
+
+    yield seen
+    unregister("test_copy")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_copy_marks_its_source_while_it_runs_and_always_returns_it(make_site, copying_handler, fail):
+    from apps.environments.factories import EnvironmentFactory
+
+    site, source = make_site()
+    target = EnvironmentFactory(site=site, node=source.node, slug="staging", environment_type="staging")
+    job = services.enqueue_job("test_copy", environment=target,
+                               payload={"source_environment_id": str(source.pk), "fail": fail})
+
+    assert run_job(str(job.pk)) == (JobStatus.FAILED if fail else JobStatus.SUCCEEDED)
+
+    assert copying_handler == {"target": "cloning", "source": "cloning"}
+    source.refresh_from_db()
+    target.refresh_from_db()
+    # The copy only read the source: it is active again either way.
+    assert source.status == LifecycleStatus.ACTIVE
+    assert target.status == (LifecycleStatus.FAILED if fail else LifecycleStatus.ACTIVE)
