@@ -1,0 +1,127 @@
+"""Deploy archives: what is accepted, what is refused and why, and that
+extraction writes only inside its target."""
+
+import io
+import os
+import stat
+import tarfile
+import zipfile
+
+import pytest
+
+from apps.environments.remote.release_archive import ArchiveRejected, extract, inspect
+
+LIMIT = 10 * 1024 * 1024
+
+
+def make_tar(path, entries, mode="w:gz"):
+    """entries: (name, kind, content_or_target)."""
+    with tarfile.open(path, mode) as archive:
+        for name, kind, value in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                data = value.encode()
+                info.size = len(data)
+                info.mode = 0o644
+                archive.addfile(info, io.BytesIO(data))
+                continue
+            if kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+            elif kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, value
+            elif kind == "hardlink":
+                info.type, info.linkname = tarfile.LNKTYPE, value
+            elif kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+            archive.addfile(info)
+    return str(path)
+
+
+def make_zip(path, entries):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, kind, value in entries:
+            info = zipfile.ZipInfo(name)
+            if kind == "symlink":
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            else:
+                info.external_attr = (stat.S_IFREG | 0o644) << 16
+            archive.writestr(info, value)
+    return str(path)
+
+
+THEME = [("themes/", "dir", ""), ("themes/lark/", "dir", ""), ("themes/lark/style.css", "file", "/* Theme Name: Lark */"),
+         ("themes/lark/index.php", "file", "<?php echo 'lark';")]
+
+
+def test_a_wp_content_tree_is_accepted_and_extracted(tmp_path):
+    path = make_tar(tmp_path / "a.tar.gz", THEME + [("themes/lark/current.css", "symlink", "style.css")])
+    assert inspect(path, max_bytes=LIMIT).layout == "wp-content"
+    target = tmp_path / "out"
+    target.mkdir()
+    extract(path, str(target), max_bytes=LIMIT)
+    assert (target / "themes/lark/index.php").read_text() == "<?php echo 'lark';"
+    assert os.readlink(target / "themes/lark/current.css") == "style.css"
+    assert stat.S_IMODE((target / "themes/lark/index.php").stat().st_mode) == 0o644
+
+
+def test_layouts_and_a_wrapping_directory(tmp_path):
+    wordpress = [("site-main/", "dir", ""), ("site-main/wp-includes/version.php", "file", "<?php"),
+                 ("site-main/wp-content/themes/x/style.css", "file", "")]
+    assert inspect(make_tar(tmp_path / "w.tar", wordpress, "w"), max_bytes=LIMIT).layout == "wordpress"
+    content_dir = [("wp-content/plugins/p/p.php", "file", "<?php")]
+    assert inspect(make_zip(tmp_path / "c.zip", content_dir), max_bytes=LIMIT).layout == "wp-content-dir"
+    zipped = make_zip(tmp_path / "t.zip", [("repo/themes/x/style.css", "file", "x")])
+    inspection = inspect(zipped, max_bytes=LIMIT)
+    assert inspection.layout == "wp-content" and [m.name for m in inspection.members] == ["themes/x/style.css"]
+
+
+@pytest.mark.parametrize("entries, problem", [
+    ([("/etc/cron.d/evil", "file", "x")], "absolute path"),
+    ([("themes/../../evil.php", "file", "x")], "parent directory"),
+    ([("themes/x/link", "symlink", "/etc/passwd")], "leads outside"),
+    ([("themes/x/link", "symlink", "../../../outside")], "leads outside"),
+    ([("themes/a", "symlink", "."), ("themes/b", "symlink", "a/../..")], "leads outside"),
+    ([("themes/l", "symlink", "x"), ("themes/l/evil.php", "file", "x")], "inside the symbolic link"),
+    ([("themes/x.php", "hardlink", "/etc/shadow")], "hard links"),
+    ([("themes/pipe", "fifo", "")], "special files"),
+    ([("themes/a.php", "file", "x"), ("themes/./a.php", "file", "y")], "appears twice"),
+])
+def test_bad_tar_archives_are_refused_with_the_reason(tmp_path, entries, problem):
+    path = make_tar(tmp_path / "bad.tar.gz", THEME + entries)
+    with pytest.raises(ArchiveRejected) as refused:
+        inspect(path, max_bytes=LIMIT)
+    assert problem in str(refused.value), refused.value.problems
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(ArchiveRejected):
+        extract(path, str(target), max_bytes=LIMIT)
+    assert list(target.iterdir()) == []  # nothing written
+
+
+def test_an_archive_of_no_known_layout_is_refused(tmp_path):
+    path = make_tar(tmp_path / "readme.tar", [("README.md", "file", "x"), ("src/app.js", "file", "x")], "w")
+    with pytest.raises(ArchiveRejected, match="holds neither"):
+        inspect(path, max_bytes=LIMIT)
+
+
+def test_bad_zip_archives_are_refused(tmp_path):
+    for entries, problem in (
+        ([("../evil.php", "file", "x")], "parent directory"),
+        ([("themes/x/l", "symlink", "/etc/passwd")], "leads outside"),
+        ([("C:/evil.php", "file", "x")], "absolute path"),
+    ):
+        with pytest.raises(ArchiveRejected) as refused:
+            inspect(make_zip(tmp_path / "bad.zip", THEME + entries), max_bytes=LIMIT)
+        assert problem in str(refused.value)
+
+
+def test_limits_and_non_archives(tmp_path):
+    big = make_tar(tmp_path / "big.tar", THEME + [("themes/lark/big.bin", "file", "x" * 5000)], "w")
+    with pytest.raises(ArchiveRejected, match="more than the limit"):
+        inspect(big, max_bytes=4000)
+    with pytest.raises(ArchiveRejected, match="entries, more than"):
+        inspect(big, max_bytes=LIMIT, max_members=3)
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not an archive at all")
+    with pytest.raises(ArchiveRejected, match="not a tar"):
+        inspect(str(junk), max_bytes=LIMIT)
