@@ -240,6 +240,13 @@ NGINX_SNIPPETS_DIR = "/etc/nginx/snippets"
 
 # --- job queue -------------------------------------------------------------
 JOB_DEFAULT_TIMEOUT = env_int("PRESSLUFT_JOB_TIMEOUT", 30 * 60)
+
+# Archives uploaded for deploys: where they are kept, how big they may be
+# (as uploaded, and unpacked).
+DEPLOY_ARCHIVE_DIR = DATA_DIR / "deploy-archives"
+DEPLOY_ARCHIVE_MAX_BYTES = env_int("PRESSLUFT_DEPLOY_ARCHIVE_MAX_MB", 256) * 1024 * 1024
+DEPLOY_ARCHIVE_MAX_UNPACKED_BYTES = env_int("PRESSLUFT_DEPLOY_ARCHIVE_MAX_UNPACKED_MB", 1024) * 1024 * 1024
+DEPLOY_ARCHIVES_KEPT = 5
 JOB_MAX_ATTEMPTS = 3
 JOB_RETRY_BACKOFF = [60, 5 * 60, 15 * 60]
 # A running job whose worker has not written a heartbeat for this long is

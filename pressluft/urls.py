@@ -7,7 +7,9 @@ from apps.core.api import MetricsView
 from apps.environments.api import (
     EnvironmentBackupListView,
     EnvironmentDetailView,
+    EnvironmentDeployArchiveView,
     EnvironmentDeployView,
+    EnvironmentGitRepositoryView,
     EnvironmentDomainListView,
     EnvironmentHealthCheckView,
     EnvironmentMagicLoginView,
@@ -33,6 +35,8 @@ api_patterns = [
     path("environments/<uuid:id>/magic-login", EnvironmentMagicLoginView.as_view(), name="environment-magic-login"),
     path("environments/<uuid:id>/deploy", EnvironmentDeployView.as_view(), name="environment-deploy"),
     path("environments/<uuid:id>/rollback", EnvironmentRollbackView.as_view(), name="environment-rollback"),
+    path("environments/<uuid:id>/deploy-archives", EnvironmentDeployArchiveView.as_view(), name="environment-deploy-archives"),
+    path("environments/<uuid:id>/git-repository", EnvironmentGitRepositoryView.as_view(), name="environment-git-repository"),
     path("environments/<uuid:id>/health-check", EnvironmentHealthCheckView.as_view(), name="environment-health-check"),
     path("jobs", JobListView.as_view(), name="job-list"),
     path("jobs/<uuid:id>", JobDetailView.as_view(), name="job-detail"),

@@ -10,6 +10,8 @@ _ERROR_TEXT = {
     401: "Not logged in, or the session or token is invalid.",
     404: "No such resource.",
     409: "The resource's state does not allow this now.",
+    413: "The upload is larger than allowed; nothing was stored.",
+    415: "The body has a media type this operation does not take.",
     429: "Too many attempts; wait before trying again.",
     502: "The node could not carry out the request.",
 }

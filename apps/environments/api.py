@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -8,6 +10,7 @@ from apps.audit import services as audit
 from apps.backups.filters import BackupFilter
 from apps.backups.models import Backup
 from apps.backups.serializers import BackupSerializer
+from apps.core.errors import ApiError
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
 from apps.domains.filters import DomainFilter
@@ -18,8 +21,11 @@ from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
 from apps.environments.serializers import (
     CreateEnvironmentSerializer,
+    DeployArchiveSerializer,
+    DeployArchiveUploadSerializer,
     DeploySerializer,
     EnvironmentSerializer,
+    GitRepositorySerializer,
     MagicLoginResponseSerializer,
     RollbackSerializer,
 )
@@ -190,10 +196,11 @@ class EnvironmentDeployView(APIView):
         tags=["Environments"],
         summary="Deploy a new release",
         description=(
-            "Queues `env_deploy`: builds a new release from `source_ref` = `<repository>#<branch, tag or commit>` "
-            "(a repository holding a wp-content tree or a whole WordPress tree), checks WordPress loads from it, "
-            "switches to it atomically and checks its health; an unhealthy release is rolled back by itself. "
-            "`source_type: upload` is not available yet (400)."
+            "Queues `env_deploy`: builds a new release from a git ref (`source_ref` is a branch, tag or commit of "
+            "the environment's repository, or `<repository>#<ref>`) or from an uploaded archive (`source_ref` is "
+            "its id, see `POST /api/environments/{id}/deploy-archives`). The source holds a wp-content tree or a "
+            "whole WordPress tree. WordPress must load from the new release before it is switched to atomically; "
+            "its health is checked and an unhealthy release is rolled back by itself."
         ),
         request=DeploySerializer,
         responses={202: ok(JobResponseSerializer, "Deploy queued."), **error_responses(400, 401, 404, 409)},
@@ -222,3 +229,62 @@ class EnvironmentRollbackView(APIView):
         job = services.rollback(id, body.validated_data["release_id"], user=request.user)
         audit.annotate(request, job=job)
         return Response({"job_id": str(job.pk)}, status=202)
+
+
+class EnvironmentDeployArchiveView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="uploadDeployArchive",
+        tags=["Environments"],
+        summary="Upload an archive to deploy",
+        description=(
+            "Stores a tar or zip archive (multipart field `file`) for a later `source_type: upload` deploy, after "
+            "checking every entry: no absolute paths, no `..`, no links leading out of the archive, no hard links "
+            "or special files, a recognised layout, and the size limits. A refused archive is not stored."
+        ),
+        request={"multipart/form-data": DeployArchiveUploadSerializer},
+        responses={201: ok(DeployArchiveSerializer, "Stored."), **error_responses(400, 401, 404, 413, 415)},
+    )
+    def post(self, request, id):
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        # Refused before the body is read: the multipart overhead is small next to the limit.
+        if declared > settings.DEPLOY_ARCHIVE_MAX_BYTES + 64 * 1024:
+            raise ApiError("upload_too_large", f"The archive is larger than {settings.DEPLOY_ARCHIVE_MAX_BYTES} bytes.",
+                           {"max_bytes": settings.DEPLOY_ARCHIVE_MAX_BYTES})
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApiError("bad_request", "Send the archive as the multipart field `file`.",
+                           {"fields": {"file": ["This field is required."]}})
+        audit.annotate(request, action="environment.upload_archive", resource_type="environment", resource_id=id)
+        archive = services.store_deploy_archive(id, upload, filename=upload.name or "", user=request.user)
+        return Response(DeployArchiveSerializer(archive).data, status=201)
+
+
+class EnvironmentGitRepositoryView(APIView):
+    def _answer(self, environment):
+        return Response({"repository_url": environment.git_repository, "deploy_key_public": environment.deploy_key_public})
+
+    @extend_schema(
+        operation_id="getEnvironmentGitRepository",
+        tags=["Environments"],
+        summary="The environment's git repository and deploy key",
+        responses={200: ok(GitRepositorySerializer, "The setting."), **error_responses(401, 404)},
+    )
+    def get(self, request, id):
+        return self._answer(get_object_or_404(Environment, pk=id))
+
+    @extend_schema(
+        operation_id="setEnvironmentGitRepository",
+        tags=["Environments"],
+        summary="Set the git repository deploys fetch from",
+        description="The first time a repository is set, the environment gets its own deploy key (Ed25519); "
+                    "give its public half to the repository host as a read-only deploy key.",
+        request=GitRepositorySerializer,
+        responses={200: ok(GitRepositorySerializer, "The new setting."), **error_responses(400, 401, 404)},
+    )
+    def put(self, request, id):
+        body = GitRepositorySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        audit.annotate(request, action="environment.set_git_repository", resource_type="environment", resource_id=id)
+        return self._answer(services.set_git_repository(id, body.validated_data["repository_url"], user=request.user))

@@ -3,7 +3,7 @@
 from apps.core.choices import LifecycleStatus
 from apps.environments import node_ops, releases, services
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
-from apps.environments.models import Environment
+from apps.environments.models import DeployArchive, Environment
 from apps.jobs.choices import LogLevel
 from apps.jobs.errors import JobError
 from apps.jobs.registry import job_handler
@@ -108,23 +108,34 @@ def expired_environment_scopes():
 
 @job_handler("env_deploy", running_status=LifecycleStatus.DEPLOYING)
 def env_deploy(ctx):
-    """New release from a git ref; switch; health check; roll back by itself if unhealthy."""
+    """New release from a git ref or an uploaded archive; switch; health
+    check; roll back by itself if unhealthy."""
     environment = Environment.objects.select_related("node", "current_release").get(pk=ctx.job.environment_id)
     previous = environment.current_release
+    source_type = ctx.payload.get("source_type", ReleaseSourceType.GIT)
     try:
-        result = node_ops.deploy(
-            environment, release=ctx.payload["release"], repository=ctx.payload["repository"],
-            ref=ctx.payload["ref"], ctx=ctx,
-        )
+        if source_type == ReleaseSourceType.UPLOAD:
+            archive = DeployArchive.objects.filter(pk=ctx.payload["archive_id"]).first()
+            if archive is None or not archive.stored_path.exists():
+                raise JobError("deploy_source_failed", "The uploaded archive is no longer stored; upload it again.")
+            result = node_ops.deploy_archive(environment, archive, release=ctx.payload["release"], ctx=ctx)
+        else:
+            result = node_ops.deploy_git(
+                environment, release=ctx.payload["release"], repository=ctx.payload["repository"],
+                ref=ctx.payload["ref"], ctx=ctx,
+            )
     except JobError as exc:
-        if exc.code in ("wordpress_failed", "deploy_source_failed", "deploy_layout_unknown", "bad_parameters"):
+        if exc.code in ("wordpress_failed", "deploy_source_failed", "deploy_layout_unknown", "archive_invalid",
+                        "bad_parameters"):
             # Nothing was switched: the live release is untouched.
             code = "deploy_check_failed" if exc.code == "wordpress_failed" else exc.code
             raise JobError(code, exc.message, resource_intact=True) from None
         raise
-    release = releases.record_release(environment, result["release"], ReleaseSourceType.GIT, ctx.payload["source_ref"])
+    release = releases.record_release(environment, result["release"], source_type, ctx.payload["source_ref"])
     releases.make_current(environment, release)
     ctx.result = {"release": release.directory, "commit": result.get("commit"), "layout": result.get("layout")}
+    if source_type == ReleaseSourceType.UPLOAD:
+        ctx.result.update(archive_id=ctx.payload["archive_id"], archive_sha256=result.get("sha256"))
     with ctx.step("health check of the new release"):
         report = node_ops.check_health(environment, ctx, fatal_errors_since=result.get("switched_at"))
     releases.record_health(release, report.healthy)

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 from apps.core.choices import LifecycleStatus
@@ -54,6 +55,13 @@ class Environment(VersionedModel):
     redis_cache_enabled = models.BooleanField(default=True)
     db_password = EncryptedTextField(blank=True, default="", editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Clones may expire.")
+    git_repository = models.CharField(
+        max_length=500, blank=True, default="", help_text="Where git deploys fetch from (https, ssh, git or file URL)."
+    )
+    # Generated per environment when a repository is set: the repository host
+    # gets the public half as a read-only deploy key.
+    deploy_key_private = EncryptedTextField(blank=True, default="", editable=False)
+    deploy_key_public = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["site__slug", "slug"]
@@ -113,6 +121,34 @@ class Release(VersionedModel):
 
     def __str__(self):
         return f"{self.environment} @ {self.directory}"
+
+
+class DeployArchive(models.Model):
+    """An archive uploaded to be deployed to one environment; checked when it
+    was stored (see remote/release_archive.py) and again on the node."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="deploy_archives")
+    filename = models.CharField(max_length=255)
+    archive_format = models.CharField(max_length=10)
+    layout = models.CharField(max_length=20)
+    size_bytes = models.BigIntegerField()
+    unpacked_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.filename} for {self.environment}"
+
+    @property
+    def stored_path(self):
+        return settings.DEPLOY_ARCHIVE_DIR / str(self.id)
 
 
 class DriftCheck(models.Model):

@@ -16,7 +16,9 @@ from apps.environments import naming
 from apps.environments.choices import EnvironmentType
 from apps.environments.node_templates import render, wordpress_salts
 from apps.jobs.errors import JobError
-from apps.nodes.remote_exec import run_program
+from apps.nodes import ssh
+from apps.nodes.connections import open_connection
+from apps.nodes.remote_exec import as_job_error, run_program
 
 HEALTH_TIMEOUT = 10.0
 
@@ -175,8 +177,31 @@ def _check_once(environment, fatal_errors_since: float | None = None) -> HealthR
     return HealthReport(status, bool(state.get("installed")), bool(state.get("database")), "; ".join(problems))
 
 
-def deploy(environment, *, release: str, repository: str, ref: str, keep: int = 5, ctx=None) -> dict:
-    params = dict(_base(environment), release=release, git={"repository": repository, "ref": ref}, keep=keep)
+# Where archives wait on a node until env_deploy.py has unpacked them (root's only).
+NODE_ARCHIVE_DIR = "/var/lib/pressluft/deploy-archives"
+
+
+def deploy_git(environment, *, release: str, repository: str, ref: str, keep: int = 5, ctx=None) -> dict:
+    git = {"repository": repository, "ref": ref}
+    if repository == environment.git_repository and environment.deploy_key_private:
+        # The key travels as data on stdin; the node keeps it only for the fetch.
+        git["deploy_key"] = environment.deploy_key_private
+    params = dict(_base(environment), release=release, git=git, keep=keep)
+    return run_program(environment.node, "env_deploy.py", params, ctx=ctx, timeout=1800)
+
+
+def deploy_archive(environment, archive, *, release: str, keep: int = 5, ctx=None) -> dict:
+    """Copy the stored archive to the node, then build the release from it there."""
+    remote_path = f"{NODE_ARCHIVE_DIR}/{archive.pk}"
+    try:
+        connection = open_connection(environment.node)
+        connection.run(["install", "-d", "-m", "700", NODE_ARCHIVE_DIR])
+        with open(archive.stored_path, "rb") as stream:
+            connection.upload_stream(remote_path, stream, 0o600)
+    except ssh.SshError as exc:
+        raise as_job_error(exc) from None
+    params = dict(_base(environment), release=release, keep=keep,
+                  archive={"path": remote_path, "max_unpacked_bytes": settings.DEPLOY_ARCHIVE_MAX_UNPACKED_BYTES})
     return run_program(environment.node, "env_deploy.py", params, ctx=ctx, timeout=1800)
 
 

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from apps.core.serializers import StrictSerializer
 from apps.environments.choices import EnvironmentType, PromotionPreset
-from apps.environments.models import Environment
+from apps.environments.models import DeployArchive, Environment
 from apps.sites.services import SLUG_PATTERN
 
 
@@ -80,7 +80,37 @@ class CreateEnvironmentSerializer(StrictSerializer):
 
 class DeploySerializer(StrictSerializer):
     source_type = serializers.ChoiceField(choices=["git", "upload"])
-    source_ref = serializers.CharField(min_length=1, max_length=500, help_text="git: <repository>#<branch, tag or commit>.")
+    source_ref = serializers.CharField(
+        min_length=1, max_length=500,
+        help_text="git: a branch, tag or commit of the environment's repository, or <repository>#<ref>; "
+                  "upload: the id of an archive uploaded to the environment.",
+    )
+
+
+class DeployArchiveSerializer(serializers.ModelSerializer):
+    environment_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = DeployArchive
+        fields = ["id", "environment_id", "filename", "archive_format", "layout", "size_bytes", "unpacked_bytes",
+                  "sha256", "created_at"]
+        read_only_fields = fields
+
+
+class DeployArchiveUploadSerializer(serializers.Serializer):
+    """Schema only: the multipart form of an archive upload."""
+
+    file = serializers.FileField(help_text="A tar (optionally gzip, bzip2 or xz compressed) or zip archive.")
+
+
+class GitRepositorySerializer(StrictSerializer):
+    repository_url = serializers.CharField(
+        max_length=500, allow_blank=True,
+        help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset.",
+    )
+    deploy_key_public = serializers.CharField(
+        read_only=True, help_text="Give the repository host this key (read-only access) for ssh repositories.",
+    )
 
 
 class RollbackSerializer(StrictSerializer):

@@ -1,13 +1,17 @@
 """Environment state transitions."""
 
+import hashlib
+import os
 import re
 import secrets
 import string
+import tempfile
 import time
 import uuid
 from datetime import datetime
 from datetime import timezone as dt_timezone
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -17,12 +21,14 @@ from apps.core.errors import ApiError
 from apps.core.state import change_state
 from apps.environments import naming, node_ops
 from apps.environments.choices import EnvironmentType
-from apps.environments.models import Environment
+from apps.environments.models import DeployArchive, Environment
+from apps.environments.remote import release_archive
 from apps.jobs.errors import JobError
 from apps.jobs.services import enqueue_job
 from apps.jobs.choices import ACTIVE as ACTIVE_JOB_STATUSES
 from apps.jobs.models import Job
 from apps.nodes.choices import NodeStatus
+from apps.nodes.keys import new_key_pair
 from apps.sites.models import Site
 
 
@@ -190,6 +196,8 @@ def delete_environment(environment_id, user=None):
 
 def remove_environment_records(environment_id) -> None:
     """After env_delete's node work: the environment row and what hangs on it."""
+    for archive in DeployArchive.objects.filter(environment_id=environment_id):
+        delete_deploy_archive_file(archive)
     with transaction.atomic():
         Environment.objects.filter(source_environment_id=environment_id).update(source_environment=None)
         Backup.objects.filter(environment_id=environment_id).delete()
@@ -213,18 +221,94 @@ GIT_REPOSITORY = re.compile(r"^(https://[^\s#]+|ssh://[^\s#]+|git@[A-Za-z0-9.-]+
 GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}$")
 
 
+def set_git_repository(environment_id, repository_url: str, user=None) -> Environment:
+    """The repository git deploys of the environment fetch from; the first
+    time one is set, the environment gets its own deploy key pair."""
+    repository_url = repository_url.strip()
+    if repository_url and not GIT_REPOSITORY.match(repository_url):
+        raise ApiError("bad_request", "Not a usable git repository URL.",
+                       {"fields": {"repository_url": ["expected an https://, ssh://, git@host:path or file:/// URL"]}})
+    with transaction.atomic():
+        environment = Environment.objects.select_for_update().select_related("site").filter(pk=environment_id).first()
+        if environment is None:
+            raise ApiError("not_found", "No environment with this id.")
+        changes = {"git_repository": repository_url}
+        if repository_url and not environment.deploy_key_private:
+            changes["deploy_key_private"], changes["deploy_key_public"] = new_key_pair(
+                f"pressluft-deploy-{environment.site.slug}-{environment.slug}"
+            )
+        return change_state(environment, **changes)
+
+
+def store_deploy_archive(environment_id, upload, *, filename: str, user=None):
+    """Keep an uploaded archive for a later ``source_type: upload`` deploy,
+    once remote/release_archive.py found nothing wrong in it. A refused
+    archive is not kept. ``upload`` is a file object (read from the start)."""
+
+
+    environment = Environment.objects.filter(pk=environment_id).first()
+    if environment is None:
+        raise ApiError("not_found", "No environment with this id.")
+    settings.DEPLOY_ARCHIVE_DIR.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    fd, temporary = tempfile.mkstemp(prefix=".upload-", dir=settings.DEPLOY_ARCHIVE_DIR)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := upload.read(1024 * 1024):
+                size += len(chunk)
+                if size > settings.DEPLOY_ARCHIVE_MAX_BYTES:
+                    raise ApiError("upload_too_large",
+                                   f"The archive is larger than {settings.DEPLOY_ARCHIVE_MAX_BYTES} bytes.",
+                                   {"max_bytes": settings.DEPLOY_ARCHIVE_MAX_BYTES})
+                digest.update(chunk)
+                out.write(chunk)
+        try:
+            inspection = release_archive.inspect(temporary, max_bytes=settings.DEPLOY_ARCHIVE_MAX_UNPACKED_BYTES)
+        except release_archive.ArchiveRejected as exc:
+            raise ApiError("archive_invalid", f"The archive was refused: {exc}", {"problems": exc.problems}) from None
+        archive = DeployArchive(
+            environment=environment, filename=filename[:255] or "archive", archive_format=inspection.format,
+            layout=inspection.layout, size_bytes=size, unpacked_bytes=inspection.total_bytes,
+            sha256=digest.hexdigest(), created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, archive.stored_path)
+        archive.save()
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    _prune_deploy_archives(environment)
+    return archive
+
+
+def _prune_deploy_archives(environment) -> None:
+    kept = settings.DEPLOY_ARCHIVES_KEPT
+    for old in list(environment.deploy_archives.all()[kept:]):
+        delete_deploy_archive_file(old)
+        old.delete()
+
+
+def delete_deploy_archive_file(archive) -> None:
+    try:
+        archive.stored_path.unlink()
+    except FileNotFoundError:
+        pass
+
+
 def deploy(environment_id, *, source_type: str, source_ref: str, user=None):
-    """Queue ``env_deploy``. A git ``source_ref`` is ``<repository>#<branch, tag or commit>``."""
+    """Queue ``env_deploy``.
+
+    git: ``source_ref`` is a branch, tag or commit of the environment's
+    repository, or ``<repository>#<ref>`` for another repository.
+    upload: ``source_ref`` is the id of an archive uploaded to the environment.
+    """
     environment = Environment.objects.select_related("site", "node").filter(pk=environment_id).first()
     if environment is None:
         raise ApiError("not_found", "No environment with this id.")
-    if source_type != "git":
-        raise ApiError("bad_request", "Only source_type git can be deployed in this version.",
-                       {"fields": {"source_type": ["upload deploys are not available yet"]}})
-    repository, _, ref = source_ref.rpartition("#")
-    if not repository or not GIT_REPOSITORY.match(repository) or not GIT_REF.match(ref):
-        raise ApiError("bad_request", "source_ref must be <repository>#<branch, tag or commit>.",
-                       {"fields": {"source_ref": ["expected e.g. https://git.example.com/site.git#main"]}})
+    if source_type == "upload":
+        source = _archive_source(environment, source_ref)
+    else:
+        source = _git_source(environment, source_ref)
     if environment.status != LifecycleStatus.ACTIVE:
         raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.")
     if environment.current_release_id is None:
@@ -232,10 +316,36 @@ def deploy(environment_id, *, source_type: str, source_ref: str, user=None):
     return enqueue_job(
         "env_deploy",
         environment=environment,
-        payload={"source_ref": source_ref, "repository": repository, "ref": ref,
-                 "release": timezone.now().strftime("%Y%m%dT%H%M%S%fZ")},
+        payload=dict(source, source_type=source_type, source_ref=source_ref,
+                     release=timezone.now().strftime("%Y%m%dT%H%M%S%fZ")),
         user=user,
     )
+
+
+def _git_source(environment, source_ref: str) -> dict:
+    repository, _, ref = source_ref.rpartition("#")
+    if not repository:
+        repository = environment.git_repository
+        if not repository:
+            raise ApiError("bad_request", "The environment has no git repository set; set one, or give "
+                           "source_ref as <repository>#<ref>.", {"fields": {"source_ref": ["no repository"]}})
+    if not GIT_REPOSITORY.match(repository) or not GIT_REF.match(ref):
+        raise ApiError("bad_request", "source_ref must be a branch, tag or commit, or <repository>#<ref>.",
+                       {"fields": {"source_ref": ["expected e.g. main, v1.2 or https://git.example.com/site.git#main"]}})
+    return {"repository": repository, "ref": ref}
+
+
+def _archive_source(environment, source_ref: str) -> dict:
+
+    try:
+        archive_id = uuid.UUID(source_ref)
+    except ValueError:
+        archive_id = None
+    archive = DeployArchive.objects.filter(pk=archive_id, environment=environment).first() if archive_id else None
+    if archive is None or not archive.stored_path.exists():
+        raise ApiError("bad_request", "source_ref must be the id of an archive uploaded to this environment.",
+                       {"fields": {"source_ref": ["unknown archive"]}})
+    return {"archive_id": str(archive.pk)}
 
 
 def rollback(environment_id, release_id, user=None):

@@ -32,6 +32,7 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "health_check_failed": JobErrorCode(False, "The environment did not pass its health check."),
     "deploy_source_failed": JobErrorCode(False, "The deploy source (git repository and ref) could not be fetched."),
     "deploy_layout_unknown": JobErrorCode(False, "The repository holds neither a wp-content tree nor a WordPress tree."),
+    "archive_invalid": JobErrorCode(False, "The node refused the deploy archive (unsafe or unknown entries)."),
     "deploy_check_failed": JobErrorCode(False, "WordPress does not load from the new release; nothing was switched."),
     "rollback_failed": JobErrorCode(False, "Switching back to an earlier release failed; the environment needs an operator."),
 }

@@ -16,13 +16,18 @@ from apps.core.models import PanelSettings
 KEY_COMMENT = "pressluft-panel"
 
 
-def _generate() -> tuple[str, str]:
+def new_key_pair(comment: str) -> tuple[str, str]:
+    """A fresh Ed25519 pair: (private key in OpenSSH PEM, public key line with ``comment``)."""
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    return private, f"{public} {KEY_COMMENT}"
+    return private, f"{public} {comment}"
+
+
+def _generate() -> tuple[str, str]:
+    return new_key_pair(KEY_COMMENT)
 
 
 def ensure_key_pair() -> PanelSettings:

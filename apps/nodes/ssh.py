@@ -291,13 +291,17 @@ class Connection:
     def upload(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
         """Write a file atomically: a temporary file beside it, then rename."""
         payload = data.encode() if isinstance(data, str) else data
+        self.upload_stream(path, io.BytesIO(payload), mode)
+
+    def upload_stream(self, path: str, stream, mode: int = 0o644) -> None:
+        """As upload(), from an open binary file (read in chunks, never whole into memory)."""
         temporary = f"{path}.pressluft-{uuid.uuid4().hex[:8]}"
         if not self.is_active:
             raise NodeUnreachable(f"The SSH connection to {self.target.hostname} is closed.")
         try:
             sftp = paramiko.SFTPClient.from_transport(self.transport)
             try:
-                sftp.putfo(io.BytesIO(payload), temporary, confirm=True)
+                sftp.putfo(stream, temporary, confirm=True)
                 sftp.chmod(temporary, mode)
                 sftp.posix_rename(temporary, path)
             finally:

@@ -13,7 +13,8 @@ from apps.core.errors import ApiError
 from apps.core.state import change_state
 from apps.environments import naming
 from apps.environments.choices import EnvironmentType
-from apps.environments.models import Environment
+from apps.environments.models import DeployArchive, Environment
+from apps.environments.services import delete_deploy_archive_file
 from apps.jobs.choices import ACTIVE as ACTIVE_JOB_STATUSES
 from apps.jobs.models import Job
 from apps.jobs.services import enqueue_job
@@ -133,7 +134,8 @@ def delete_site(site_id, user=None):
 
 def remove_site_records(site) -> None:
     """After the node work of site_delete: the site and everything it owns."""
-
+    for archive in DeployArchive.objects.filter(environment__site=site):
+        delete_deploy_archive_file(archive)
     with transaction.atomic():
         environments = Environment.objects.filter(site=site)
         Backup.objects.filter(environment__in=environments).delete()

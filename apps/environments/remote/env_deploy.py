@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Build a new release of an environment from a git ref and switch to it.
+"""Build a new release of an environment from a git ref or an uploaded
+archive, and switch to it.
 
 Parameters (JSON on stdin): system_name, root, url, release (new directory
-name), git {"repository", "ref"}, keep (how many releases to keep).
+name), keep (how many releases to keep), and the source: either
+git {"repository", "ref", "deploy_key"?} or archive {"path", "max_unpacked_bytes"}
+(an archive the panel copied to the node; removed once unpacked).
 
-Steps: fetch the ref into a scratch checkout; build releases/<release> from
+Steps: fetch the ref (or unpack the archive, checked again entry by entry by
+release_archive.py) into a scratch directory; build releases/<release> from
 the current release with the repository laid over it (a repository holds
 either a wp-content tree, or a whole WordPress tree with wp-content/ in it);
 link shared/; check WordPress loads from the new release with PHP's CLI (no
@@ -13,8 +17,10 @@ reload PHP-FPM; prune old releases. Idempotent: a release that exists
 complete is reused.
 """
 
+import hashlib
 import os
 import re
+import shlex
 import shutil
 import tempfile
 import time
@@ -22,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import page_cache
+import release_archive
 import release_files
 import services
 import wp_helper_client
@@ -33,24 +40,70 @@ RELEASE = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{6})?Z$")
 REF = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 # Paths of a release that belong to shared/ or to Pressluft, never to the repository.
 PROTECTED = {"wp-config.php", "wp-content/uploads"}
+ARCHIVE_DIR = Path("/var/lib/pressluft/deploy-archives")
+ARCHIVE_NAME = re.compile(r"^[0-9a-f-]{36}$")
+KNOWN_HOSTS_DIR = Path("/etc/pressluft/git-known-hosts")
 
 
-def fetch(repository: str, ref: str, into: Path) -> str:
+def git_environment(name: str, deploy_key: str | None, scratch: Path) -> dict:
+    # Only plain transports: git's ext:: and similar would run commands named in the URL.
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ALLOW_PROTOCOL="https:ssh:git:file")
+    if deploy_key:
+        key_file = scratch / "deploy_key"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(deploy_key if deploy_key.endswith("\n") else deploy_key + "\n")
+        KNOWN_HOSTS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The repository host's key is pinned on first use, per environment.
+        known_hosts = KNOWN_HOSTS_DIR / name
+        env["GIT_SSH_COMMAND"] = shlex.join([
+            "ssh", "-i", str(key_file), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={known_hosts}",
+        ])
+    return env
+
+
+def fetch(repository: str, ref: str, into: Path, env: dict) -> str:
     """Shallow fetch of one ref (branch, tag or commit); returns the commit id."""
     if not REF.match(ref) or ref.startswith("-") or ".." in ref:
         raise NodeError("bad_parameters", f"unusable git ref {ref!r}")
-    # Only plain transports: git's ext:: and similar would run commands named in the URL.
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ALLOW_PROTOCOL="https:ssh:git:file")
     run(["git", "init", "--quiet", str(into)], env=env)
     # "--" keeps a repository value that starts with "-" from being read as an option.
     run(["git", "-C", str(into), "remote", "add", "origin", "--", repository], env=env)
     fetched = run(["git", "-C", str(into), "fetch", "--quiet", "--depth", "1", "origin", ref], env=env,
                   check=False, timeout=600)
     if fetched.returncode != 0:
-        detail = " | ".join(fetched.stderr.strip().splitlines()[-2:])
+        lines = fetched.stderr.strip().splitlines()
+        detail = " | ".join(lines[-3:])
+        if "GIT_SSH_COMMAND" in env and any("Permission denied" in line for line in lines):
+            detail += " (is the environment's deploy key installed at the repository host?)"
         raise NodeError("deploy_source_failed", f"git could not fetch {ref}: {detail}")
     run(["git", "-C", str(into), "checkout", "--quiet", "FETCH_HEAD"], env=env)
     return run(["git", "-C", str(into), "rev-parse", "HEAD"], env=env).stdout.strip()
+
+
+def unpack(archive: dict, into: Path) -> str:
+    """Unpack the archive the panel sent (checked again here); returns its sha256.
+    The archive file is removed in any case: the panel sends it again on a retry."""
+    path = Path(archive["path"])
+    if path.parent != ARCHIVE_DIR or not ARCHIVE_NAME.match(path.name):
+        raise NodeError("bad_parameters", "unexpected archive path")
+    if not path.is_file():
+        raise NodeError("deploy_source_failed", f"the archive {path} is not on the node")
+    try:
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            while chunk := stream.read(1024 * 1024):
+                digest.update(chunk)
+        into.mkdir(mode=0o755)
+        try:
+            inspection = release_archive.extract(str(path), str(into), max_bytes=int(archive["max_unpacked_bytes"]))
+        except release_archive.ArchiveRejected as exc:
+            raise NodeError("archive_invalid", f"the archive was refused: {exc}")
+        info(f"{len(inspection.members)} entries, {inspection.total_bytes} bytes ({inspection.format})")
+        return digest.hexdigest()
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def content_root(checkout: Path) -> tuple[Path, str]:
@@ -122,11 +175,17 @@ def deploy(params: dict) -> dict:
     root = Path(params["root"])
     previous = os.readlink(root / "current").split("/")[-1]
 
+    commit = sha256 = None
     with tempfile.TemporaryDirectory(prefix="pressluft-deploy-") as scratch:
         checkout = Path(scratch) / "checkout"
-        step(f"fetch {params['git']['ref']}")
-        commit = fetch(params["git"]["repository"], params["git"]["ref"], checkout)
-        info(f"commit {commit}")
+        if "archive" in params:
+            step("unpack the uploaded archive")
+            sha256 = unpack(params["archive"], checkout)
+        else:
+            git = params["git"]
+            step(f"fetch {git['ref']}")
+            commit = fetch(git["repository"], git["ref"], checkout, git_environment(name, git.get("deploy_key"), Path(scratch)))
+            info(f"commit {commit}")
         source, layout = content_root(checkout)
         info(f"layout: {layout}")
         step(f"build release {release}")
@@ -147,8 +206,8 @@ def deploy(params: dict) -> dict:
     removed = prune(root, int(params.get("keep", 5)), {release, previous})
     if removed:
         info(f"removed {', '.join(removed)}")
-    return {"release": release, "previous": previous, "commit": commit, "layout": layout, "pruned": removed,
-            "switched_at": switched_at}
+    return {"release": release, "previous": previous, "commit": commit, "sha256": sha256, "layout": layout,
+            "pruned": removed, "switched_at": switched_at}
 
 
 if __name__ == "__main__":

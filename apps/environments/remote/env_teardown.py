@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import services
+from env_deploy import KNOWN_HOSTS_DIR
 from nodelib import NodeError, main, remove_config, run, step
 
 NAME = re.compile(r"^pl[0-9a-f]{12}$")
@@ -40,6 +41,9 @@ def teardown(params: dict) -> dict:
     if root.exists():
         shutil.rmtree(root)
         removed.append("files")
+
+    # The repository host key pinned for this environment's git deploys.
+    (KNOWN_HOSTS_DIR / name).unlink(missing_ok=True)
 
     step("Linux user")
     try:

@@ -38,6 +38,8 @@ PACKAGES = [
     f"php{PHP}-mbstring", f"php{PHP}-curl", f"php{PHP}-zip", f"php{PHP}-gd", f"php{PHP}-intl",
     "mariadb-server", "mariadb-client", "redis-server",
     "fail2ban", "nftables", "certbot", "rsync",
+    # git deploys (ssh for repositories reached with a deploy key)
+    "git", "openssh-client",
 ]
 # fail2ban reads sshd's log from the journal on systemd nodes, through this module.
 SYSTEMD_PACKAGES = ["python3-systemd"]
