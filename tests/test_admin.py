@@ -210,6 +210,26 @@ def test_a_long_log_shows_its_tail_and_links_to_the_whole(admin_client, world):
     assert full.context["cl"].result_count == LOG_TAIL_LINES + 10
 
 
+def test_a_running_jobs_page_follows_its_log_live(admin_client, world):
+    job = JobFactory(site=world[Site], node=world[Node], status=JobStatus.RUNNING)
+    JobLogLine.objects.create(job=job, seq=1, message="fetch v1")
+    page = admin_client.get(url(job)).content.decode()
+    tail_url = f"/admin/jobs/job/{job.pk}/log-tail/"
+    assert 'id="pressluft-live-log"' in page and f'data-url="{tail_url}"' in page and 'data-after="1"' in page
+    assert "pressluft/live-log.js" in page
+
+    JobLogLine.objects.create(job=job, seq=2, level="step", message="build <release>")
+    answer = admin_client.get(tail_url, {"after": 1}).json()
+    assert answer == {"status": "running", "finished": False,
+                      "lines": [{"seq": 2, "level": "step", "message": "build <release>"}]}
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    assert admin_client.get(tail_url, {"after": 2}).json() == {"status": "succeeded", "finished": True, "lines": []}
+    assert 'id="pressluft-live-log"' not in admin_client.get(url(job)).content.decode()
+
+    assert Client().get(tail_url).status_code == 302  # to the login page
+    assert admin_client.get("/admin/jobs/job/00000000-0000-4000-8000-000000000000/log-tail/").status_code == 404
+
+
 def test_state_fields_are_not_form_fields(admin_client, world):
     site = world[Site]
     form = admin_client.get(url(site)).context["adminform"].form

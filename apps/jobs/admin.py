@@ -3,6 +3,8 @@ import json
 from django.contrib import admin
 from django.db.models import Max
 from django.forms.models import BaseInlineFormSet
+from django.http import Http404, JsonResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.core.admin_helpers import (
@@ -90,7 +92,8 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     fieldsets = (
-        (None, {"fields": ("id", "job_type", "status_column", "site_link", "environment_link", "node", "created_by", "log_link")}),
+        (None, {"fields": ("id", "job_type", "status_column", "site_link", "environment_link", "node", "created_by", "log_link",
+                           "live_log")}),
         ("Error", {"fields": ("error_code", "error_message")}),
         (
             "Progress",
@@ -105,7 +108,7 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         ("Data", {"classes": ("collapse",), "fields": ("payload_json", "result_json")}),
     )
     readonly_fields = (
-        "id", "job_type", "status_column", "site_link", "environment_link", "node", "created_by", "log_link",
+        "id", "job_type", "status_column", "site_link", "environment_link", "node", "created_by", "log_link", "live_log",
         "error_code", "error_message", "attempts", "run_after", "timeout_seconds", "cancel_requested",
         "created_at", "started_at", "finished_at", "locked_by", "locked_at", "heartbeat_at", "last_dispatched_at",
         "dedup_key", "state_version", "payload_json", "result_json",
@@ -140,6 +143,42 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     @admin.display(description="Full log")
     def log_link(self, obj):
         return changelist_link(JobLogLine, "all log lines", job=obj.pk)
+
+    @admin.display(description="Live log")
+    def live_log(self, obj):
+        if obj.status not in CAN_CANCEL:
+            return "-"
+        last = obj.log_lines.aggregate(last=Max("seq"))["last"] or 0
+        return format_html(
+            '<div id="pressluft-live-log" data-url="{}" data-after="{}">'
+            '<p>Following the job as it runs: <strong class="pressluft-live-state">{}</strong></p>'
+            '<pre style="max-height: 24em; overflow: auto;"></pre></div>',
+            reverse("admin:jobs_job_log_tail", args=[obj.pk]), last, obj.status,
+        )
+
+    class Media:
+        js = ("pressluft/live-log.js",)
+
+    def get_urls(self):
+        tail = path("<path:object_id>/log-tail/", self.admin_site.admin_view(self.log_tail_view),
+                    name="jobs_job_log_tail")
+        return [tail, *super().get_urls()]
+
+    def log_tail_view(self, request, object_id):
+        """Log lines after ``?after=<seq>`` and the job's status, for live-log.js."""
+        job = self.get_object(request, object_id)
+        if job is None or not self.has_view_permission(request, job):
+            raise Http404("No such job.")
+        try:
+            after = int(request.GET.get("after", "0"))
+        except ValueError:
+            after = 0
+        lines = job.log_lines.filter(seq__gt=after).order_by("seq")[:LOG_TAIL_LINES]
+        return JsonResponse({
+            "status": job.status,
+            "finished": job.status not in CAN_CANCEL,
+            "lines": [{"seq": line.seq, "level": line.level, "message": line.message} for line in lines],
+        })
 
     @admin.display(description="Payload")
     def payload_json(self, obj):
