@@ -133,6 +133,7 @@ def env_deploy(ctx):
         raise
     release = releases.record_release(environment, result["release"], source_type, ctx.payload["source_ref"])
     releases.make_current(environment, release)
+    releases.forget_pruned(environment, result.get("pruned") or [])
     ctx.result = {"release": release.directory, "commit": result.get("commit"), "layout": result.get("layout")}
     if source_type == ReleaseSourceType.UPLOAD:
         ctx.result.update(archive_id=ctx.payload["archive_id"], archive_sha256=result.get("sha256"))

@@ -46,3 +46,16 @@ def last_healthy_release(environment: Environment, *, exclude: Release | None = 
     if exclude is not None:
         candidates = candidates.exclude(pk=exclude.pk)
     return candidates.first()
+
+
+def forget_pruned(environment: Environment, directories: list[str]) -> int:
+    """The node removed these release directories: their rows go too, so no
+    rollback can aim at code that is no longer there. Never the current one."""
+    if not directories:
+        return 0
+    environment.refresh_from_db()
+    stale = Release.objects.filter(environment=environment, directory__in=directories)
+    if environment.current_release_id:
+        stale = stale.exclude(pk=environment.current_release_id)
+    deleted, _ = stale.delete()
+    return deleted

@@ -94,6 +94,13 @@ def test_an_uploaded_archive_is_deployed_and_malicious_ones_change_nothing(api_c
     assert not (NODE_ARCHIVE_DIR / str(smuggled.pk)).exists()
     assert http_get(production.preview_url)[0] == 200
 
+    # Old releases are pruned on the node (the last 5 stay), and their rows go with them.
+    for _ in range(4):
+        assert deploy(api_client, production, "upload", archive_id).status == "succeeded"
+    on_node = [name for name in release_dirs(production) if not name.startswith(".")]
+    assert len(on_node) == 5 and first.directory not in on_node
+    assert sorted(production.releases.values_list("directory", flat=True)) == sorted(on_node)
+
     runner.run_job(api_client.delete(f"/api/sites/{site.id}").json()["job_id"])
     assert not DeployArchive.objects.exists() and not Path(smuggled.stored_path).exists()
 
