@@ -1,7 +1,10 @@
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -15,6 +18,7 @@ from apps.core.admin_helpers import (
     admin_url,
     change_link,
     changelist_link,
+    confirm_action,
     form_errors_from_serializer,
     render_service_form,
     run_job_action,
@@ -23,9 +27,9 @@ from apps.core.admin_helpers import (
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.domains.models import Domain
-from apps.environments import services
-from apps.environments.choices import EnvironmentType, PromotionPreset
-from apps.environments.models import DriftCheck, Environment, Release
+from apps.environments import held_mail, services
+from apps.environments.choices import EnvironmentType, PromotionPreset, ReleaseHealth
+from apps.environments.models import DeployArchive, DriftCheck, Environment, Release
 from apps.environments.serializers import CreateEnvironmentSerializer
 from apps.jobs.models import Job
 
@@ -88,10 +92,15 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         "promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "fastcgi_cache_enabled",
         "redis_cache_enabled", "id", "state_version", "created_at", "updated_at",
     )
-    actions = ("reset_failed_state", "run_health_check", "open_wordpress_admin", "clone_environment")
+    actions = (
+        "reset_failed_state", "run_health_check", "open_wordpress_admin", "clone_environment", "show_held_mail",
+        "show_releases",
+    )
     object_actions = (
         ("open_wordpress_admin", "Open WordPress admin"),
         ("clone_environment", "Clone environment"),
+        ("show_held_mail", "Held mail"),
+        ("show_releases", "Releases and rollback"),
         ("run_health_check", "Run health check"),
         ("reset_failed_state", "Reset failed state"),
     )
@@ -145,8 +154,9 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         if obj.status != LifecycleStatus.FAILED:
             hidden.add("reset_failed_state")
         if obj.status != LifecycleStatus.ACTIVE:
-            hidden.add("open_wordpress_admin")
-            hidden.add("clone_environment")
+            hidden.update({"open_wordpress_admin", "clone_environment", "show_held_mail"})
+        if obj.environment_type == EnvironmentType.PRODUCTION:
+            hidden.add("show_held_mail")  # production sends its mail; there is never any to read
         return [(name, label) for name, label in super().object_actions_for(request, obj) if name not in hidden]
 
     # --- health check ---------------------------------------------------------
@@ -238,12 +248,106 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
                 name=f"{opts.app_label}_{opts.model_name}_clone",
             ),
             path(
+                "<path:object_id>/held-mail/",
+                self.admin_site.admin_view(self.held_mail_view),
+                name=f"{opts.app_label}_{opts.model_name}_held_mail",
+            ),
+            path(
+                "<path:object_id>/releases/",
+                self.admin_site.admin_view(self.releases_view),
+                name=f"{opts.app_label}_{opts.model_name}_releases",
+            ),
+            path(
                 "<path:object_id>/wp-admin/",
                 self.admin_site.admin_view(self.wp_admin_view),
                 name=f"{opts.app_label}_{opts.model_name}_wp_admin",
             ),
             *super().get_urls(),
         ]
+
+    # --- held mail ------------------------------------------------------------
+
+    def has_held_mail_permission(self, request):
+        # Held mail is production's customers' mail (addresses, order texts):
+        # the same permission as logging in to the environment's WordPress.
+        return request.user.has_perm("environments.change_environment")
+
+    @admin.action(description="Show held mail (one selected environment)", permissions=["held_mail"])
+    def show_held_mail(self, request, queryset):
+        return self._one_environment_page(request, queryset, "held_mail", "to read its held mail")
+
+    def held_mail_view(self, request, object_id):
+        """The latest mails the environment held back, read from its node on each visit."""
+        if not self.has_held_mail_permission(request):
+            raise PermissionDenied
+        environment = self.get_object(request, object_id)
+        if environment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        mails, error = [], ""
+        try:
+            mails = held_mail.held_mail(environment.pk, limit=held_mail.HELD_MAIL_MAX)
+        except ApiError as exc:
+            error = exc.message
+        return self._environment_page(request, environment, "admin/environments/held_mail.html", {
+            "title": f"Held mail of {environment}",
+            "mails": mails,
+            "error": error,
+            "limit": held_mail.HELD_MAIL_MAX,
+            "is_production": environment.environment_type == EnvironmentType.PRODUCTION,
+        })
+
+    # --- releases and rollback --------------------------------------------------
+
+    def has_rollback_permission(self, request):
+        return request.user.has_perm("environments.change_environment")
+
+    @admin.action(description="Releases and rollback (one selected environment)", permissions=["rollback"])
+    def show_releases(self, request, queryset):
+        return self._one_environment_page(request, queryset, "releases", "to see its releases")
+
+    def releases_view(self, request, object_id):
+        """The environment's releases, newest first, each healthy one with a
+        button that rolls the environment back to it (POST release_id)."""
+        if not self.has_rollback_permission(request):
+            raise PermissionDenied
+        environment = self.get_object(request, object_id)
+        if environment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        opts = self.model._meta
+        here = reverse(f"admin:{opts.app_label}_{opts.model_name}_releases", args=(environment.pk,))
+        if request.method == "POST":
+            release = environment.releases.filter(pk=_uuid_or_none(request.POST.get("release_id"))).first()
+            if release is None:
+                self.message_user(request, "That release no longer exists; pick one from the list.", messages.ERROR)
+                return HttpResponseRedirect(here)
+            # Refused (unhealthy release, environment busy): the message shows on this page again.
+            return queue_rollback(self, request, release) or HttpResponseRedirect(here)
+        return self._environment_page(request, environment, "admin/environments/releases.html", {
+            "title": f"Releases of {environment}",
+            "releases": list(environment.releases.order_by("-created_at")[:RELEASES_SHOWN]),
+            "shown": RELEASES_SHOWN,
+            "can_roll_back": environment.status == LifecycleStatus.ACTIVE,
+        })
+
+    def _one_environment_page(self, request, queryset, view, purpose):
+        environments = list(queryset[:2])
+        if len(environments) != 1:
+            self.message_user(request, f"Select exactly one environment {purpose}.", messages.ERROR)
+            return None
+        opts = self.model._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=(environments[0].pk,))
+        return HttpResponseRedirect(url)
+
+    def _environment_page(self, request, environment, template, extra):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": environment,
+            "has_view_permission": self.has_view_permission(request, environment),
+            **extra,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, template, context)
 
     def wp_admin_view(self, request, object_id):
         """The list's "Open" button: POST only (it creates a login link), CSRF-checked."""
@@ -289,8 +393,38 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         )
 
 
+RELEASES_SHOWN = 20
+
+
+def _uuid_or_none(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def queue_rollback(modeladmin, request, release):
+    """Both admin doors to a rollback (the release's action, the environment's
+    release list) go through here: services.rollback decides, the attempt is
+    audited on the environment like the API's, and a queued job is shown."""
+    return run_job_action(
+        modeladmin,
+        request,
+        [release.environment],
+        action="environment.rollback",
+        call=lambda environment: services.rollback(environment.pk, release.pk, user=request.user),
+        label=lambda environment: f"Environment {environment}, release {release.directory}",
+        done="rollback queued as",
+    )
+
+
 @admin.register(Release)
 class ReleaseAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
+    """Releases are made by deploys and clones; the admin shows them and rolls
+    an environment back to one of them."""
+
+    actions = ("rollback_to_release",)
+    object_actions = (("rollback_to_release", "Roll back to this release"),)
     list_display = ("directory", "environment_link", "source_type", "source_ref", "health_column", "created_at")
     list_filter = ("health", "source_type")
     search_fields = ("directory", "source_ref", "environment__slug", "environment__site__slug")
@@ -307,6 +441,49 @@ class ReleaseAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     @admin.display(description="Health", ordering="health")
     def health_column(self, obj):
         return status_badge(obj.health, obj.get_health_display())
+
+    def has_rollback_permission(self, request):
+        return request.user.has_perm("environments.change_environment")
+
+    def object_actions_for(self, request, obj):
+        # Offered where it can work; the changelist action still lets the
+        # service refuse anything else, with its reason.
+        if obj.health != ReleaseHealth.HEALTHY or obj.environment.current_release_id == obj.pk:
+            return []
+        return super().object_actions_for(request, obj)
+
+    @admin.action(description="Roll back to this release (one selected release)", permissions=["rollback"])
+    def rollback_to_release(self, request, queryset):
+        releases = list(queryset.select_related("environment__site", "environment__current_release")[:2])
+        if len(releases) != 1:
+            self.message_user(request, "Select exactly one release to roll back to.", messages.ERROR)
+            return None
+        release = releases[0]
+        environment = release.environment
+        confirmation = confirm_action(
+            self, request, releases,
+            title="Roll back to this release",
+            question=f"Make this release the live code of environment {environment} again? The environment's "
+                     "current code is switched to it, PHP-FPM reloaded and its page cache purged; the database "
+                     "and uploads are not changed.",
+            button="Yes, roll back",
+            details=lambda obj: [
+                ("environment", str(environment)),
+                ("live release now", environment.current_release.directory if environment.current_release else "none"),
+                ("source", f"{obj.get_source_type_display()} {obj.source_ref}"),
+                ("health", obj.get_health_display()),
+            ],
+        )
+        if confirmation is not None:
+            return confirmation
+        response = queue_rollback(self, request, release)
+        queued = response is not None and response.url.startswith(admin_url(Job, "changelist"))
+        if queued:
+            return response
+        if request.POST.get("_return_to_object"):
+            # Refused from the release's own page: back there, not to the environment's.
+            return HttpResponseRedirect(admin_url(release))
+        return None
 
 
 @admin.register(DriftCheck)
@@ -326,3 +503,21 @@ class DriftCheckAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     @admin.display(description="Result", ordering="result")
     def result_column(self, obj):
         return status_badge(obj.result, obj.get_result_display())
+
+
+@admin.register(DeployArchive)
+class DeployArchiveAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
+    """Archives uploaded for deploys (through the API); read-only here."""
+
+    list_display = ("filename", "environment_link", "layout", "size_bytes", "created_by", "created_at")
+    list_filter = ("layout", "archive_format")
+    search_fields = ("filename", "sha256", "environment__slug", "environment__site__slug")
+    list_select_related = ("environment__site", "created_by")
+    show_full_result_count = False
+    fields = ("id", "environment_link", "filename", "archive_format", "layout", "size_bytes", "unpacked_bytes",
+              "sha256", "created_by", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="Environment", ordering="environment__site__slug")
+    def environment_link(self, obj):
+        return change_link(obj.environment)

@@ -95,6 +95,11 @@ def login_token(environment, lifetime: int = 60, timeout: float = 10) -> dict:
     return run_program(environment.node, "wp_login.py", dict(_base(environment), lifetime=lifetime), timeout=timeout)
 
 
+def held_mail(environment, limit: int, timeout: float = 15) -> list:
+    return run_program(environment.node, "wp_held_mail.py", dict(_base(environment), limit=limit),
+                       timeout=timeout)["mails"]
+
+
 @dataclass
 class HealthReport:
     http_status: int | None

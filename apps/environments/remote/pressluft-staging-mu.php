@@ -34,6 +34,8 @@ add_filter('pre_wp_mail', function ($short_circuit, $atts) {
     $held[] = [
         'to' => is_array($to) ? implode(', ', array_map('strval', $to)) : (string) $to,
         'subject' => (string) ($atts['subject'] ?? ''),
+        // The start of the body is enough to tell one mail from another.
+        'message' => mb_substr(is_scalar($atts['message'] ?? '') ? (string) ($atts['message'] ?? '') : '', 0, 1000),
         'time' => gmdate('c'),
     ];
     // Not autoloaded: it is read only when someone asks for it.

@@ -123,6 +123,38 @@ switch ($command) {
         $sent = wp_mail((string) $request['to'], (string) $request['subject'], (string) ($request['message'] ?? ''));
         pl_answer(['ok' => true, 'sent' => (bool) $sent]);
 
+    case 'held-mail':
+        // What the staging must-use plugin held back, newest first. It keeps
+        // the mails in a non-autoloaded option, oldest first; production (and
+        // an environment that never held a mail) has none, which is no error.
+        $limit = $request['limit'] ?? 50;
+        if (!is_int($limit) || $limit < 1 || $limit > 500) {
+            pl_fail('limit must be an integer from 1 to 500');
+        }
+        $held = get_option('pressluft_held_mail', []);
+        $mails = [];
+        foreach (array_reverse(is_array($held) ? array_values($held) : []) as $entry) {
+            if (count($mails) >= $limit) {
+                break;
+            }
+            if (!is_array($entry)) {
+                continue;  // a hand-edited or foreign row: skipped rather than failing the whole list
+            }
+            $text = function ($key) use ($entry) {
+                return isset($entry[$key]) && is_scalar($entry[$key]) ? (string) $entry[$key] : '';
+            };
+            // Records held before bodies were kept have none: an empty excerpt.
+            $body = $text('message');
+            $body = trim(preg_replace('/\s+/u', ' ', wp_strip_all_tags($body)) ?? '');
+            $mails[] = [
+                'time' => $text('time'),
+                'to' => $text('to'),
+                'subject' => $text('subject'),
+                'excerpt' => mb_substr($body, 0, 200),
+            ];
+        }
+        pl_answer(['ok' => true, 'mails' => $mails, 'held' => is_array($held) ? count($held) : 0]);
+
     case 'cache-flush':
         $flushed = wp_cache_flush();
         pl_answer(['ok' => true, 'flushed' => (bool) $flushed]);
