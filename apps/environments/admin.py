@@ -22,6 +22,7 @@ from apps.core.admin_helpers import (
     form_errors_from_serializer,
     render_service_form,
     run_job_action,
+    run_service_action,
     status_badge,
 )
 from apps.core.choices import LifecycleStatus
@@ -61,6 +62,31 @@ class CloneEnvironmentForm(forms.Form):
         return cleaned
 
 
+class DeployForm(forms.Form):
+    """The admin's "Deploy": a git ref, or an archive to upload and deploy."""
+
+    git_ref = forms.CharField(
+        required=False, max_length=500, label="Git ref",
+        help_text="A branch, tag or commit of the environment's repository (or <repository>#<ref>).",
+    )
+    archive = forms.FileField(
+        required=False, help_text="Or a tar/zip archive holding a wp-content tree or a whole WordPress tree.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("git_ref")) == bool(cleaned.get("archive")):
+            raise forms.ValidationError("Give either a git ref or an archive.")
+        return cleaned
+
+
+class GitRepositoryForm(forms.Form):
+    repository_url = forms.CharField(
+        required=False, max_length=500, label="Repository URL",
+        help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset.",
+    )
+
+
 @admin.register(Environment)
 class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     """Environments are created, changed and deleted by jobs; the admin shows
@@ -79,6 +105,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "slug", "site_link", "environment_type", "status_column", "status_reason", "related")}),
         ("Hosting", {"fields": ("node", "preview_link", "primary_domain", "current_release", "source_environment", "expires_at")}),
+        ("Deploys", {"fields": ("git_repository", "deploy_key_public")}),
         (
             "Promotion and caching",
             {"fields": ("promotion_preset", "drift_column", "drift_checked_at", "last_drift_check",
@@ -90,14 +117,16 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         "slug", "site_link", "environment_type", "status_column", "status_reason", "related", "node",
         "preview_link", "primary_domain", "current_release", "source_environment", "expires_at",
         "promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "fastcgi_cache_enabled",
-        "redis_cache_enabled", "id", "state_version", "created_at", "updated_at",
+        "redis_cache_enabled", "id", "state_version", "created_at", "updated_at", "git_repository", "deploy_key_public",
     )
     actions = (
-        "reset_failed_state", "run_health_check", "open_wordpress_admin", "clone_environment", "show_held_mail",
-        "show_releases",
+        "reset_failed_state", "run_health_check", "open_wordpress_admin", "clone_environment", "deploy_environment",
+        "edit_git_repository", "show_held_mail", "show_releases",
     )
     object_actions = (
         ("open_wordpress_admin", "Open WordPress admin"),
+        ("deploy_environment", "Deploy"),
+        ("edit_git_repository", "Git repository"),
         ("clone_environment", "Clone environment"),
         ("show_held_mail", "Held mail"),
         ("show_releases", "Releases and rollback"),
@@ -154,7 +183,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         if obj.status != LifecycleStatus.FAILED:
             hidden.add("reset_failed_state")
         if obj.status != LifecycleStatus.ACTIVE:
-            hidden.update({"open_wordpress_admin", "clone_environment", "show_held_mail"})
+            hidden.update({"open_wordpress_admin", "clone_environment", "show_held_mail", "deploy_environment"})
         if obj.environment_type == EnvironmentType.PRODUCTION:
             hidden.add("show_held_mail")  # production sends its mail; there is never any to read
         return [(name, label) for name, label in super().object_actions_for(request, obj) if name not in hidden]
@@ -239,9 +268,96 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
                   "copy is held and search engines are kept away. You are taken to the job to follow it.",
         )
 
+    # --- deploys ----------------------------------------------------------------
+
+    def has_deploy_permission(self, request):
+        return request.user.has_perm("environments.change_environment")
+
+    @admin.action(description="Deploy (one selected environment)", permissions=["deploy"])
+    def deploy_environment(self, request, queryset):
+        return self._one_environment_form(request, queryset, "deploy", "to deploy to")
+
+    @admin.action(description="Git repository and deploy key (one selected environment)", permissions=["deploy"])
+    def edit_git_repository(self, request, queryset):
+        return self._one_environment_form(request, queryset, "git_repository", "to set its repository")
+
+    def _one_environment_form(self, request, queryset, view: str, purpose: str):
+        environments = list(queryset[:2])
+        if len(environments) != 1:
+            self.message_user(request, f"Select exactly one environment {purpose}.", messages.ERROR)
+            return None
+        opts = self.model._meta
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=(environments[0].pk,)))
+
+    def deploy_view(self, request, object_id):
+        """A git ref or an uploaded archive -> services (store the archive, queue env_deploy)."""
+        if not self.has_deploy_permission(request):
+            raise PermissionDenied
+        environment = self.get_object(request, object_id)
+        if environment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        form = DeployForm(request.POST, request.FILES) if request.method == "POST" else DeployForm()
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+
+            def queue(target):
+                if data["archive"]:
+                    stored = services.store_deploy_archive(target.pk, data["archive"], filename=data["archive"].name,
+                                                           user=request.user)
+                    return services.deploy(target.pk, source_type="upload", source_ref=str(stored.pk), user=request.user)
+                return services.deploy(target.pk, source_type="git", source_ref=data["git_ref"].strip(),
+                                       user=request.user)
+
+            redirect = run_job_action(self, request, [environment], action="environment.deploy", call=queue,
+                                      label=lambda target: f"Deploy to {target}", done="deploy queued as")
+            if redirect is not None:
+                return redirect
+        repository = environment.git_repository or "none set (give <repository>#<ref>)"
+        return render_service_form(
+            self, request, form, title=f"Deploy to {environment}", submit="Deploy",
+            intro=f"Builds a new release from a git ref (repository: {repository}) or from an archive, checks that "
+                  "WordPress loads from it, switches to it and checks its health; an unhealthy release is rolled "
+                  "back by itself. You are taken to the job to follow it.",
+        )
+
+    def git_repository_view(self, request, object_id):
+        """Set the repository git deploys fetch from; shows the environment's deploy key."""
+        if not self.has_deploy_permission(request):
+            raise PermissionDenied
+        environment = self.get_object(request, object_id)
+        if environment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        initial = {"repository_url": environment.git_repository}
+        form = GitRepositoryForm(request.POST, initial=initial) if request.method == "POST" else GitRepositoryForm(initial=initial)
+        if request.method == "POST" and form.is_valid():
+            url = form.cleaned_data["repository_url"]
+            run_service_action(
+                self, request, [environment], action="environment.set_git_repository",
+                call=lambda target: services.set_git_repository(target.pk, url, user=request.user),
+                done=lambda changed: f"repository set to {changed.git_repository or '(none)'}.",
+            )
+            environment.refresh_from_db()
+        return render_service_form(
+            self, request, form, title=f"Git repository of {environment}", submit="Save",
+            intro="Git deploys fetch from this repository. For an ssh repository, add the deploy key below to "
+                  "the repository host as a read-only deploy key (it is made when a repository is first set).",
+            public_key=environment.deploy_key_public,
+            public_key_intro="This environment's deploy key:",
+        )
+
     def get_urls(self):
         opts = self.model._meta
         return [
+            path(
+                "<path:object_id>/deploy/",
+                self.admin_site.admin_view(self.deploy_view),
+                name=f"{opts.app_label}_{opts.model_name}_deploy",
+            ),
+            path(
+                "<path:object_id>/git-repository/",
+                self.admin_site.admin_view(self.git_repository_view),
+                name=f"{opts.app_label}_{opts.model_name}_git_repository",
+            ),
             path(
                 "<path:object_id>/clone/",
                 self.admin_site.admin_view(self.clone_view),
