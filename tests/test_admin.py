@@ -28,7 +28,7 @@ from apps.domains.factories import DomainFactory
 from apps.domains.models import Domain
 from apps.environments.choices import DriftStatus, EnvironmentType, ReleaseSourceType
 from apps.environments.factories import EnvironmentFactory
-from apps.environments.models import DriftCheck, Environment, Release
+from apps.environments.models import DeployArchive, DriftCheck, Environment, Release
 from apps.jobs.admin import LOG_TAIL_LINES
 from apps.jobs.choices import JobStatus
 from apps.jobs.factories import JobFactory
@@ -83,6 +83,8 @@ def world(superuser, site_with_production, node):
         environment=production, source_type=ReleaseSourceType.GIT, source_ref="main", directory="20250101T000000"
     )
     drift = DriftCheck.objects.create(environment=production, result=DriftStatus.CLEAN, checksums={"wp_posts": "abc"})
+    archive = DeployArchive.objects.create(environment=production, filename="theme.tar.gz", archive_format="tar",
+                                           layout="wp-content", size_bytes=1024, unpacked_bytes=4096, sha256="0" * 64)
     backup = BackupFactory(environment=production, size_bytes=123456, checksum="sha256:00")
     domain = DomainFactory(environment=production, is_primary=True)
     job = JobFactory(site=site, environment=production, node=node, status=JobStatus.FAILED,
@@ -93,7 +95,7 @@ def world(superuser, site_with_production, node):
     issued = ApiToken.objects.create(user=superuser, name="ci", key_id="abcdef012345", secret_hash="0" * 64)
     settings_row = PanelSettings.load()
     return {
-        Site: site, Environment: staging, Release: release, DriftCheck: drift, Backup: backup,
+        Site: site, Environment: staging, Release: release, DriftCheck: drift, Backup: backup, DeployArchive: archive,
         Domain: domain, Job: job, JobLogLine: job.log_lines.first(), AuditEntry: entry, ApiToken: issued,
         PanelSettings: settings_row, User: superuser, Node: node,
     }
