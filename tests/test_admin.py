@@ -590,6 +590,26 @@ def test_delete_site_is_refused_while_a_job_runs(admin_client, world):
     assert AuditEntry.objects.get(action="site.delete").result == AuditResult.FAILED
 
 
+def test_delete_environment_asks_then_queues_and_refuses_production(admin_client, world):
+    staging = world[Environment]
+    production = world[Site].environments.get(slug="production")
+    assert 'value="delete_environments"' in admin_client.get(url(staging)).content.decode()
+    assert 'value="delete_environments"' not in admin_client.get(url(production)).content.decode()
+    response = run_action(admin_client, Environment, "delete_environments", [staging], _return_to_object="1")
+    assert response.status_code == 200 and "cannot be undone" in response.content.decode()
+    assert not Job.objects.filter(job_type="env_delete").exists()
+
+    response = run_action(admin_client, Environment, "delete_environments", [staging], _return_to_object="1", post="yes")
+    job = Job.objects.get(job_type="env_delete")
+    assert response.status_code == 302 and response["Location"] == url(job) and job.environment == staging
+    assert AuditEntry.objects.get(action="environment.delete").result == AuditResult.ACCEPTED
+
+    response = run_action(admin_client, Environment, "delete_environments", [production], _return_to_object="1",
+                          post="yes")
+    assert any("deleted with its site" in text for text in messages_of(admin_client.get(response["Location"])))
+    assert Job.objects.filter(job_type="env_delete").count() == 1
+
+
 # --- environments: WordPress admin and health check ----------------------------------
 
 

@@ -121,7 +121,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     )
     actions = (
         "reset_failed_state", "run_health_check", "open_wordpress_admin", "clone_environment", "deploy_environment",
-        "edit_git_repository", "show_held_mail", "show_releases",
+        "edit_git_repository", "show_held_mail", "show_releases", "delete_environments",
     )
     object_actions = (
         ("open_wordpress_admin", "Open WordPress admin"),
@@ -132,6 +132,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         ("show_releases", "Releases and rollback"),
         ("run_health_check", "Run health check"),
         ("reset_failed_state", "Reset failed state"),
+        ("delete_environments", "Delete environment"),
     )
 
     def get_queryset(self, request):
@@ -186,6 +187,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
             hidden.update({"open_wordpress_admin", "clone_environment", "show_held_mail", "deploy_environment"})
         if obj.environment_type == EnvironmentType.PRODUCTION:
             hidden.add("show_held_mail")  # production sends its mail; there is never any to read
+            hidden.add("delete_environments")  # goes only with its site
         return [(name, label) for name, label in super().object_actions_for(request, obj) if name not in hidden]
 
     # --- health check ---------------------------------------------------------
@@ -266,6 +268,38 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
             intro=f"Copies {source} (code, uploads and database) into a new environment of site "
                   f"{source.site.slug} on node {source.node.name}, with its own preview URL. Mail from the "
                   "copy is held and search engines are kept away. You are taken to the job to follow it.",
+        )
+
+    # --- deletion ----------------------------------------------------------------
+
+    def has_remove_permission(self, request):
+        return request.user.has_perm("environments.delete_environment")
+
+    @admin.action(description="Delete selected staging/clone environments (from their nodes too)",
+                  permissions=["remove"])
+    def delete_environments(self, request, queryset):
+        confirmation = confirm_action(
+            self, request, queryset,
+            title="Delete environment",
+            question="Delete these environments? Each one is removed from its node: Linux user, PHP-FPM pool, "
+                     "database, server block and files, then its records in the panel. A production environment "
+                     "goes only with its site.",
+            warnings=["This cannot be undone."],
+            button="Yes, delete",
+            details=lambda environment: [
+                ("type", environment.get_environment_type_display()),
+                ("node", environment.node.name),
+                ("preview URL", environment.preview_url),
+            ],
+        )
+        if confirmation is not None:
+            return confirmation
+        return run_job_action(
+            self, request, queryset,
+            action="environment.delete",
+            call=lambda environment: services.delete_environment(environment.pk, user=request.user),
+            label=lambda environment: f"Environment {environment}",
+            done="being deleted by",
         )
 
     # --- deploys ----------------------------------------------------------------
