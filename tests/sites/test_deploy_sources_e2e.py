@@ -3,6 +3,8 @@ release; a malicious archive changes nothing, whether the panel or the node
 catches it; a private repository is fetched over SSH with the environment's
 own deploy key (the repository host is this machine's test sshd on loopback)."""
 
+import io
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -42,6 +44,36 @@ def deploy(api_client, environment, source_type, source_ref):
     return Job.objects.get(pk=response.json()["job_id"])
 
 
+def magic_login_works(api_client, environment) -> bool:
+    response = api_client.post(f"/api/environments/{environment.id}/magic-login")
+    assert response.status_code == 200, response.content
+    status, _, _, raw = http_get(response.json()["login_url"])
+    cookies = [value for name, value in raw.getheaders() if name.lower() == "set-cookie"]
+    return status == 302 and any(cookie.startswith("wordpress_logged_in_") for cookie in cookies)
+
+
+def whole_tree_archive(environment, path) -> str:
+    """A whole WordPress tree (core from the live release, a wp-content of its
+    own) that also tries to bring its own wp-config.php and uploads."""
+    live = (Path(naming.root(environment)) / "current").resolve()
+    with tarfile.open(path, "w") as archive:
+        for entry in sorted(live.iterdir()):
+            if entry.name not in ("wp-content", "wp-config.php", ".pressluft-complete"):
+                archive.add(entry, arcname=f"site/{entry.name}")
+        for name, content in (
+            ("wp-content/themes/pressluft-test/style.css", THEME_CSS),
+            ("wp-content/themes/pressluft-test/index.php", THEME_INDEX),
+            ("wp-content/mu-plugins/activate-test-theme.php", ACTIVATE),
+            ("wp-content/uploads/shell.php", "<?php echo 'should never land';"),
+            ("wp-config.php", "<?php // a foreign config"),
+        ):
+            data = content.encode()
+            info = tarfile.TarInfo(f"site/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
 def release_dirs(environment):
     return sorted(p.name for p in (Path(naming.root(environment)) / "releases").iterdir())
 
@@ -64,6 +96,24 @@ def test_an_uploaded_archive_is_deployed_and_malicious_ones_change_nothing(api_c
     theme = Path(naming.root(production)) / "releases" / release.directory / "wp-content/themes/pressluft-test/index.php"
     assert theme.stat().st_uid == 0 and theme.stat().st_mode & 0o022 == 0
     assert not (NODE_ARCHIVE_DIR / archive_id).exists()  # the node's copy goes once unpacked
+    # The archive's own mu-plugins/ replaced the release's: Pressluft's plugins are back all the same.
+    assert magic_login_works(api_client, production)
+
+    # A whole WordPress tree: its wp-content replaces the release's, but uploads and wp-config.php stay shared.
+    response = upload(api_client, production, whole_tree_archive(production, tmp_path / "whole.tar"))
+    assert response.status_code == 201 and response.json()["layout"] == "wordpress", response.content
+    job = deploy(api_client, production, "upload", response.json()["id"])
+    assert job.status == "succeeded", job_log(job.pk)
+    production.refresh_from_db()
+    live = Path(naming.root(production)) / "releases" / production.current_release.directory
+    assert not (live / "wp-content/themes/twentytwentythree").exists()
+    assert (live / "wp-content/uploads").resolve() == Path(naming.root(production)) / "shared" / "uploads"
+    assert (live / "wp-config.php").resolve() == Path(naming.root(production)) / "shared" / "wp-config.php"
+    assert not (Path(naming.root(production)) / "shared" / "uploads" / "shell.php").exists()
+    status, _, body, _ = http_get(production.preview_url)
+    assert status == 200 and "pressluft-test-theme Iota Books" in body
+    assert magic_login_works(api_client, production)
+    release = production.current_release
 
     # The panel refuses a malicious archive at the upload: nothing is stored or queued.
     escape = f"/tmp/pressluft-escape-{uuid.uuid4().hex}.php"
@@ -76,7 +126,7 @@ def test_an_uploaded_archive_is_deployed_and_malicious_ones_change_nothing(api_c
     problems = response.json()["details"]["problems"]
     assert response.json()["code"] == "archive_invalid"
     assert any("parent directory" in p for p in problems) and any("leads outside" in p for p in problems)
-    assert DeployArchive.objects.filter(environment=production).count() == 1
+    assert DeployArchive.objects.filter(environment=production).count() == 2
 
     # The node checks again: an archive that reached it some other way is refused there, nothing changed.
     before = release_dirs(production)
@@ -95,7 +145,7 @@ def test_an_uploaded_archive_is_deployed_and_malicious_ones_change_nothing(api_c
     assert http_get(production.preview_url)[0] == 200
 
     # Old releases are pruned on the node (the last 5 stay), and their rows go with them.
-    for _ in range(4):
+    for _ in range(3):
         assert deploy(api_client, production, "upload", archive_id).status == "succeeded"
     on_node = [name for name in release_dirs(production) if not name.startswith(".")]
     assert len(on_node) == 5 and first.directory not in on_node

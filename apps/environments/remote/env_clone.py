@@ -61,18 +61,9 @@ def copy_release(source_root: Path, root: Path, release: str) -> str:
     # shared as it is: its files are writable by the source's user.
     release_files.seal(origin)
     release_files.link_tree(origin, partial)
-    # The links into shared/ are relative in the source, but recreate them so
-    # they can only ever point at the clone's own shared/.
-    for link, target in (
-        (partial / "wp-content" / "uploads", "../../../shared/uploads"),
-        (partial / "wp-config.php", "../../shared/wp-config.php"),
-    ):
-        release_files.remove(link)
-        link.symlink_to(target)
-    # The source may be a release built before the staging safeguards existed;
-    # the copy always gets the current plugin (it acts only outside production).
-    release_files.replace_file(partial / "wp-content" / "mu-plugins" / "pressluft-staging.php",
-                               (LIB_DIR / "pressluft-staging-mu.php").read_bytes())
+    # Links recreated so they can only ever point at the clone's own shared/; the
+    # plugins current even if the source's release predates them.
+    release_files.attach_pressluft_parts(partial)
     release_files.seal(partial)
     partial.rename(final)
     return origin.name

@@ -149,6 +149,8 @@ def build(root: Path, release: str, source: Path, layout: str) -> Path:
             shutil.copytree(entry, destination, symlinks=True)
         else:
             shutil.copy2(entry, destination, follow_symlinks=False)
+    # A source's own mu-plugins/ or wp-content/ replaced Pressluft's parts along with the rest.
+    release_files.attach_pressluft_parts(staging)
     release_files.replace_file(staging / ".pressluft-complete", (release + "\n").encode())
     release_files.seal(staging)
     staging.rename(final)

@@ -28,7 +28,7 @@ from pathlib import Path
 import release_files
 import services
 import wp_helper_client
-from nodelib import LIB_DIR, NodeError, info, install_config, main, run, step, write_file
+from nodelib import NodeError, info, install_config, main, run, step, write_file
 
 NAME = re.compile(r"^pl[0-9a-f]{12}$")
 WEB_GROUP = "www-data"
@@ -114,17 +114,8 @@ def build_release(root: Path, release: str, core: dict, name: str) -> bool:
         if staging.exists():
             shutil.rmtree(staging)
         fetch_core(core, staging)
-        uploads = staging / "wp-content" / "uploads"
-        if uploads.exists() and not uploads.is_symlink():
-            shutil.rmtree(uploads)
         # Releases are immutable: what changes at run time lives in shared/.
-        (staging / "wp-content" / "uploads").symlink_to("../../../shared/uploads")
-        (staging / "wp-config.php").symlink_to("../../shared/wp-config.php")
-        mu_plugins = staging / "wp-content" / "mu-plugins"
-        mu_plugins.mkdir(exist_ok=True)
-        shutil.copyfile(LIB_DIR / "pressluft-login-mu.php", mu_plugins / "pressluft-login.php")
-        # Inert in production (PRESSLUFT_STAGING undefined); here so every copy of this release carries it.
-        shutil.copyfile(LIB_DIR / "pressluft-staging-mu.php", mu_plugins / "pressluft-staging.php")
+        release_files.attach_pressluft_parts(staging)
         release_files.seal(staging)
         staging.rename(final)
     link_current(root, release)

@@ -15,9 +15,14 @@ import os
 import tempfile
 from pathlib import Path
 
-from nodelib import run
+from nodelib import LIB_DIR, run
 
 OWNER = "root"
+# Links every release has into its environment's shared/ (relative, so a copy
+# of the release in another environment points at that one's shared/).
+SHARED_LINKS = {"wp-content/uploads": "../../../shared/uploads", "wp-config.php": "../../shared/wp-config.php"}
+# Pressluft's must-use plugins: name in the release -> file in the node bundle.
+MU_PLUGINS = {"pressluft-login.php": "pressluft-login-mu.php", "pressluft-staging.php": "pressluft-staging-mu.php"}
 
 
 def link_tree(origin: Path, destination: Path) -> None:
@@ -54,3 +59,19 @@ def remove(path: Path) -> None:
         path.unlink()
     elif path.exists():
         run(["rm", "-rf", "--one-file-system", str(path)])
+
+
+def attach_pressluft_parts(release: Path) -> None:
+    """What every release holds whatever its source brought: the links into
+    shared/ (never the source's own uploads or wp-config.php) and Pressluft's
+    must-use plugins (magic login; the staging safeguards, inert in production)."""
+    for relative, target in SHARED_LINKS.items():
+        link = release / relative
+        remove(link)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+    for name, bundled in MU_PLUGINS.items():
+        plugin, content = release / "wp-content" / "mu-plugins" / name, (LIB_DIR / bundled).read_bytes()
+        # An identical file stays (and stays shared with the releases it is linked to).
+        if not (plugin.is_file() and not plugin.is_symlink() and plugin.read_bytes() == content):
+            replace_file(plugin, content)
