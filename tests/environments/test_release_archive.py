@@ -82,9 +82,20 @@ def test_limits_and_non_archives(tmp_path):
     big = make_tar(tmp_path / "big.tar", THEME + [("themes/lark/big.bin", "file", "x" * 5000)], "w")
     with pytest.raises(ArchiveRejected, match="more than the limit"):
         inspect(big, max_bytes=4000)
-    with pytest.raises(ArchiveRejected, match="entries, more than"):
+    with pytest.raises(ArchiveRejected, match="more entries than the limit"):
         inspect(big, max_bytes=LIMIT, max_members=3)
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"not an archive at all")
     with pytest.raises(ArchiveRejected, match="not a tar"):
         inspect(str(junk), max_bytes=LIMIT)
+
+
+def test_a_truncated_archive_is_refused_as_damaged(tmp_path):
+    whole = (tmp_path / "whole.tar.gz")
+    make_tar(whole, THEME + [("themes/lark/big.txt", "file", os.urandom(200_000).hex())])
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole.read_bytes()[:-20_000])
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(ArchiveRejected, match="damaged"):
+        extract(str(cut), str(target), max_bytes=LIMIT)

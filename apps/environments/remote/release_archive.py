@@ -21,12 +21,14 @@ Recognised layouts (after one wrapping top directory is stripped, as in
 
 from __future__ import annotations
 
+import lzma
 import os
 import posixpath
 import re
 import stat
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 MAX_MEMBERS = 100_000
@@ -72,10 +74,12 @@ def clean_name(raw: str) -> tuple[str | None, str | None]:
     return "/".join(parts), None
 
 
-def _read_tar(path: str) -> tuple[str, list[tuple[str, str, int, bool, str, object]], list[str], tarfile.TarFile]:
+def _read_tar(path: str, max_members: int):
     archive = tarfile.open(path, "r:*")
     entries, problems = [], []
     for info in archive:
+        if len(entries) + len(problems) > max_members:
+            break  # enough to refuse it; reading on could take long
         if info.isdir():
             kind = "dir"
         elif info.issym():
@@ -93,10 +97,10 @@ def _read_tar(path: str) -> tuple[str, list[tuple[str, str, int, bool, str, obje
     return "tar", entries, problems, archive
 
 
-def _read_zip(path: str):
+def _read_zip(path: str, max_members: int):
     archive = zipfile.ZipFile(path)
     entries, problems = [], []
-    for info in archive.infolist():
+    for info in archive.infolist()[: max_members + 1]:
         unix_mode = info.external_attr >> 16
         if info.is_dir():
             kind = "dir"
@@ -113,14 +117,18 @@ def _read_zip(path: str):
     return "zip", entries, problems, archive
 
 
-def open_archive(path: str):
+# What a damaged or truncated archive raises while it is read.
+DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, ValueError)
+
+
+def open_archive(path: str, max_members: int = MAX_MEMBERS):
     """(format, raw entries, problems, open archive object)."""
     try:
         if zipfile.is_zipfile(path):
-            return _read_zip(path)
+            return _read_zip(path, max_members)
         if tarfile.is_tarfile(path):
-            return _read_tar(path)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            return _read_tar(path, max_members)
+    except DAMAGED + (OSError,) as exc:
         raise ArchiveRejected([f"the archive is damaged: {exc}"]) from None
     raise ArchiveRejected(["not a tar, compressed tar or zip archive"])
 
@@ -178,10 +186,10 @@ def inspect(path: str, *, max_bytes: int, max_members: int = MAX_MEMBERS, keep_o
     """Check every entry of the archive at ``path``; raise ArchiveRejected
     listing all problems, else return the Inspection (and the open archive
     when ``keep_open``)."""
-    fmt, entries, problems, archive = open_archive(path)
+    fmt, entries, problems, archive = open_archive(path, max_members)
     try:
-        if len(entries) > max_members:
-            problems.append(f"{len(entries)} entries, more than the limit of {max_members}")
+        if len(entries) + len(problems) > max_members:
+            problems.append(f"more entries than the limit of {max_members}")
         members: list[Member] = []
         seen: set[str] = set()
         for raw, kind, size, executable, link, entry in entries:
@@ -271,6 +279,8 @@ def extract(path: str, destination: str, *, max_bytes: int, max_members: int = M
             if not _inside(os.path.realpath(os.path.dirname(target)), root):
                 raise ArchiveRejected([f"{member.name!r}: would be written outside the target"])
             os.symlink(member.link, target)
+    except DAMAGED as exc:
+        raise ArchiveRejected([f"the archive is damaged: {exc}"]) from None
     finally:
         archive.close()
     return inspection
