@@ -104,6 +104,7 @@ def test_deploys_switch_releases_and_a_broken_release_rolls_back(api_client, loc
     assert (job.status, job.error_code) == ("failed", "deploy_check_failed"), job_log(job.pk)
     production.refresh_from_db()
     assert production.status == "active" and production.current_release == v1
+    assert not (releases_dir / job.payload["release"]).exists()  # built, refused, removed
 
     # A fatal error that leaves the page answering 200 is found in the PHP error log.
     (repository / "mu-plugins" / "syntax.php").unlink()

@@ -9,9 +9,8 @@ git {"repository", "ref", "deploy_key"?} or archive {"path", "max_unpacked_bytes
 
 Steps: fetch the ref (or unpack the archive, checked again entry by entry by
 release_archive.py) into a scratch directory; build releases/<release> from
-the current release with the repository laid over it (a repository holds
-either a wp-content tree, or a whole WordPress tree with wp-content/ in it);
-link shared/; check WordPress loads from the new release with PHP's CLI (no
+the current release with the source laid over it (see docs/deploys.md for
+the layouts); link shared/ and Pressluft's must-use plugins; check WordPress loads from the new release with PHP's CLI (no
 fatal error) before anything is switched; switch ``current`` atomically;
 reload PHP-FPM; prune old releases. Idempotent: a release that exists
 complete is reused.
@@ -194,7 +193,13 @@ def deploy(params: dict) -> dict:
         final = build(root, release, source, layout)
 
     step("check that WordPress loads from the new release")
-    wp_helper_client.call(name, {"command": "site-info", "root": str(root), "release": str(final), "url": params["url"]})
+    try:
+        wp_helper_client.call(name, {"command": "site-info", "root": str(root), "release": str(final),
+                                     "url": params["url"]})
+    except NodeError:
+        # Never live, never to be rolled back to: it goes at once.
+        release_files.remove(final)
+        raise
 
     step("switch to the new release")
     switched_at = time.time()
