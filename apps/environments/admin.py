@@ -85,6 +85,10 @@ class GitRepositoryForm(forms.Form):
         required=False, max_length=500, label="Repository URL",
         help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset.",
     )
+    new_deploy_key = forms.BooleanField(
+        required=False, label="Make a new deploy key",
+        help_text="The old key stops being used; replace it at the repository host.",
+    )
 
 
 @admin.register(Environment)
@@ -364,10 +368,11 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         initial = {"repository_url": environment.git_repository}
         form = GitRepositoryForm(request.POST, initial=initial) if request.method == "POST" else GitRepositoryForm(initial=initial)
         if request.method == "POST" and form.is_valid():
-            url = form.cleaned_data["repository_url"]
+            url, new_key = form.cleaned_data["repository_url"], form.cleaned_data["new_deploy_key"]
             run_service_action(
                 self, request, [environment], action="environment.set_git_repository",
-                call=lambda target: services.set_git_repository(target.pk, url, user=request.user),
+                call=lambda target: services.set_git_repository(target.pk, url, new_deploy_key=new_key,
+                                                                user=request.user),
                 done=lambda changed: f"repository set to {changed.git_repository or '(none)'}.",
             )
             environment.refresh_from_db()

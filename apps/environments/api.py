@@ -287,4 +287,7 @@ class EnvironmentGitRepositoryView(APIView):
         body = GitRepositorySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         audit.annotate(request, action="environment.set_git_repository", resource_type="environment", resource_id=id)
-        return self._answer(services.set_git_repository(id, body.validated_data["repository_url"], user=request.user))
+        return self._answer(services.set_git_repository(
+            id, body.validated_data["repository_url"], new_deploy_key=body.validated_data["new_deploy_key"],
+            user=request.user,
+        ))

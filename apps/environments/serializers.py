@@ -108,6 +108,10 @@ class GitRepositorySerializer(StrictSerializer):
         max_length=500, allow_blank=True,
         help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset.",
     )
+    new_deploy_key = serializers.BooleanField(
+        required=False, default=False, write_only=True,
+        help_text="Replace the deploy key with a new one (the old one stops working once removed at the host).",
+    )
     deploy_key_public = serializers.CharField(
         read_only=True, help_text="Give the repository host this key (read-only access) for ssh repositories.",
     )

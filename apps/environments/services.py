@@ -221,9 +221,10 @@ GIT_REPOSITORY = re.compile(r"^(https://[^\s#]+|ssh://[^\s#]+|git@[A-Za-z0-9.-]+
 GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}$")
 
 
-def set_git_repository(environment_id, repository_url: str, user=None) -> Environment:
+def set_git_repository(environment_id, repository_url: str, *, new_deploy_key: bool = False, user=None) -> Environment:
     """The repository git deploys of the environment fetch from; the first
-    time one is set, the environment gets its own deploy key pair."""
+    time one is set (or when asked, e.g. after a leak), the environment gets
+    a new deploy key pair of its own."""
     repository_url = repository_url.strip()
     if repository_url and not GIT_REPOSITORY.match(repository_url):
         raise ApiError("bad_request", "Not a usable git repository URL.",
@@ -233,7 +234,7 @@ def set_git_repository(environment_id, repository_url: str, user=None) -> Enviro
         if environment is None:
             raise ApiError("not_found", "No environment with this id.")
         changes = {"git_repository": repository_url}
-        if repository_url and not environment.deploy_key_private:
+        if repository_url and (new_deploy_key or not environment.deploy_key_private):
             changes["deploy_key_private"], changes["deploy_key_public"] = new_key_pair(
                 f"pressluft-deploy-{environment.site.slug}-{environment.slug}"
             )

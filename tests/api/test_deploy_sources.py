@@ -139,6 +139,11 @@ def test_the_git_repository_setting_brings_a_deploy_key(api_client, site_with_pr
     # Changing the repository keeps the key (it is already installed at the repository host).
     response = api_client.put(url, {"repository_url": "https://git.example.test/agency/shop.git"}, format="json")
     assert response.json()["deploy_key_public"] == key
+    # Unless a new one is asked for.
+    response = api_client.put(url, {"repository_url": "https://git.example.test/agency/shop.git",
+                                    "new_deploy_key": True}, format="json")
+    assert response.status_code == 200 and response.json()["deploy_key_public"] not in ("", key)
+    assert "new_deploy_key" not in response.json()
 
     for bad in ({"repository_url": "ext::sh -c evil"}, {"repository_url": "-oProxyCommand=x"}, {"other": 1}, {}):
         response = api_client.put(url, bad, format="json")
