@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -16,7 +16,7 @@ from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSe
 from apps.domains.filters import DomainFilter
 from apps.domains.models import Domain
 from apps.domains.serializers import DomainSerializer
-from apps.environments import services
+from apps.environments import held_mail, services
 from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
 from apps.environments.serializers import (
@@ -26,6 +26,7 @@ from apps.environments.serializers import (
     DeploySerializer,
     EnvironmentSerializer,
     GitRepositorySerializer,
+    HeldMailSerializer,
     MagicLoginResponseSerializer,
     RollbackSerializer,
 )
@@ -173,6 +174,24 @@ class EnvironmentMagicLoginView(APIView):
     def post(self, request, id):
         audit.annotate(request, action="environment.magic_login", resource_type="environment", resource_id=id)
         return Response(services.magic_login(id))
+
+
+class EnvironmentHeldMailView(APIView):
+    @extend_schema(
+        operation_id="listHeldMail",
+        tags=["Environments"],
+        summary="Mail a non-production environment held back",
+        description="Reads the latest held mails from the node (no job), newest first. Production holds none.",
+        parameters=[OpenApiParameter("limit", int, description=f"At most this many (1-{held_mail.HELD_MAIL_MAX}).")],
+        responses={200: ok(HeldMailSerializer(many=True), "Newest first."), **error_responses(400, 401, 404, 409, 502)},
+    )
+    def get(self, request, id):
+        raw = request.query_params.get("limit", str(held_mail.HELD_MAIL_MAX))
+        try:
+            limit = int(raw)
+        except ValueError:
+            raise ApiError("bad_request", "limit must be a whole number.", {"fields": {"limit": ["not a number"]}}) from None
+        return Response(HeldMailSerializer(held_mail.held_mail(id, limit=limit), many=True).data)
 
 
 class EnvironmentHealthCheckView(APIView):

@@ -119,3 +119,10 @@ class GitRepositorySerializer(StrictSerializer):
 
 class RollbackSerializer(StrictSerializer):
     release_id = serializers.UUIDField(help_text="An earlier healthy release of the environment.")
+
+
+class HeldMailSerializer(serializers.Serializer):
+    time = serializers.DateTimeField(allow_null=True, help_text="When WordPress tried to send it.")
+    recipients = serializers.CharField()
+    subject = serializers.CharField(allow_blank=True)
+    excerpt = serializers.CharField(allow_blank=True, help_text="The start of the body, tags removed.")

@@ -70,6 +70,16 @@ def test_held_mail_page_shows_what_staging_held_and_production_none(api_client, 
         assert runner.run_job(response.json()["job_id"]) == "succeeded", job_log(response.json()["job_id"])
         staging = Environment.objects.get(site=site, slug="staging")
         _held_mail_pages(staff_client, staging, production)
+        # The same list through the API.
+        response = api_client.get(f"/api/environments/{staging.id}/held-mail", {"limit": 2})
+        assert response.status_code == 200, response.content
+        assert [(m["subject"], m["recipients"], m["excerpt"]) for m in response.json()] == [
+            ("Your order 1002", "buyer2@example.com", "Thanks for buying"),
+            ("Your order 1001", "buyer1@example.com", "Thanks for buying"),
+        ]
+        for bad in ("x", "0", "51"):
+            response = api_client.get(f"/api/environments/{staging.id}/held-mail", {"limit": bad})
+            assert response.status_code == 400 and response.json()["code"] == "bad_request"
         _held_mail_refusals(staging)
     finally:
         delete_site(api_client, site)
