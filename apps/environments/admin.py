@@ -232,14 +232,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     def clone_environment(self, request, queryset):
         # The action only picks the source; the form has its own page (and URL)
         # so a validation error can be shown and the form posted again.
-        environments = list(queryset[:2])
-        if len(environments) != 1:
-            self.message_user(request, "Select exactly one environment to clone.", messages.ERROR)
-            return None
-        opts = self.model._meta
-        return HttpResponseRedirect(
-            reverse(f"admin:{opts.app_label}_{opts.model_name}_clone", args=(environments[0].pk,))
-        )
+        return self._one_environment_page(request, queryset, "clone", "to clone")
 
     def clone_view(self, request, object_id):
         """A form that calls services.create_environment with this environment as source."""
@@ -313,19 +306,11 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
 
     @admin.action(description="Deploy (one selected environment)", permissions=["deploy"])
     def deploy_environment(self, request, queryset):
-        return self._one_environment_form(request, queryset, "deploy", "to deploy to")
+        return self._one_environment_page(request, queryset, "deploy", "to deploy to")
 
     @admin.action(description="Git repository and deploy key (one selected environment)", permissions=["deploy"])
     def edit_git_repository(self, request, queryset):
-        return self._one_environment_form(request, queryset, "git_repository", "to set its repository")
-
-    def _one_environment_form(self, request, queryset, view: str, purpose: str):
-        environments = list(queryset[:2])
-        if len(environments) != 1:
-            self.message_user(request, f"Select exactly one environment {purpose}.", messages.ERROR)
-            return None
-        opts = self.model._meta
-        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=(environments[0].pk,)))
+        return self._one_environment_page(request, queryset, "git_repository", "to set its repository")
 
     def deploy_view(self, request, object_id):
         """A git ref or an uploaded archive -> services (store the archive, queue env_deploy)."""
@@ -485,6 +470,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         })
 
     def _one_environment_page(self, request, queryset, view, purpose):
+        """An action that works on one environment: to that environment's page ``view``."""
         environments = list(queryset[:2])
         if len(environments) != 1:
             self.message_user(request, f"Select exactly one environment {purpose}.", messages.ERROR)

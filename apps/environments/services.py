@@ -245,8 +245,6 @@ def store_deploy_archive(environment_id, upload, *, filename: str, user=None):
     """Keep an uploaded archive for a later ``source_type: upload`` deploy,
     once remote/release_archive.py found nothing wrong in it. A refused
     archive is not kept. ``upload`` is a file object (read from the start)."""
-
-
     environment = Environment.objects.filter(pk=environment_id).first()
     if environment is None:
         raise ApiError("not_found", "No environment with this id.")
@@ -290,10 +288,7 @@ def _prune_deploy_archives(environment) -> None:
 
 
 def delete_deploy_archive_file(archive) -> None:
-    try:
-        archive.stored_path.unlink()
-    except FileNotFoundError:
-        pass
+    archive.stored_path.unlink(missing_ok=True)
 
 
 def deploy(environment_id, *, source_type: str, source_ref: str, user=None):
