@@ -225,6 +225,7 @@ AXES_VERBOSE = False
 # --- nodes and WordPress ---------------------------------------------------
 # Where environments live on every node (SPEC "Node layout").
 NODE_SITES_ROOT = env_str("PRESSLUFT_NODE_SITES_ROOT", "/var/www/pressluft")
+NODE_LIB_DIR = env_str("PRESSLUFT_NODE_LIB_DIR", "/usr/local/lib/pressluft")
 # Address Nginx server blocks listen on ("" = all). Tests keep traffic on loopback.
 NODE_LISTEN_ADDRESS = env_str("PRESSLUFT_NODE_LISTEN_ADDRESS", "")
 # WordPress core for new environments: "directory:/path" (e.g. Debian's

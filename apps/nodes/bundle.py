@@ -8,7 +8,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-REMOTE_DIR = "/usr/local/lib/pressluft"
+# A setting so that test runs from several checkouts can share one node.
+REMOTE_DIR = settings.NODE_LIB_DIR
 VERSION_FILE = f"{REMOTE_DIR}/VERSION"
 
 

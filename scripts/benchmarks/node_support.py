@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 LOG_DIR = Path(tempfile.mkdtemp(prefix="pressluft-bench-logs-"))
-NODE_LIB = "/usr/local/lib/pressluft"
+NODE_LIB = os.environ.get("PRESSLUFT_NODE_LIB_DIR", "/usr/local/lib/pressluft")
 
 
 def setup_django():
