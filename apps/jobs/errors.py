@@ -35,6 +35,8 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "archive_invalid": JobErrorCode(False, "The node refused the deploy archive (unsafe or unknown entries)."),
     "deploy_check_failed": JobErrorCode(False, "WordPress does not load from the new release; nothing was switched."),
     "rollback_failed": JobErrorCode(False, "Switching back to an earlier release failed; the environment needs an operator."),
+    "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "
+                                       "directory or file; nothing was changed. The site may be compromised: an operator should look."),
 }
 
 
