@@ -166,6 +166,8 @@ def _check_once(environment, fatal_errors_since: float | None = None) -> HealthR
         params = dict(_base(environment), since=fatal_errors_since)
         state = run_program(environment.node, "env_health.py", params, timeout=HEALTH_TIMEOUT * 2)
     except JobError as exc:
+        if exc.code == "unsafe_path":
+            raise  # not a health verdict: the node refused to look, the operator must
         return HealthReport(status, False, False, exc.message)
     problems = []
     if status != 200:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import env_setup
 import release_files
+import safe_fs
 import services
 import wp_helper_client
 from nodelib import LIB_DIR, NodeError, info, install_config, main, run, step, write_file
@@ -38,19 +39,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def source_release(source_root: Path) -> Path:
-    current = source_root / "current"
-    if not current.is_symlink() or not (current / "wp-load.php").exists():
-        raise NodeError("remote_step_failed", f"the source environment has no current release at {current}")
-    return (source_root / os.readlink(current)).resolve()
-
-
-def copy_release(source_root: Path, root: Path, release: str) -> str:
+def copy_release(source_root: Path, source_name: str, root: Path, name: str, release: str) -> str:
     """The source's current release as a new release of the clone, its files
     hardlinked, not copied: release files are root's and writable by neither
     environment's user (release_files.seal), so sharing an inode is safe.
     """
-    origin = source_release(source_root)
+    live = safe_fs.current_release(source_root)
+    if live is None:
+        raise NodeError("remote_step_failed", f"the source environment has no current release at {source_root}")
+    origin = safe_fs.check_release(source_root, live)
     releases = root / "releases"
     final = releases / release
     partial = releases / f".{release}.partial"
@@ -59,31 +56,55 @@ def copy_release(source_root: Path, root: Path, release: str) -> str:
     release_files.remove(final)
     # A release of the source built before releases were sealed must not be
     # shared as it is: its files are writable by the source's user.
-    release_files.seal(origin)
+    source = safe_fs.Account.of(source_name)
+    release_files.seal(origin, (source.uid, source.gid))
     release_files.link_tree(origin, partial)
     # Links recreated so they can only ever point at the clone's own shared/; the
     # plugins current even if the source's release predates them.
     release_files.attach_pressluft_parts(partial)
-    release_files.seal(partial)
+    account = safe_fs.Account.of(name)
+    release_files.seal(partial, (account.uid, account.gid))
     partial.rename(final)
     return origin.name
 
 
-def copy_uploads(source_root: Path, root: Path, name: str) -> None:
+def copy_uploads(source_root: Path, source_name: str, root: Path, name: str) -> None:
+    """The source's uploads into the clone's, with neither tree touched by root:
+    the source's user packs what it can read, the clone's user unpacks into
+    what it owns, so links in the source stay links and reach nothing."""
     origin = source_root / "shared" / "uploads"
     target = root / "shared" / "uploads"
-    if origin.is_dir():
-        # --delete: a re-run leaves exactly the source's files, nothing from an older attempt.
-        run(["rsync", "-a", "--delete", "--no-owner", "--no-group", f"{origin}/", f"{target}/"])
-    run(["chown", "-R", "--no-dereference", f"{name}:{env_setup.WEB_GROUP}", str(target)])
-    run(["chmod", "-R", "u=rwX,g=rX,o=", str(target)])
+    # A re-run leaves exactly the source's files, nothing from an older attempt.
+    run(["runuser", "-u", name, "--", "find", str(target), "-mindepth", "1", "-delete"], cwd="/")
+    pack = subprocess.Popen(["runuser", "-u", source_name, "--", "tar", "-C", str(origin), "-cf", "-", "."],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+    unpack = subprocess.Popen(["runuser", "-u", name, "--", "tar", "-C", str(target), "-xf", "-", "--no-same-owner"],
+                              stdin=pack.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
+    pack.stdout.close()
+    _, unpack_err = unpack.communicate()
+    pack_err = pack.stderr.read()
+    pack.wait()
+    # GNU tar exits 1 when a file changed while it was read: the site is live, that is no failure.
+    if pack.returncode not in (0, 1):
+        raise NodeError("remote_step_failed", f"packing the uploads of {source_name} exited {pack.returncode}: "
+                        + _tail(pack_err))
+    if unpack.returncode != 0:
+        raise NodeError("remote_step_failed", f"unpacking the uploads as {name} exited {unpack.returncode}: "
+                        + _tail(unpack_err))
 
 
-def copy_database(source_db: str, target_db: str) -> None:
+def _tail(stderr: bytes) -> str:
+    return " | ".join(stderr.decode(errors="replace").strip().splitlines()[-3:])[-300:]
+
+
+def copy_database(source_db: str, target_db: str, target_password: str) -> None:
     """A consistent snapshot of the source streamed into the clone's database, on the node.
 
-    Two processes joined by a pipe, no shell: the dump's tables are dropped
-    and re-created in the target, so a re-run replaces an earlier partial copy.
+    The dump's tables are dropped and re-created in the target, so a re-run
+    replaces an earlier partial copy. The dump carries the source site's data,
+    names included: it is loaded by the clone's Linux user with the clone's
+    database account, in binary mode (no client commands such as ``\\!``), never
+    by root. Definers of triggers, views and routines become the clone's account.
     """
     services.ensure_running("mariadb")
     dump = subprocess.Popen(
@@ -93,21 +114,37 @@ def copy_database(source_db: str, target_db: str) -> None:
         stderr=subprocess.PIPE,
     )
     load = subprocess.Popen(
-        ["mariadb", "--batch", "--default-character-set=utf8mb4", target_db],
-        stdin=dump.stdout,
-        stdout=subprocess.PIPE,
+        ["runuser", "-u", target_db, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox",
+         "--default-character-set=utf8mb4", f"--user={target_db}", "--host=localhost", target_db],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=dict(os.environ, MYSQL_PWD=target_password),
+        cwd="/",
     )
-    dump.stdout.close()  # only the loader reads it now, so the dump sees a closed pipe if the loader dies
-    load_out, load_err = load.communicate()
+    source_definer = f"DEFINER=`{source_db}`@`localhost`".encode()
+    target_definer = f"DEFINER=`{target_db}`@`localhost`".encode()
+    try:
+        for line in dump.stdout:
+            if b"DEFINER=" in line:
+                line = line.replace(source_definer, target_definer)
+            load.stdin.write(line)
+    except BrokenPipeError:
+        pass  # the loader died; its exit status says why
+    finally:
+        dump.stdout.close()
+        try:
+            load.stdin.close()
+        except BrokenPipeError:
+            pass
+    load_err = load.stderr.read()
+    load.wait()
     dump_err = dump.stderr.read()
     dump.wait()
     if dump.returncode != 0:
-        raise NodeError("remote_step_failed", f"mariadb-dump of {source_db} exited {dump.returncode}: "
-                        + dump_err.decode(errors="replace").strip()[-300:])
+        raise NodeError("remote_step_failed", f"mariadb-dump of {source_db} exited {dump.returncode}: " + _tail(dump_err))
     if load.returncode != 0:
-        raise NodeError("remote_step_failed", f"loading into {target_db} exited {load.returncode}: "
-                        + load_err.decode(errors="replace").strip()[-300:])
+        raise NodeError("remote_step_failed", f"loading into {target_db} exited {load.returncode}: " + _tail(load_err))
 
 
 def rewrite_urls(name: str, password: str, old_url: str, new_url: str) -> dict:
@@ -126,7 +163,9 @@ def rewrite_urls(name: str, password: str, old_url: str, new_url: str) -> dict:
         "prefix": TABLE_PREFIX,
         "replacements": replacements,
     }
-    result = run(["php", str(SEARCH_REPLACE)], input=json.dumps(request), check=False, timeout=3600)
+    # As the clone's user: the rows are the site's data, decoded by PHP's unserialize().
+    result = run(["runuser", "-u", name, "--", "php", str(SEARCH_REPLACE)], input=json.dumps(request), check=False,
+                 timeout=3600, cwd="/")
     try:
         answer = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -156,18 +195,16 @@ def clone(params: dict) -> dict:
         changed.append("user")
 
     step("directories")
-    env_setup.ensure_dir(root, name, env_setup.WEB_GROUP, 0o750)
-    env_setup.ensure_dir(root / "releases", release_files.OWNER, release_files.OWNER, 0o755)
-    env_setup.ensure_dir(root / "shared", name, env_setup.WEB_GROUP, 0o750)
-    env_setup.ensure_dir(root / "shared" / "uploads", name, env_setup.WEB_GROUP, 0o750)
-    env_setup.ensure_dir(root / "tmp", name, name, 0o700)
-    env_setup.ensure_dir(root / "logs", name, name, 0o750)
+    # Both environments' directories checked: the site could have planted links in either.
+    safe_fs.ensure_layout(root, name)
+    if safe_fs.ensure_layout(source_root, source_name):
+        services.reload("nginx")
 
     step("database and database user")
     env_setup.ensure_database(name, params["db_password"])
 
     step("wp-config.php")
-    if write_file(root / "shared" / "wp-config.php", params["files"]["wp_config"], 0o600, owner=name, group=name):
+    if env_setup.write_wp_config(root, name, params["files"]["wp_config"]):
         changed.append("wp-config.php")
 
     if marker.exists():
@@ -175,15 +212,15 @@ def clone(params: dict) -> dict:
         result = json.loads(marker.read_text() or "{}")
     else:
         step(f"copy the code of {source_name}")
-        copied_from = copy_release(source_root, root, params["release"])
+        copied_from = copy_release(source_root, source_name, root, name, params["release"])
         env_setup.link_current(root, params["release"])
         info(f"release {copied_from} copied to {params['release']}")
 
         step(f"copy the uploads of {source_name}")
-        copy_uploads(source_root, root, name)
+        copy_uploads(source_root, source_name, root, name)
 
         step(f"copy the database of {source_name} (consistent snapshot)")
-        copy_database(source_name, name)
+        copy_database(source_name, name, params["db_password"])
 
         step(f"rewrite {source['url']} to {params['url']}")
         result = rewrite_urls(name, params["db_password"], source["url"], params["url"])
@@ -211,7 +248,7 @@ def clone(params: dict) -> dict:
                                          "name": option, "value": value})
             info(f"{option} = {value}")
 
-    return dict(result, changed=changed, release=os.readlink(root / "current").split("/")[-1])
+    return dict(result, changed=changed, release=safe_fs.current_release(root))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import page_cache
 import release_archive
 import release_files
+import safe_fs
 import services
 import wp_helper_client
 from env_setup import link_current
@@ -118,7 +119,7 @@ def content_root(checkout: Path) -> tuple[Path, str]:
                     "nor a WordPress tree (wp-includes/ and wp-content/)")
 
 
-def build(root: Path, release: str, source: Path, layout: str) -> Path:
+def build(root: Path, release: str, source: Path, layout: str, live: str, account: safe_fs.Account) -> Path:
     """releases/<release>: the current release with ``source`` laid over it.
 
     Files the deploy does not touch (core, untouched plugins) are hardlinks
@@ -129,8 +130,8 @@ def build(root: Path, release: str, source: Path, layout: str) -> Path:
         return final
     staging = root / "releases" / f".{release}.partial"
     release_files.remove(staging)
-    current = (root / "current").resolve()
-    release_files.seal(current)  # a release from before sealing must not be shared writable
+    current = safe_fs.check_release(root, live)
+    release_files.seal(current, (account.uid, account.gid))  # a release from before sealing must not be shared writable
     release_files.link_tree(current, staging)
     release_files.remove(staging / ".pressluft-complete")
     target = staging if layout == "wordpress" else staging / "wp-content"
@@ -151,7 +152,7 @@ def build(root: Path, release: str, source: Path, layout: str) -> Path:
     # A source's own mu-plugins/ or wp-content/ replaced Pressluft's parts along with the rest.
     release_files.attach_pressluft_parts(staging)
     release_files.replace_file(staging / ".pressluft-complete", (release + "\n").encode())
-    release_files.seal(staging)
+    release_files.seal(staging, (account.uid, account.gid))
     staging.rename(final)
     return final
 
@@ -174,7 +175,13 @@ def deploy(params: dict) -> dict:
     if not NAME.match(name) or not RELEASE.match(release):
         raise NodeError("bad_parameters", "unexpected environment or release name")
     root = Path(params["root"])
-    previous = os.readlink(root / "current").split("/")[-1]
+    # The site could have planted links in its directories; they are refused here.
+    if safe_fs.ensure_layout(root, name):
+        services.reload("nginx")
+    previous = safe_fs.current_release(root)
+    if previous is None:
+        raise NodeError("remote_step_failed", "the environment has no current release to deploy onto")
+    account = safe_fs.Account.of(name)
 
     commit = sha256 = None
     with tempfile.TemporaryDirectory(prefix="pressluft-deploy-") as scratch:
@@ -190,7 +197,7 @@ def deploy(params: dict) -> dict:
         source, layout = content_root(checkout)
         info(f"layout: {layout}")
         step(f"build release {release}")
-        final = build(root, release, source, layout)
+        final = build(root, release, source, layout, previous, account)
 
     step("check that WordPress loads from the new release")
     try:

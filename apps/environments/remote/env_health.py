@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+import safe_fs
 import wp_helper_client
 from nodelib import NodeError, main
 
@@ -16,12 +17,9 @@ LOG_LINE = re.compile(r"^\[(\d{2}-[A-Za-z]{3}-\d{4} \d{2}:\d{2}:\d{2}) ([A-Za-z/
 TAIL_BYTES = 2 * 1024 * 1024
 
 
-def fatal_errors_since(log: Path, since: float) -> list[str]:
-    if not log.exists():
-        return []
-    with open(log, "rb") as handle:
-        handle.seek(max(0, log.stat().st_size - TAIL_BYTES))
-        lines = handle.read().decode(errors="replace").splitlines()
+def fatal_errors_since(name: str, log: Path, since: float) -> list[str]:
+    # The log is the site's to write (and to replace with a link): read as the site.
+    lines = safe_fs.read_tail_as(name, log, TAIL_BYTES).decode(errors="replace").splitlines()
     found = []
     for line in lines:
         match = LOG_LINE.match(line)
@@ -36,6 +34,10 @@ def fatal_errors_since(log: Path, since: float) -> list[str]:
 
 
 def check(params: dict) -> dict:
+    if not wp_helper_client.NAME.match(params["system_name"]):
+        raise NodeError("bad_parameters", "unexpected environment system name")
+    # WordPress is loaded through ``current``: never one that leads out of the releases.
+    safe_fs.current_release(Path(params["root"]))
     base = {"root": params["root"], "url": params["url"]}
     report = {"installed": False, "database": False, "error": ""}
     try:
@@ -44,7 +46,8 @@ def check(params: dict) -> dict:
     except NodeError as exc:
         report["error"] = exc.message
     if params.get("since") is not None:
-        report["fatal_errors"] = fatal_errors_since(Path(params["root"]) / "logs" / "php-error.log", float(params["since"]))
+        report["fatal_errors"] = fatal_errors_since(params["system_name"], Path(params["root"]) / "logs" / "php-error.log",
+                                                    float(params["since"]))
     return report
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import page_cache
+import safe_fs
 import services
-from env_setup import link_current
+from env_setup import NAME, link_current
 from nodelib import NodeError, main, step
 
 RELEASE = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{6})?Z$")
@@ -18,8 +19,13 @@ RELEASE = re.compile(r"^[0-9]{8}T[0-9]{6}([0-9]{6})?Z$")
 def rollback(params: dict) -> dict:
     root = Path(params["root"])
     release = params["release"]
+    if not NAME.match(params["system_name"]):
+        raise NodeError("bad_parameters", "unexpected environment system name")
+    if safe_fs.ensure_layout(root, params["system_name"]):
+        services.reload("nginx")
     if not RELEASE.match(release) or not (root / "releases" / release / "wp-load.php").exists():
         raise NodeError("rollback_failed", f"release {release} is not on the node")
+    safe_fs.check_release(root, release)
     step(f"switch back to release {release}")
     link_current(root, release)
     services.reload("php-fpm")

@@ -26,12 +26,13 @@ import urllib.request
 from pathlib import Path
 
 import release_files
+import safe_fs
 import services
 import wp_helper_client
 from nodelib import NodeError, info, install_config, main, run, step, write_file
 
 NAME = re.compile(r"^pl[0-9a-f]{12}$")
-WEB_GROUP = "www-data"
+WEB_GROUP = safe_fs.WEB_GROUP
 PHP_FPM_TEST = ["/usr/sbin/php-fpm8.2", "-t"]
 NGINX_TEST = ["/usr/sbin/nginx", "-t", "-q"]
 
@@ -45,12 +46,6 @@ def ensure_user(name: str, root: Path) -> bool:
     run(["useradd", "--system", "--home-dir", str(root), "--no-create-home", "--shell", "/usr/sbin/nologin",
          "--user-group", name])
     return True
-
-
-def ensure_dir(path: Path, owner: str, group: str, mode: int) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    shutil.chown(path, owner, group)
-    os.chmod(path, mode)
 
 
 def sql_quote(value: str) -> str:
@@ -106,20 +101,28 @@ def _published_sha1(url: str) -> str:
 def build_release(root: Path, release: str, core: dict, name: str) -> bool:
     releases = root / "releases"
     final = releases / release
-    current = root / "current"
-    if current.is_symlink() and (current / "wp-load.php").exists():
+    live = safe_fs.current_release(root)
+    if live is not None and (releases / live / "wp-load.php").is_file():
         return False
-    if not (final / "wp-load.php").exists():
+    if not (final / ".pressluft-complete").is_file():
         staging = releases / f".{release}.partial"
-        if staging.exists():
-            shutil.rmtree(staging)
+        release_files.remove(staging)
+        release_files.remove(final)
         fetch_core(core, staging)
         # Releases are immutable: what changes at run time lives in shared/.
         release_files.attach_pressluft_parts(staging)
-        release_files.seal(staging)
+        release_files.replace_file(staging / ".pressluft-complete", (release + "\n").encode())
+        account = safe_fs.Account.of(name)
+        release_files.seal(staging, (account.uid, account.gid))
         staging.rename(final)
+    safe_fs.check_release(root, release)
     link_current(root, release)
     return True
+
+
+def write_wp_config(root: Path, name: str, content: str) -> bool:
+    """shared/wp-config.php: root's, readable by the site (its group), never writable by it."""
+    return write_file(root / "shared" / "wp-config.php", content, 0o640, owner="root", group=name)
 
 
 def link_current(root: Path, release: str) -> None:
@@ -142,19 +145,14 @@ def setup(params: dict) -> dict:
         changed.append("user")
 
     step("directories")
-    ensure_dir(root, name, WEB_GROUP, 0o750)
-    # Root's: the environment's user can neither change nor add releases.
-    ensure_dir(root / "releases", release_files.OWNER, release_files.OWNER, 0o755)
-    ensure_dir(root / "shared", name, WEB_GROUP, 0o750)
-    ensure_dir(root / "shared" / "uploads", name, WEB_GROUP, 0o750)
-    ensure_dir(root / "tmp", name, name, 0o700)
-    ensure_dir(root / "logs", name, name, 0o750)
+    # What the site could plant there (links in place of directories) is refused, not followed.
+    web_server_joined = safe_fs.ensure_layout(root, name)
 
     step("database and database user")
     ensure_database(name, params["db_password"])
 
     step("wp-config.php")
-    if write_file(root / "shared" / "wp-config.php", params["files"]["wp_config"], 0o600, owner=name, group=name):
+    if write_wp_config(root, name, params["files"]["wp_config"]):
         changed.append("wp-config.php")
 
     step("release with WordPress core")
@@ -172,6 +170,8 @@ def setup(params: dict) -> dict:
     if install_config(params["paths"]["vhost"], params["files"]["vhost"], NGINX_TEST):
         changed.append("vhost")
         services.reload("nginx")
+    elif web_server_joined:
+        services.reload("nginx")  # new workers see their new group
     else:
         services.ensure_running("nginx")
 
@@ -185,7 +185,7 @@ def setup(params: dict) -> dict:
             changed.append("wordpress")
         info("WordPress installed" if installed else "WordPress was installed already")
 
-    return {"changed": changed, "release": os.readlink(root / "current").split("/")[-1]}
+    return {"changed": changed, "release": safe_fs.current_release(root)}
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ change would show in every release that shares the inode.
 """
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 from nodelib import LIB_DIR, run
+from safe_fs import UnsafePath, open_directory
 
 OWNER = "root"
 # Links every release has into its environment's shared/ (relative, so a copy
@@ -31,10 +33,77 @@ def link_tree(origin: Path, destination: Path) -> None:
     run(["cp", "-a", "--link", "--no-dereference", str(origin), str(destination)])
 
 
-def seal(path: Path) -> None:
-    """Every file and directory of a release: owned by root, writable only by root."""
-    run(["chown", "-R", "--no-dereference", f"{OWNER}:{OWNER}", str(path)])
-    run(["chmod", "-R", "u=rwX,go=rX", str(path)])
+def seal(path: Path, site_owner: tuple[int, int] | None = None) -> None:
+    """Every file and directory of a release: owned by root, writable only by root.
+
+    Releases made before releases were sealed belong to the site's user, who
+    may have planted links or hardlinks in them, so the walk never follows a
+    link, changes owner and mode on open handles, and takes a directory away
+    from the site (owner first) before it looks inside. A root-owned file that
+    other names share and that is not sealed yet may be a system file
+    hardlinked in: refused, never made readable. ``site_owner`` (uid, gid),
+    when given, owns the release's uploads link (see own_uploads_link).
+    """
+    top = open_directory(path)
+    try:
+        _seal_directory(top, str(path))
+    finally:
+        os.close(top)
+    if site_owner is not None:
+        own_uploads_link(path, *site_owner)
+
+
+def _sealed_mode(mode: int) -> int:
+    return 0o755 if stat.S_ISDIR(mode) or mode & 0o111 else 0o644
+
+
+def _seal_directory(fd: int, shown: str) -> None:
+    os.fchown(fd, 0, 0)
+    os.fchmod(fd, 0o755)
+    with os.scandir(fd) as entries:
+        names = [entry.name for entry in entries]
+    for name in names:
+        info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        if stat.S_ISLNK(info.st_mode):
+            if info.st_uid != 0:
+                os.chown(name, 0, 0, dir_fd=fd, follow_symlinks=False)
+        elif stat.S_ISDIR(info.st_mode):
+            child = open_directory(name, dir_fd=fd, shown=f"{shown}/{name}")
+            try:
+                _seal_directory(child, f"{shown}/{name}")
+            finally:
+                os.close(child)
+        elif stat.S_ISREG(info.st_mode):
+            _seal_file(fd, name, f"{shown}/{name}")
+        else:
+            raise UnsafePath(f"{shown}/{name} is a device, pipe or socket, not release code")
+
+
+def _seal_file(dir_fd: int, name: str, shown: str) -> None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        raise UnsafePath(f"{shown} changed while it was sealed ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafePath(f"{shown} changed while it was sealed")
+        mode = _sealed_mode(info.st_mode)
+        if info.st_uid == 0 and info.st_gid == 0 and stat.S_IMODE(info.st_mode) == mode:
+            return
+        if info.st_uid == 0 and info.st_nlink > 1:
+            raise UnsafePath(f"{shown} is root's, has other names and is not release code; refused to change it")
+        os.fchown(fd, 0, 0)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def own_uploads_link(release: Path, uid: int, gid: int) -> None:
+    """The uploads link belongs to the site's user, as its target shared/uploads does:
+    Nginx follows a link only when link and target have one owner
+    (``disable_symlinks if_not_owner``), which keeps every other link out."""
+    os.chown(release / "wp-content" / "uploads", uid, gid, follow_symlinks=False)
 
 
 def replace_file(path: Path, content: bytes, mode: int = 0o644) -> None:

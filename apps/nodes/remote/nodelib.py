@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -82,37 +82,51 @@ def run(argv: list[str], *, input: str | None = None, check: bool = True, env: d
 
 def write_file(path: str | Path, content: str | bytes, mode: int = 0o644, owner: str | None = None,
                group: str | None = None) -> bool:
-    """Atomically replace ``path`` with ``content``. Returns True if it changed."""
+    """Atomically replace ``path`` with ``content``. Returns True if it changed.
+
+    Safe in a directory someone else can write to: the old file is read
+    without following a link, and the new one gets its mode and owner on
+    its open handle before it is renamed into place.
+    """
     path = Path(path)
     data = content.encode() if isinstance(content, str) else content
-    try:
-        if path.read_bytes() == data and (path.stat().st_mode & 0o7777) == mode:
-            if owner is None or _owner_matches(path, owner, group):
-                return False
-    except FileNotFoundError:
-        pass
+    uid = gid = -1
+    if owner is not None:
+        import grp
+        import pwd
+
+        uid, gid = pwd.getpwnam(owner).pw_uid, grp.getgrnam(group or owner).gr_gid
+    if _unchanged(path, data, mode, uid, gid):
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(temporary, mode)
-        if owner is not None:
-            shutil.chown(temporary, owner, group or owner)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            if owner is not None:
+                os.fchown(handle.fileno(), uid, gid)
         os.replace(temporary, path)
     except BaseException:
-        if os.path.exists(temporary):
+        if os.path.lexists(temporary):
             os.unlink(temporary)
         raise
     return True
 
 
-def _owner_matches(path: Path, owner: str, group: str | None) -> bool:
-    import grp
-    import pwd
-
-    stat = path.stat()
-    return pwd.getpwuid(stat.st_uid).pw_name == owner and grp.getgrgid(stat.st_gid).gr_name == (group or owner)
+def _unchanged(path: Path, data: bytes, mode: int, uid: int, gid: int) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False  # missing, or a link: replaced either way
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data) or stat.S_IMODE(info.st_mode) != mode:
+            return False
+        if uid != -1 and (info.st_uid, info.st_gid) != (uid, gid):
+            return False
+        return handle.read(len(data) + 1) == data
 
 
 def install_config(path: str | Path, content: str, validate: list[str] | None, mode: int = 0o644) -> bool:
