@@ -8,7 +8,6 @@ from django.utils.html import format_html
 
 from apps.accounts import services
 from apps.accounts.models import TOKEN_PREFIX, ApiToken, User
-from apps.core.errors import PermissionMissing
 from apps.core.admin_helpers import (
     AuditedAdminMixin,
     PanelModelAdmin,
@@ -16,6 +15,7 @@ from apps.core.admin_helpers import (
     run_service_action,
     status_badge,
 )
+from apps.core.errors import PermissionMissing
 
 
 def _unique_email(form, email: str) -> str:

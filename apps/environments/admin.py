@@ -222,7 +222,8 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
             request,
             queryset,
             action="environment.health_check",
-            call=lambda environment: services.request_health_check(environment.pk, user=request.user),
+            call=guarded(request.user, "environments.change_environment",
+                         lambda environment: services.request_health_check(environment.pk, user=request.user)),
             label=lambda obj: f"Environment {obj}",
         )
 

@@ -212,8 +212,7 @@ class EnvironmentHeldMailView(APIView):
 
 
 class EnvironmentHealthCheckView(APIView):
-    # Reads the environment, changes nothing on it: production needs no more.
-    required_permissions = {"POST": needs("environments.change_environment")}
+    required_permissions = {"POST": needs("environments.change_environment", production_guard=True)}
 
     @extend_schema(
         operation_id="runEnvironmentHealthCheck",

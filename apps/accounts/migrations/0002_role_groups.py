@@ -8,7 +8,7 @@ permissions reach the groups through the post_migrate receiver.
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from apps.accounts.roles import OPERATORS, DEVELOPERS, VIEWERS, sync_role_groups
+from apps.accounts.roles import DEVELOPERS, OPERATORS, VIEWERS, sync_role_groups
 
 
 def create_role_groups(apps, schema_editor):
