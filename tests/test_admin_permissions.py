@@ -140,7 +140,7 @@ def test_a_developer_deploys_staging_but_not_production_in_the_admin(environment
 
     # Production's page offers none of it.
     page = developer.get(url(production)).content.decode()
-    for action in ("deploy_environment", "edit_git_repository", "open_wordpress_admin"):
+    for action in ("deploy_environment", "edit_git_repository", "open_wordpress_admin", "run_health_check"):
         assert f'value="{action}"' not in page
     assert 'value="deploy_environment"' in developer.get(url(staging)).content.decode()
 

@@ -207,7 +207,8 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
             hidden.add("show_held_mail")  # production sends its mail; there is never any to read
             hidden.add("delete_environments")  # goes only with its site
             if not request.user.has_perm(MANAGE_PRODUCTION):
-                hidden.update({"open_wordpress_admin", "deploy_environment", "edit_git_repository", "reset_failed_state"})
+                hidden.update({"open_wordpress_admin", "deploy_environment", "edit_git_repository",
+                               "reset_failed_state", "run_health_check"})
         return [(name, label) for name, label in super().object_actions_for(request, obj) if name not in hidden]
 
     # --- health check ---------------------------------------------------------
@@ -615,6 +616,8 @@ class ReleaseAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         # Offered where it can work; the changelist action still lets the
         # service refuse anything else, with its reason.
         if obj.health != ReleaseHealth.HEALTHY or obj.environment.current_release_id == obj.pk:
+            return []
+        if not may_act_on_environment(request.user, obj.environment):
             return []
         return super().object_actions_for(request, obj)
 
