@@ -15,9 +15,11 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def staff_user(db):
+    """The operator the tests act as: a member of the shipped Operators group."""
     from apps.accounts.factories import UserFactory
+    from apps.accounts.roles import OPERATORS
 
-    return UserFactory(email="admin@example.test")
+    return UserFactory(email="admin@example.test", groups=[OPERATORS])
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from apps.core.admin_helpers import (
     run_service_action,
     status_badge,
 )
+from apps.core.errors import PermissionMissing
 
 
 def _unique_email(form, email: str) -> str:
@@ -80,14 +81,13 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
 
 
 class ApiTokenAddForm(forms.ModelForm):
+    """A token for the signed-in user, always: a token acts with its user's
+    permissions, so one minted for someone else would be a way to act as them."""
+
     class Meta:
         model = ApiToken
-        fields = ("user", "name", "expires_at")
+        fields = ("name", "expires_at")
         help_texts = {"expires_at": "Leave empty for a token that does not expire (UTC)."}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = User.objects.filter(is_active=True, is_staff=True)
 
     def clean_expires_at(self):
         value = self.cleaned_data.get("expires_at")
@@ -113,7 +113,7 @@ class ApiTokenAdmin(PanelModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("user", "name", "expires_at")
+            return ("name", "expires_at")
         return ("name", "user", "token_prefix", "state", "created_at", "last_used_at", "expires_at", "revoked_at")
 
     def get_readonly_fields(self, request, obj=None):
@@ -141,7 +141,7 @@ class ApiTokenAdmin(PanelModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        issued = services.create_api_token(obj.user, obj.name, obj.expires_at)
+        issued = services.create_api_token(request.user, obj.name, obj.expires_at)
         # The admin carries on with ``obj`` (history, audit, response): make it the stored row.
         for field in ApiToken._meta.concrete_fields:
             setattr(obj, field.attname, getattr(issued.token, field.attname))
@@ -171,12 +171,23 @@ class ApiTokenAdmin(PanelModelAdmin):
         }
         return TemplateResponse(request, "admin/accounts/apitoken/created.html", context)
 
+    def has_change_permission(self, request, obj=None):
+        # Everyone manages their own tokens; a superuser may also revoke (never mint) anyone's.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or self._owns_or_superuser(request, obj))
+
+    @staticmethod
+    def _owns_or_superuser(request, token) -> bool:
+        return token.user_id == request.user.pk or request.user.is_superuser
+
     def has_revoke_permission(self, request):
         return request.user.has_perm("accounts.change_apitoken")
 
     @admin.action(description="Revoke selected API tokens", permissions=["revoke"])
     def revoke_tokens(self, request, queryset):
         def revoke(token):
+            if not self._owns_or_superuser(request, token):
+                raise PermissionMissing([], "Only its owner or a superuser can revoke this token.")
             services.revoke_api_token(token)
             return token
 
@@ -186,6 +197,6 @@ class ApiTokenAdmin(PanelModelAdmin):
         )
 
     def object_actions_for(self, request, obj):
-        if obj.revoked_at is not None:
+        if obj.revoked_at is not None or not self._owns_or_superuser(request, obj):
             return []
         return super().object_actions_for(request, obj)

@@ -1,4 +1,5 @@
 import factory
+from django.contrib.auth.models import Group
 
 from apps.accounts.models import User
 
@@ -16,3 +17,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
+
+    @factory.post_generation
+    def groups(obj, create, extracted, **kwargs):
+        """``groups=["Developers"]``: names of groups (the role groups exist after migrate)."""
+        if create and extracted:
+            found = list(Group.objects.filter(name__in=extracted))
+            if len(found) != len(set(extracted)):
+                raise LookupError(f"no group named {sorted(set(extracted) - {g.name for g in found})}")
+            obj.groups.set(found)

@@ -392,6 +392,14 @@ class ResetFailedStateMixin:
     def has_reset_permission(self, request):
         return request.user.has_perm(self.reset_permission)
 
+    def check_reset_allowed(self, request, obj) -> None:
+        """Raise PermissionMissing (an ApiError) when this object needs more than
+        ``reset_permission`` (a production environment does)."""
+
+    def _checked_reset(self, request, obj):
+        self.check_reset_allowed(request, obj)
+        return self.reset_service(obj)
+
     @admin.action(description="Reset failed state (failed → active)", permissions=["reset"])
     def reset_failed_state(self, request, queryset):
         return run_service_action(
@@ -399,7 +407,7 @@ class ResetFailedStateMixin:
             request,
             queryset,
             action=self.reset_audit_action,
-            call=self.reset_service,
+            call=lambda obj: self._checked_reset(request, obj),
             done="reset; it is active again.",
             label=lambda obj: f"{obj._meta.verbose_name.capitalize()} {obj}",
         )

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.permissions import needs
 from apps.core.schema import error_responses, ok
 from apps.jobs.choices import JobStatus
 from apps.jobs.models import Job
@@ -20,6 +21,8 @@ class MetricsResponseSerializer(serializers.Serializer):
 
 
 class MetricsView(APIView):
+    required_permissions = {"GET": needs("jobs.view_job", "nodes.view_node", "sites.view_site")}
+
     @extend_schema(operation_id="getMetrics", tags=["Metrics"], summary="Counts of jobs, nodes and sites right now",
                    responses={200: ok(MetricsResponseSerializer, "Current counts."), **error_responses(401)})
     def get(self, request):

@@ -22,6 +22,7 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Authentication is missing, invalid or expired."),
     "invalid_credentials": (401, "Login failed: unknown email or wrong password."),
     "forbidden": (403, "Authenticated, but not allowed to do this."),
+    "permission_denied": (403, "The account lacks a permission this needs; details name it."),
     "csrf_failed": (403, "A cookie-authenticated write came without a valid CSRF token."),
     "not_found": (404, "No such resource (or no such API path)."),
     "method_not_allowed": (405, "The path exists but not with this HTTP method."),
@@ -70,6 +71,21 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.status = status or API_ERROR_CODES[code][0]
+
+
+class PermissionMissing(ApiError, drf.PermissionDenied):
+    """The user lacks permissions (``missing``, e.g. ``environments.deploy_environment``).
+
+    Also a DRF PermissionDenied, so DRF code that expects one (the OPTIONS
+    metadata, for instance) treats it as such.
+    """
+
+    def __init__(self, missing: list[str], message: str | None = None):
+        if message is None:
+            message = "You lack the permission this needs: " + ", ".join(missing) + "."
+        ApiError.__init__(self, "permission_denied", message, {"missing": list(missing)})
+        self.detail = drf.ErrorDetail(message, code="permission_denied")
+        self.missing = list(missing)
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:

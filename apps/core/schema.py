@@ -1,13 +1,17 @@
 """OpenAPI generation helpers (drf-spectacular)."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
+from apps.accounts.permissions import MANAGE_PRODUCTION
 from apps.core.serializers import ErrorSerializer
 
 _ERROR_TEXT = {
     400: "The request is invalid; nothing was changed.",
     401: "Not logged in, or the session or token is invalid.",
+    403: "The account lacks a permission this needs (`permission_denied`, `details.missing` names it); "
+         "nothing was changed.",
     404: "No such resource.",
     409: "The resource's state does not allow this now.",
     413: "The upload is larger than allowed; nothing was stored.",
@@ -25,6 +29,29 @@ def error_responses(*statuses: int) -> dict:
 
 def ok(serializer, description: str) -> OpenApiResponse:
     return OpenApiResponse(serializer, description=description)
+
+
+class PanelAutoSchema(AutoSchema):
+    """Every operation whose view declares permissions (apps/accounts/permissions.py)
+    says which, in ``x-required-permissions`` and in words, and documents the 403."""
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        requirement = getattr(self.view, "required_permissions", {}).get(self.method)
+        if operation is None or requirement is None:
+            return operation
+        permissions = list(requirement.permissions)
+        text = "Needs the permission" + ("s " if len(permissions) > 1 else " ") + \
+            ", ".join(f"`{name}`" for name in permissions) + "."
+        if requirement.production_guard:
+            text += f" On a production environment also `{MANAGE_PRODUCTION}`."
+            operation["x-production-requires"] = MANAGE_PRODUCTION
+        operation["description"] = f"{operation['description']}\n\n{text}" if operation.get("description") else text
+        responses = operation["responses"]
+        responses.setdefault("403", self._get_response_for_code(ERROR_RESPONSES[403], "403"))
+        operation["responses"] = dict(sorted(responses.items()))
+        operation["x-required-permissions"] = permissions
+        return operation
 
 
 class SessionCookieScheme(OpenApiAuthenticationExtension):

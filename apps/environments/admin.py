@@ -8,6 +8,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.accounts.permissions import (
+    MANAGE_PRODUCTION,
+    guarded,
+    may_act_on_environment,
+    require_for_environment,
+)
 from apps.audit import services as audit
 from apps.audit.choices import AuditResult
 from apps.backups.models import Backup
@@ -183,6 +189,14 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     def reset_service(self, environment):
         return services.reset_environment(environment.pk)
 
+    def check_reset_allowed(self, request, environment):
+        require_for_environment(request.user, environment, self.reset_permission)
+
+    def has_change_permission(self, request, obj=None):
+        # Renaming production is acting on production, like everything else the API guards.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_act_on_environment(request.user, obj))
+
     def object_actions_for(self, request, obj):
         hidden = set()
         if obj.status != LifecycleStatus.FAILED:
@@ -192,6 +206,9 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         if obj.environment_type == EnvironmentType.PRODUCTION:
             hidden.add("show_held_mail")  # production sends its mail; there is never any to read
             hidden.add("delete_environments")  # goes only with its site
+            if not request.user.has_perm(MANAGE_PRODUCTION):
+                hidden.update({"open_wordpress_admin", "deploy_environment", "edit_git_repository",
+                               "reset_failed_state", "run_health_check"})
         return [(name, label) for name, label in super().object_actions_for(request, obj) if name not in hidden]
 
     # --- health check ---------------------------------------------------------
@@ -206,14 +223,15 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
             request,
             queryset,
             action="environment.health_check",
-            call=lambda environment: services.request_health_check(environment.pk, user=request.user),
+            call=guarded(request.user, "environments.change_environment",
+                         lambda environment: services.request_health_check(environment.pk, user=request.user)),
             label=lambda obj: f"Environment {obj}",
         )
 
     # --- magic login -------------------------------------------------------------
 
     def has_login_permission(self, request):
-        return request.user.has_perm("environments.change_environment")
+        return request.user.has_perm("environments.magic_login_environment")
 
     @admin.action(description="Open WordPress admin (one selected environment)", permissions=["login"])
     def open_wordpress_admin(self, request, queryset):
@@ -294,7 +312,8 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         return run_job_action(
             self, request, queryset,
             action="environment.delete",
-            call=lambda environment: services.delete_environment(environment.pk, user=request.user),
+            call=guarded(request.user, "environments.delete_environment",
+                         lambda environment: services.delete_environment(environment.pk, user=request.user)),
             label=lambda environment: f"Environment {environment}",
             done="being deleted by",
         )
@@ -302,7 +321,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     # --- deploys ----------------------------------------------------------------
 
     def has_deploy_permission(self, request):
-        return request.user.has_perm("environments.change_environment")
+        return request.user.has_perm("environments.deploy_environment")
 
     @admin.action(description="Deploy (one selected environment)", permissions=["deploy"])
     def deploy_environment(self, request, queryset):
@@ -319,6 +338,8 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         environment = self.get_object(request, object_id)
         if environment is None:
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        if not may_act_on_environment(request.user, environment, "environments.deploy_environment"):
+            raise PermissionDenied
         form = DeployForm(request.POST, request.FILES) if request.method == "POST" else DeployForm()
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -350,6 +371,8 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         environment = self.get_object(request, object_id)
         if environment is None:
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        if not may_act_on_environment(request.user, environment, "environments.deploy_environment"):
+            raise PermissionDenied
         initial = {"repository_url": environment.git_repository}
         form = GitRepositoryForm(request.POST, initial=initial) if request.method == "POST" else GitRepositoryForm(initial=initial)
         if request.method == "POST" and form.is_valid():
@@ -410,7 +433,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     def has_held_mail_permission(self, request):
         # Held mail is production's customers' mail (addresses, order texts):
         # the same permission as logging in to the environment's WordPress.
-        return request.user.has_perm("environments.change_environment")
+        return request.user.has_perm("environments.magic_login_environment")
 
     @admin.action(description="Show held mail (one selected environment)", permissions=["held_mail"])
     def show_held_mail(self, request, queryset):
@@ -439,7 +462,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     # --- releases and rollback --------------------------------------------------
 
     def has_rollback_permission(self, request):
-        return request.user.has_perm("environments.change_environment")
+        return request.user.has_perm("environments.deploy_environment")
 
     @admin.action(description="Releases and rollback (one selected environment)", permissions=["rollback"])
     def show_releases(self, request, queryset):
@@ -466,7 +489,8 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
             "title": f"Releases of {environment}",
             "releases": list(environment.releases.order_by("-created_at")[:RELEASES_SHOWN]),
             "shown": RELEASES_SHOWN,
-            "can_roll_back": environment.status == LifecycleStatus.ACTIVE,
+            "can_roll_back": environment.status == LifecycleStatus.ACTIVE
+            and may_act_on_environment(request.user, environment, "environments.deploy_environment"),
         })
 
     def _one_environment_page(self, request, queryset, view, purpose):
@@ -506,6 +530,7 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
         on failure say why and return to the environment (or ``back``)."""
         client = audit.client_address(request)
         try:
+            require_for_environment(request.user, environment, "environments.magic_login_environment")
             answer = services.magic_login(environment.pk)
         except ApiError as exc:
             audit.record(
@@ -553,7 +578,8 @@ def queue_rollback(modeladmin, request, release):
         request,
         [release.environment],
         action="environment.rollback",
-        call=lambda environment: services.rollback(environment.pk, release.pk, user=request.user),
+        call=guarded(request.user, "environments.deploy_environment",
+                     lambda environment: services.rollback(environment.pk, release.pk, user=request.user)),
         label=lambda environment: f"Environment {environment}, release {release.directory}",
         done="rollback queued as",
     )
@@ -584,12 +610,14 @@ class ReleaseAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         return status_badge(obj.health, obj.get_health_display())
 
     def has_rollback_permission(self, request):
-        return request.user.has_perm("environments.change_environment")
+        return request.user.has_perm("environments.deploy_environment")
 
     def object_actions_for(self, request, obj):
         # Offered where it can work; the changelist action still lets the
         # service refuse anything else, with its reason.
         if obj.health != ReleaseHealth.HEALTHY or obj.environment.current_release_id == obj.pk:
+            return []
+        if not may_act_on_environment(request.user, obj.environment):
             return []
         return super().object_actions_for(request, obj)
 

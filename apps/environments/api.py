@@ -6,6 +6,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.permissions import needs
 from apps.audit import services as audit
 from apps.backups.filters import BackupFilter
 from apps.backups.models import Backup
@@ -36,6 +37,8 @@ from apps.sites.models import Site
 class SiteEnvironmentListView(generics.ListAPIView):
     """GET: the site's environments. POST: a new staging or clone environment, copied from another."""
 
+    # A new environment is never production (the serializer refuses it); copying from production only reads it.
+    required_permissions = {"GET": needs("environments.view_environment"), "POST": needs("environments.add_environment")}
     queryset = Environment.objects.none()  # for schema generation; get_queryset scopes it
     serializer_class = EnvironmentSerializer
     filterset_class = EnvironmentFilter
@@ -85,6 +88,10 @@ class SiteEnvironmentListView(generics.ListAPIView):
 
 
 class EnvironmentDetailView(generics.RetrieveDestroyAPIView):
+    required_permissions = {
+        "GET": needs("environments.view_environment"),
+        "DELETE": needs("environments.delete_environment", production_guard=True),
+    }
     serializer_class = EnvironmentSerializer
     queryset = Environment.objects.all()
     lookup_url_kwarg = "id"
@@ -110,6 +117,8 @@ class EnvironmentDetailView(generics.RetrieveDestroyAPIView):
 
 
 class EnvironmentResetView(APIView):
+    required_permissions = {"POST": needs("environments.change_environment", production_guard=True)}
+
     @extend_schema(
         operation_id="resetEnvironmentFailedState",
         tags=["Environments"],
@@ -125,6 +134,7 @@ class EnvironmentResetView(APIView):
 
 
 class EnvironmentBackupListView(generics.ListAPIView):
+    required_permissions = {"GET": needs("backups.view_backup")}
     queryset = Backup.objects.none()  # for schema generation; get_queryset scopes it
     serializer_class = BackupSerializer
     filterset_class = BackupFilter
@@ -142,6 +152,7 @@ class EnvironmentBackupListView(generics.ListAPIView):
 
 
 class EnvironmentDomainListView(generics.ListAPIView):
+    required_permissions = {"GET": needs("domains.view_domain")}
     queryset = Domain.objects.none()  # for schema generation; get_queryset scopes it
     serializer_class = DomainSerializer
     filterset_class = DomainFilter
@@ -159,6 +170,8 @@ class EnvironmentDomainListView(generics.ListAPIView):
 
 
 class EnvironmentMagicLoginView(APIView):
+    required_permissions = {"POST": needs("environments.magic_login_environment", production_guard=True)}
+
     @extend_schema(
         operation_id="createMagicLogin",
         tags=["Environments"],
@@ -177,6 +190,10 @@ class EnvironmentMagicLoginView(APIView):
 
 
 class EnvironmentHeldMailView(APIView):
+    # Held mail is what the environment's WordPress sent: customers' addresses and
+    # order texts copied from production. As private as logging in to it.
+    required_permissions = {"GET": needs("environments.magic_login_environment")}
+
     @extend_schema(
         operation_id="listHeldMail",
         tags=["Environments"],
@@ -195,6 +212,8 @@ class EnvironmentHeldMailView(APIView):
 
 
 class EnvironmentHealthCheckView(APIView):
+    required_permissions = {"POST": needs("environments.change_environment", production_guard=True)}
+
     @extend_schema(
         operation_id="runEnvironmentHealthCheck",
         tags=["Environments"],
@@ -210,6 +229,8 @@ class EnvironmentHealthCheckView(APIView):
 
 
 class EnvironmentDeployView(APIView):
+    required_permissions = {"POST": needs("environments.deploy_environment", production_guard=True)}
+
     @extend_schema(
         operation_id="deployEnvironment",
         tags=["Environments"],
@@ -234,6 +255,8 @@ class EnvironmentDeployView(APIView):
 
 
 class EnvironmentRollbackView(APIView):
+    required_permissions = {"POST": needs("environments.deploy_environment", production_guard=True)}
+
     @extend_schema(
         operation_id="rollbackEnvironment",
         tags=["Environments"],
@@ -251,6 +274,8 @@ class EnvironmentRollbackView(APIView):
 
 
 class EnvironmentDeployArchiveView(APIView):
+    # Checked before the body is read: a refused client cannot make the panel store an upload.
+    required_permissions = {"POST": needs("environments.deploy_environment", production_guard=True)}
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -281,6 +306,11 @@ class EnvironmentDeployArchiveView(APIView):
 
 
 class EnvironmentGitRepositoryView(APIView):
+    required_permissions = {
+        "GET": needs("environments.view_environment"),
+        "PUT": needs("environments.deploy_environment", production_guard=True),
+    }
+
     def _answer(self, environment):
         return Response({"repository_url": environment.git_repository, "deploy_key_public": environment.deploy_key_public})
 

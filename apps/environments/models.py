@@ -65,6 +65,16 @@ class Environment(VersionedModel):
 
     class Meta:
         ordering = ["site__slug", "slug"]
+        # The actions beyond add/change/delete/view; the API and the admin both
+        # check them (apps/accounts/permissions.py), and the role groups
+        # (apps/accounts/roles.py) hand them out.
+        permissions = [
+            ("deploy_environment", "Can deploy, roll back and set the git repository of an environment"),
+            ("magic_login_environment", "Can log in to an environment's WordPress and read its held mail"),
+            ("promote_environment", "Can promote an environment's changes to another environment"),
+            ("restore_environment", "Can restore a backup into an environment"),
+            ("manage_production", "Can act on production environments (on top of the action's own permission)"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["site", "slug"], name="environment_slug_unique_per_site"),
             models.UniqueConstraint(

@@ -4,6 +4,7 @@ from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.permissions import needs
 from apps.audit import services as audit
 from apps.core.errors import ApiError
 from apps.core.schema import error_responses, ok
@@ -15,6 +16,7 @@ from apps.jobs.serializers import JobControlResponseSerializer, JobLogLineSerial
 
 
 class JobListView(generics.ListAPIView):
+    required_permissions = {"GET": needs("jobs.view_job")}
     serializer_class = JobStatusResponseSerializer
     filterset_class = JobFilter
     queryset = Job.objects.order_by("-created_at")
@@ -26,6 +28,7 @@ class JobListView(generics.ListAPIView):
 
 
 class JobDetailView(generics.RetrieveAPIView):
+    required_permissions = {"GET": needs("jobs.view_job")}
     serializer_class = JobStatusResponseSerializer
     queryset = Job.objects.all()
     lookup_url_kwarg = "id"
@@ -37,6 +40,10 @@ class JobDetailView(generics.RetrieveAPIView):
 
 
 class JobCancelView(APIView):
+    # Cancelling or re-running any job (a production deploy, a node's provisioning)
+    # is an operator's call: jobs.change_job, which only Operators have.
+    required_permissions = {"POST": needs("jobs.change_job")}
+
     @extend_schema(
         operation_id="cancelJob",
         tags=["Jobs"],
@@ -57,6 +64,7 @@ class JobCancelView(APIView):
 class JobLogView(generics.ListAPIView):
     """The job's log lines in order; poll with ``?after=<last seq>`` to tail it."""
 
+    required_permissions = {"GET": needs("jobs.view_job")}
     serializer_class = JobLogLineSerializer
     queryset = JobLogLine.objects.none()  # for schema generation; get_queryset scopes it
     pagination_class = None
@@ -85,6 +93,8 @@ class JobLogView(generics.ListAPIView):
 
 
 class JobRetryView(APIView):
+    required_permissions = {"POST": needs("jobs.change_job")}
+
     @extend_schema(
         operation_id="retryJob",
         tags=["Jobs"],

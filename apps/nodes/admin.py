@@ -255,7 +255,7 @@ class NodeAdmin(PanelModelAdmin):
     # --- actions ------------------------------------------------------------------------
 
     def has_manage_permission(self, request):
-        return request.user.has_perm("nodes.change_node")
+        return request.user.has_perm("nodes.manage_node")
 
     @admin.action(description="Provision selected nodes (install and configure the stack)", permissions=["manage"])
     def provision_nodes(self, request, queryset):

@@ -8,6 +8,7 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.permissions import needs, require
 from apps.audit import services as audit
 from apps.core.errors import ApiError
 from apps.core.schema import error_responses, ok
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 class NodeListView(generics.ListAPIView):
+    required_permissions = {"GET": needs("nodes.view_node"), "POST": needs("nodes.add_node")}
     serializer_class = NodeSerializer
     queryset = Node.objects.order_by("name")
 
@@ -51,6 +53,7 @@ class NodeListView(generics.ListAPIView):
 
 
 class NodeDetailView(generics.RetrieveAPIView):
+    required_permissions = {"GET": needs("nodes.view_node")}
     serializer_class = NodeSerializer
     queryset = Node.objects.all()
     lookup_url_kwarg = "id"
@@ -79,6 +82,8 @@ class ProvisionOptionsSerializer(StrictSerializer):
 
 
 class NodeProvisionView(APIView):
+    required_permissions = {"POST": needs("nodes.manage_node")}
+
     @extend_schema(operation_id="provisionNode", tags=["Nodes"], summary="Install and configure the node's stack",
                    description="Idempotent: provisioning a provisioned node changes nothing. The body is optional.",
                    request=ProvisionOptionsSerializer, responses={202: ok(JobResponseSerializer, "Provisioning job queued."),
@@ -103,11 +108,15 @@ _HEALTH_ERRORS = {
 
 
 class NodeHealthView(APIView):
+    # A live check (refresh=1) is the admin's "Refresh health": nodes.manage_node, checked below.
+    required_permissions = {"GET": needs("nodes.view_node")}
+
     @extend_schema(
         operation_id="getNodeHealth",
         tags=["Nodes"],
         summary="The node's health: services, disk, memory, versions",
-        description="The last recorded report; with `refresh=1` a live check on the node first (at most 10 s).",
+        description="The last recorded report; with `refresh=1` a live check on the node first (at most 10 s), "
+                    "which needs `nodes.manage_node` as well.",
         parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="Check the node now.")],
         responses={200: ok(NodeHealthSerializer, "Services, disk, memory, versions."),
                    **error_responses(401, 404, 502)},
@@ -115,6 +124,7 @@ class NodeHealthView(APIView):
     def get(self, request, id):
         node = generics.get_object_or_404(Node, pk=id)
         if request.query_params.get("refresh", "").lower() in ("1", "true", "yes"):
+            require(request.user, "nodes.manage_node")
             try:
                 check_health(node)
             except JobError as exc:
@@ -128,6 +138,8 @@ class NodeHealthView(APIView):
 
 
 class PanelPublicKeyView(APIView):
+    required_permissions = {"GET": needs("nodes.view_node")}
+
     @extend_schema(operation_id="getPanelPublicKey", tags=["Nodes"], summary="The panel's SSH public key",
                    responses={200: ok(PublicKeySerializer, "Authorize this key on every node."),
                               **error_responses(401)})

@@ -25,6 +25,9 @@ class Node(VersionedModel):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("manage_node", "Can provision nodes, re-pin their host keys and check their health live"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=NodeStatus.values), name="node_status_valid"

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
+from apps.accounts.permissions import MANAGE_PRODUCTION
 from apps.audit import services as audit
 from apps.audit.choices import AuditResult
 from apps.backups.models import Backup
@@ -146,7 +147,8 @@ class SiteAdmin(ResetFailedStateMixin, PanelModelAdmin):
         )
 
     def has_remove_permission(self, request):
-        return request.user.has_perm("sites.delete_site")
+        # A site goes with its production environment: as in the API, that needs manage_production too.
+        return request.user.has_perms(["sites.delete_site", MANAGE_PRODUCTION])
 
     @admin.action(description="Delete selected sites (from their nodes too)", permissions=["remove"])
     def delete_sites(self, request, queryset):

@@ -3,6 +3,7 @@ from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.permissions import MANAGE_PRODUCTION, needs
 from apps.audit import services as audit
 from apps.core.schema import error_responses, ok
 from apps.core.errors import ApiError
@@ -15,6 +16,7 @@ from apps.sites.serializers import CreateSiteSerializer, SiteSerializer
 
 
 class SiteListView(generics.ListAPIView):
+    required_permissions = {"GET": needs("sites.view_site"), "POST": needs("sites.add_site")}
     serializer_class = SiteSerializer
     filterset_class = SiteFilter
 
@@ -54,6 +56,8 @@ class SiteListView(generics.ListAPIView):
 
 
 class SiteDetailView(generics.RetrieveDestroyAPIView):
+    # Deleting a site deletes its production environment.
+    required_permissions = {"GET": needs("sites.view_site"), "DELETE": needs("sites.delete_site", MANAGE_PRODUCTION)}
     serializer_class = SiteSerializer
     lookup_url_kwarg = "id"
 
@@ -81,6 +85,8 @@ class SiteDetailView(generics.RetrieveDestroyAPIView):
 
 
 class SiteResetView(APIView):
+    required_permissions = {"POST": needs("sites.change_site")}
+
     @extend_schema(
         operation_id="resetSiteFailedState",
         tags=["Sites"],
