@@ -1,6 +1,8 @@
 """Whatever a client sends to the write endpoints of sites, environments and
 deploys, the answer is a 2xx or a JSON {code, message} 4xx, never a 500."""
 
+import os
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given, settings
@@ -53,7 +55,12 @@ def test_json_writes_never_fail_with_a_server_error(api_client, target, body, wh
 
 
 @FUZZ
-@given(data=st.binary(max_size=2048), name=st.text(min_size=1, max_size=300).filter(lambda n: "\x00" not in n))
+def _usable_file_name(name: str) -> bool:
+    # Names Django's upload object itself refuses to build (the test's own step, not the panel's).
+    return "\x00" not in name and os.path.basename(name) not in ("", ".", "..")
+
+
+@given(data=st.binary(max_size=2048), name=st.text(min_size=1, max_size=300).filter(_usable_file_name))
 def test_any_uploaded_bytes_get_a_clear_answer(api_client, target, data, name):
     _, production = target
     response = api_client.post(f"/api/environments/{production.id}/deploy-archives",

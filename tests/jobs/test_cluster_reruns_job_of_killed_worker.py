@@ -9,7 +9,7 @@ import pytest
 
 from apps.jobs import services
 from apps.jobs.choices import JobStatus
-from apps.jobs.models import Job, JobLogLine
+from apps.jobs.models import JobLogLine
 from tests.jobs.support import wait_until
 
 pytestmark = pytest.mark.cluster

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from apps.environments import naming
-from apps.environments.models import Environment
 from apps.jobs import runner
 from apps.jobs.models import Job
 from tests.sites.test_site_lifecycle_e2e import create_site, http_get, job_log
