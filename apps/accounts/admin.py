@@ -12,6 +12,7 @@ from apps.audit import services as audit
 from apps.core.admin_helpers import (
     AuditedAdminMixin,
     PanelModelAdmin,
+    ReadOnlyAdminMixin,
     changelist_link,
     run_service_action,
     status_badge,
@@ -100,13 +101,7 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         client = audit.client_address(request)
         for user in queryset:
             unlocked = services.unlock_account(user.email, user=request.user, client_address=client, via="admin")
-            state = "was locked" if unlocked.was_locked else "was not locked"
-            self.message_user(
-                request,
-                f"{user.email}: login unlocked ({state}; {unlocked.failures} failed logins and "
-                f"{unlocked.address_locks_cleared} per-address records cleared).",
-                messages.SUCCESS,
-            )
+            self.message_user(request, services.describe_unlock(unlocked), messages.SUCCESS)
 
 
 class ApiTokenAddForm(forms.ModelForm):
@@ -219,3 +214,32 @@ class ApiTokenAdmin(PanelModelAdmin):
         if obj.revoked_at is not None:
             return []
         return super().object_actions_for(request, obj)
+
+
+@admin.register(AccountLock)
+class AccountLockAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
+    """Emails with recent failed logins from any address, and their locks
+    (also for emails that belong to no user). Rows come and go with logins;
+    the one thing to do here is unlock."""
+
+    list_display = ("email", "state", "failures", "last_failure_at", "locked_until")
+    search_fields = ("email",)
+    ordering = ("-last_failure_at",)
+    fields = ("email", "state", "failures", "last_failure_at", "locked_until")
+    readonly_fields = fields
+    actions = ("unlock",)
+    object_actions = (("unlock", "Unlock"),)
+
+    @admin.display(description="State")
+    def state(self, obj):
+        return status_badge("locked") if obj.is_locked else "counting"
+
+    def has_unlock_permission(self, request):
+        return request.user.has_perm("accounts.change_user")
+
+    @admin.action(description="Unlock selected emails (all addresses)", permissions=["unlock"])
+    def unlock(self, request, queryset):
+        client = audit.client_address(request)
+        for lock in list(queryset):
+            unlocked = services.unlock_account(lock.email, user=request.user, client_address=client, via="admin")
+            self.message_user(request, services.describe_unlock(unlocked), messages.SUCCESS)

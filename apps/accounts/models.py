@@ -106,6 +106,7 @@ class AccountLock(models.Model):
 
     class Meta:
         ordering = ["email"]
+        verbose_name = "login lock"
         indexes = [models.Index(fields=["last_failure_at"], name="accountlock_last_failure")]
 
     def __str__(self):

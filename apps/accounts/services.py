@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.proxy import AxesProxyHandler
+from axes.models import AccessAttempt
 from axes.utils import reset as reset_axes_attempts
 from django.conf import settings
 from django.contrib import auth
@@ -127,9 +128,10 @@ def forget_login_failures(email) -> None:
 @dataclass
 class UnlockedAccount:
     email: str
-    was_locked: bool
-    failures: int
-    address_locks_cleared: int
+    was_locked: bool  # for every address (the per-account lock)
+    locked_addresses: int  # addresses django-axes had locked the email for
+    failures: int  # failed logins the per-account lock had counted
+    address_records_cleared: int  # django-axes' records of the email, one per address
 
 
 def unlock_account(email: str, *, user=None, actor: str = "", client_address: str | None = None,
@@ -145,7 +147,10 @@ def unlock_account(email: str, *, user=None, actor: str = "", client_address: st
         failures = lock.failures if lock else 0
         if lock:
             lock.delete()
-        address_locks_cleared = reset_axes_attempts(username=key)
+        locked_addresses = AccessAttempt.objects.filter(
+            username=key, failures_since_start__gte=settings.AXES_FAILURE_LIMIT
+        ).count()
+        address_records_cleared = reset_axes_attempts(username=key)
         account = User.objects.filter(email=key).first()
         audit.record(
             user=user,
@@ -155,10 +160,23 @@ def unlock_account(email: str, *, user=None, actor: str = "", client_address: st
             resource_id=account.pk if account else "",
             result=AuditResult.SUCCEEDED,
             client_address=client_address,
-            details={"email": key, "was_locked": was_locked, "failures": failures,
-                     "address_locks_cleared": address_locks_cleared, **({"via": via} if via else {})},
+            details={"email": key, "was_locked": was_locked, "locked_addresses": locked_addresses,
+                     "failures": failures, "address_records_cleared": address_records_cleared,
+                     **({"via": via} if via else {})},
         )
-    return UnlockedAccount(key, was_locked, failures, address_locks_cleared)
+    return UnlockedAccount(key, was_locked, locked_addresses, failures, address_records_cleared)
+
+
+def describe_unlock(unlocked: UnlockedAccount) -> str:
+    """One sentence for the operator (the admin's message, the command's output)."""
+    if unlocked.was_locked:
+        state = "it was locked for every address"
+    elif unlocked.locked_addresses:
+        state = f"it was locked for {unlocked.locked_addresses} address(es)"
+    else:
+        state = "it was not locked"
+    return (f"{unlocked.email}: unlocked; {state}. Cleared {unlocked.failures} counted failed logins "
+            f"and {unlocked.address_records_cleared} per-address records.")
 
 
 @dataclass

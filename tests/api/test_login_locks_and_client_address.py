@@ -168,7 +168,8 @@ def lock_account(settings, email=EMAIL):
 def test_unlock_account_command_lets_the_owner_in_again_and_is_audited(staff_user, settings, capsys):
     lock_account(settings)
     call_command("unlock_account", "Admin@Example.test ")
-    assert "admin@example.test: unlocked (was locked" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith(
+        "admin@example.test: unlocked; it was locked for every address. Cleared 20 counted failed logins")
     assert not AccountLock.objects.exists() and not AccessAttempt.objects.exists()
     assert login(PASSWORD, peer="198.51.100.3").status_code == 200
     assert login(PASSWORD, peer="192.0.2.50").status_code == 200
@@ -177,6 +178,7 @@ def test_unlock_account_command_lets_the_owner_in_again_and_is_audited(staff_use
         "manage.py unlock_account", "succeeded", "user", str(staff_user.pk))
     assert entry.details["email"] == EMAIL and entry.details["was_locked"] is True
     assert entry.details["failures"] == settings.LOGIN_ACCOUNT_FAILURE_LIMIT
+    assert entry.details["locked_addresses"] == 1  # 192.0.2.50, by django-axes
 
 
 def test_unlock_account_command_needs_an_email(db):
@@ -193,7 +195,7 @@ def test_unlock_action_in_the_user_admin_is_audited(staff_user, settings):
     assert "locked" in page and "Unlock login" in page
     response = run_action(client, User, "unlock_logins", [staff_user])
     response = client.get(response["Location"]) if response.status_code == 302 else response
-    assert any("login unlocked (was locked" in text for text in messages_of(response))
+    assert any("unlocked; it was locked for every address" in text for text in messages_of(response))
     assert not AccountLock.objects.exists() and not AccessAttempt.objects.exists()
     entry = AuditEntry.objects.get(action="auth.unlock")
     assert (entry.user, entry.client_address, entry.resource_id) == (operator, "192.0.2.77", str(staff_user.pk))
@@ -283,3 +285,20 @@ def test_any_forwarded_value_gives_an_address_or_the_peer(settings, forwarded):
         return
     found = client_address(request)
     assert found is not None and str(parse_address(found)) == found
+
+
+def test_login_locks_are_listed_and_unlocked_in_the_admin(db, settings):
+    lock_account(settings, email="nobody@example.test")  # an email of no user is locked too
+    operator = UserFactory(email="ops@example.test", is_superuser=True)
+    client = Client()
+    client.force_login(operator)
+    lock = AccountLock.objects.get()
+    assert "nobody@example.test" in client.get("/admin/accounts/accountlock/").content.decode()
+    assert client.get(f"/admin/accounts/accountlock/{lock.pk}/change/").status_code == 200
+    response = run_action(client, AccountLock, "unlock", [lock])
+    response = client.get(response["Location"]) if response.status_code == 302 else response
+    assert any("nobody@example.test: unlocked; it was locked for every address" in text
+               for text in messages_of(response))
+    assert not AccountLock.objects.exists() and not AccessAttempt.objects.exists()
+    entry = AuditEntry.objects.get(action="auth.unlock")
+    assert (entry.user, entry.resource_id, entry.details["email"]) == (operator, "", "nobody@example.test")

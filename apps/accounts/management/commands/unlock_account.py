@@ -18,8 +18,4 @@ class Command(BaseCommand):
             unlocked = services.unlock_account(email, actor="manage.py unlock_account", via="unlock_account")
         except ApiError as exc:
             raise CommandError(exc.message) from None
-        state = "was locked" if unlocked.was_locked else "was not locked"
-        self.stdout.write(
-            f"{unlocked.email}: unlocked ({state}; cleared {unlocked.failures} failed logins and "
-            f"{unlocked.address_locks_cleared} per-address records)."
-        )
+        self.stdout.write(services.describe_unlock(unlocked))
