@@ -5,6 +5,7 @@ so secrets can come from files mounted by the operator instead of the process
 environment. A bad value stops start-up with a message naming the variable.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -64,6 +65,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """Comma-separated IP addresses and networks (CIDR), in canonical form."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as exc:
+            raise ConfigurationError(f"{name}: {item!r} is not an IP address or network ({exc})") from exc
+    return networks
 
 
 def secret_from_file(path: Path, nbytes: int = 48) -> str:

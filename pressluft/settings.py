@@ -8,12 +8,14 @@ from pathlib import Path
 
 import dj_database_url
 
+from pressluft.allowed_hosts import PanelAllowedHosts, derived_allowed_hosts
 from pressluft.env import (
     ConfigurationError,
     env_bool,
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_str,
     secret_from_file,
 )
@@ -33,11 +35,18 @@ ENCRYPTION_KEY_FILE = Path(
 
 DEBUG = env_bool("PRESSLUFT_DEBUG", False)
 LISTEN = env_str("PRESSLUFT_LISTEN", "127.0.0.1:8000")
-ALLOWED_HOSTS = env_list("PRESSLUFT_ALLOWED_HOSTS", ["*"])
+# Host names the panel answers to: PRESSLUFT_ALLOWED_HOSTS, or else the loopback
+# names, the listen address (this machine's addresses when it listens on all)
+# and the control plane domain set in the admin (pressluft/allowed_hosts.py).
+ALLOWED_HOSTS = env_list("PRESSLUFT_ALLOWED_HOSTS", []) or PanelAllowedHosts(derived_allowed_hosts(LISTEN))
 CSRF_TRUSTED_ORIGINS = env_list("PRESSLUFT_CSRF_TRUSTED_ORIGINS", [])
 # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto header.
-if env_bool("PRESSLUFT_BEHIND_PROXY", False):
+BEHIND_PROXY = env_bool("PRESSLUFT_BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed;
+# from anyone else the header is ignored (apps/core/client_address.py).
+TRUSTED_PROXIES = env_networks("PRESSLUFT_TRUSTED_PROXIES")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -132,7 +141,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend plus the per-account lock (apps/accounts/backends.py).
+    "apps.accounts.backends.AccountLockBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -178,6 +188,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.PanelAutoSchema",
     "DEFAULT_THROTTLE_RATES": {"login": env_str("PRESSLUFT_LOGIN_RATE", "30/min")},
+    # X-Forwarded-For is never read by DRF itself: throttles key on
+    # apps.core.client_address (see apps.core.throttling).
+    "NUM_PROXIES": 0,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "iso-8601",
 }
@@ -214,14 +227,26 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Django admin and API logins share one lockout (django-axes).
+# Django admin and API logins share one lockout (django-axes) per email and
+# client address ...
 AXES_FAILURE_LIMIT = env_int("PRESSLUFT_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_float("PRESSLUFT_LOGIN_COOLOFF_HOURS", 0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
 AXES_USERNAME_CALLABLE = "apps.accounts.lockout.login_username"
+AXES_CLIENT_IP_CALLABLE = "apps.core.client_address.client_address"
 AXES_VERBOSE = False
+# ... and one per email from any address, so that rotating addresses does not
+# buy more guesses: this many failures, with no pause as long as the lock
+# between them, lock the email for LOGIN_ACCOUNT_LOCK_HOURS (or until an admin
+# unlocks it: the User admin's action, or manage.py unlock_account).
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("PRESSLUFT_LOGIN_ACCOUNT_FAILURE_LIMIT", 20)
+LOGIN_ACCOUNT_LOCK_HOURS = env_float("PRESSLUFT_LOGIN_ACCOUNT_LOCK_HOURS", 1.0)
+if LOGIN_ACCOUNT_FAILURE_LIMIT < 1 or LOGIN_ACCOUNT_LOCK_HOURS <= 0:
+    raise ConfigurationError(
+        "PRESSLUFT_LOGIN_ACCOUNT_FAILURE_LIMIT must be at least 1 and PRESSLUFT_LOGIN_ACCOUNT_LOCK_HOURS above 0"
+    )
 
 # --- nodes and WordPress ---------------------------------------------------
 # Where environments live on every node (SPEC "Node layout").

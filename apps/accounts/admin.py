@@ -7,10 +7,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.accounts import services
-from apps.accounts.models import TOKEN_PREFIX, ApiToken, User
+from apps.accounts.models import TOKEN_PREFIX, AccountLock, ApiToken, User
+from apps.audit import services as audit
 from apps.core.admin_helpers import (
     AuditedAdminMixin,
     PanelModelAdmin,
+    ReadOnlyAdminMixin,
     changelist_link,
     run_service_action,
     status_badge,
@@ -59,12 +61,13 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active")
     search_fields = ("email", "full_name")
     ordering = ("email",)
-    readonly_fields = ("last_login", "date_joined", "api_tokens_link")
+    readonly_fields = ("last_login", "date_joined", "api_tokens_link", "login_lock")
     fieldsets = (
         (None, {"fields": ("email", "password", "full_name")}),
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        ("Activity", {"fields": ("last_login", "date_joined", "api_tokens_link")}),
+        ("Activity", {"fields": ("last_login", "date_joined", "api_tokens_link", "login_lock")}),
     )
+    actions = ("unlock_logins",)
     add_fieldsets = (
         (
             None,
@@ -78,6 +81,28 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     @admin.display(description="API tokens")
     def api_tokens_link(self, obj):
         return changelist_link(ApiToken, "API tokens of this user", user=obj.pk) if obj.pk else "-"
+
+    @admin.display(description="Login lock")
+    def login_lock(self, obj):
+        lock = AccountLock.objects.filter(email=obj.email).first() if obj.pk else None
+        if lock is None:
+            return "none"
+        if lock.is_locked:
+            return format_html(
+                "{} until {} UTC after {} failed logins (action “Unlock login”)",
+                status_badge("locked"), f"{lock.locked_until:%Y-%m-%d %H:%M}", lock.failures,
+            )
+        return f"{lock.failures} recent failed logins"
+
+    def has_unlock_permission(self, request):
+        return request.user.has_perm("accounts.change_user")
+
+    @admin.action(description="Unlock login of selected users (all addresses)", permissions=["unlock"])
+    def unlock_logins(self, request, queryset):
+        client = audit.client_address(request)
+        for user in queryset:
+            unlocked = services.unlock_account(user.email, user=request.user, client_address=client, via="admin")
+            self.message_user(request, services.describe_unlock(unlocked), messages.SUCCESS)
 
 
 class ApiTokenAddForm(forms.ModelForm):
@@ -200,3 +225,32 @@ class ApiTokenAdmin(PanelModelAdmin):
         if obj.revoked_at is not None or not self._owns_or_superuser(request, obj):
             return []
         return super().object_actions_for(request, obj)
+
+
+@admin.register(AccountLock)
+class AccountLockAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
+    """Emails with recent failed logins from any address, and their locks
+    (also for emails that belong to no user). Rows come and go with logins;
+    the one thing to do here is unlock."""
+
+    list_display = ("email", "state", "failures", "last_failure_at", "locked_until")
+    search_fields = ("email",)
+    ordering = ("-last_failure_at",)
+    fields = ("email", "state", "failures", "last_failure_at", "locked_until")
+    readonly_fields = fields
+    actions = ("unlock",)
+    object_actions = (("unlock", "Unlock"),)
+
+    @admin.display(description="State")
+    def state(self, obj):
+        return status_badge("locked") if obj.is_locked else "counting"
+
+    def has_unlock_permission(self, request):
+        return request.user.has_perm("accounts.change_user")
+
+    @admin.action(description="Unlock selected emails (all addresses)", permissions=["unlock"])
+    def unlock(self, request, queryset):
+        client = audit.client_address(request)
+        for lock in list(queryset):
+            unlocked = services.unlock_account(lock.email, user=request.user, client_address=client, via="admin")
+            self.message_user(request, services.describe_unlock(unlocked), messages.SUCCESS)

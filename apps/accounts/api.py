@@ -1,12 +1,12 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.accounts import services
 from apps.accounts.serializers import LoginResponseSerializer, LoginSerializer, LogoutResponseSerializer
 from apps.core.schema import error_responses, ok
+from apps.core.throttling import ClientAddressScopedRateThrottle
 
 
 class LoginView(APIView):
@@ -14,7 +14,7 @@ class LoginView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientAddressScopedRateThrottle]
     throttle_scope = "login"
 
     @extend_schema(
@@ -24,7 +24,8 @@ class LoginView(APIView):
         description=(
             "On success the response sets the HttpOnly `session_token` cookie (24 h) and the "
             "`csrftoken` cookie. Cookie-authenticated writes must echo `csrftoken` in the "
-            "`X-CSRFToken` header. Repeated failures lock the email for a while (429)."
+            "`X-CSRFToken` header. Repeated failures lock the email for a while (429): from one address "
+            "after a few, from any addresses after more."
         ),
         request=LoginSerializer,
         responses={200: ok(LoginResponseSerializer, "Logged in; the session cookie is set."), **error_responses(400, 401, 429)},

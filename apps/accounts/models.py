@@ -88,3 +88,30 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class AccountLock(models.Model):
+    """Failed logins for one email, from any address, and the lock they led to.
+
+    django-axes locks an email only together with one client address; this
+    row counts across addresses. It is keyed by the email as typed (lower
+    case), not by the user, so an unknown email is locked like a known one
+    and the answer tells no one which accounts exist.
+    """
+
+    email = models.CharField(max_length=254, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name = "login lock"
+        indexes = [models.Index(fields=["last_failure_at"], name="accountlock_last_failure")]
+
+    def __str__(self):
+        return f"{self.email}: {self.failures} failed logins"
+
+    @property
+    def is_locked(self) -> bool:
+        return self.locked_until is not None and self.locked_until > timezone.now()

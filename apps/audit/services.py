@@ -1,10 +1,10 @@
 """Writing the audit log. One entry per mutating request (the middleware) or
 admin action (the admin calls ``record``); job results close their entry."""
 
-from django.conf import settings
-
 from apps.audit.choices import AuditResult
 from apps.audit.models import AuditEntry
+from apps.core.client_address import client_address as real_client_address
+from apps.core.client_address import parse_address
 
 AUDIT_ATTRIBUTE = "_pressluft_audit"
 
@@ -31,11 +31,9 @@ def annotate(request, *, action: str | None = None, resource=None, resource_type
 
 
 def client_address(request) -> str | None:
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
+    """Where the request came from: REMOTE_ADDR, or X-Forwarded-For read past
+    the trusted proxies (see apps.core.client_address)."""
+    return real_client_address(getattr(request, "_request", request))
 
 
 def result_for_status(status_code: int, has_job: bool) -> str:
@@ -67,6 +65,8 @@ def record(*, user=None, actor: str = "", action: str, resource=None, resource_t
         result=result,
         job=job,
         status_code=status_code,
-        client_address=client_address,
+        # Whatever a caller passes, a value that is no IP address is stored as
+        # unknown: it must never cost the entry itself.
+        client_address=str(address) if (address := parse_address(client_address)) else None,
         details=details or {},
     )

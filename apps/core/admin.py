@@ -6,6 +6,7 @@ from django.http import HttpResponseRedirect
 
 from apps.core.admin_helpers import PanelModelAdmin, admin_url
 from apps.core.models import PanelSettings
+from pressluft.allowed_hosts import control_plane_domain
 
 admin.site.site_header = "Pressluft"
 admin.site.site_title = "Pressluft"
@@ -37,6 +38,10 @@ class PanelSettingsForm(forms.ModelForm):
     class Meta:
         model = PanelSettings
         fields = ("control_plane_domain", "preview_domain", "dns01_provider")
+        help_texts = {
+            "control_plane_domain": "The panel's own host name; the panel answers requests for it "
+                                    "(unless PRESSLUFT_ALLOWED_HOSTS lists the names itself).",
+        }
 
     def clean_control_plane_domain(self):
         return _hostname(self.cleaned_data.get("control_plane_domain"), "The control plane domain")
@@ -87,6 +92,12 @@ class PanelSettingsAdmin(PanelModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return HttpResponseRedirect(admin_url(PanelSettings.load()))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The panel answers to the control plane domain (ALLOWED_HOSTS): this
+        # process at once, the other web workers within a few seconds.
+        control_plane_domain.forget()
 
     @admin.display(description="DNS-01 credentials")
     def dns01_credentials_state(self, obj):

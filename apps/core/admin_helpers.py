@@ -54,6 +54,7 @@ STATUS_COLOURS = {
     "drifted": RED,
     "denied": RED,
     "revoked": RED,
+    "locked": RED,
     "expired": GREY,
     "cancelled": GREY,
     "decommissioned": GREY,

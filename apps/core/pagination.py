@@ -9,16 +9,19 @@ class LinkHeaderPagination(BasePagination):
     """Plain-array pages (the contract's list shape) with a ``Link: <...>; rel="next"``
     header while more rows follow, and the total in ``X-Total-Count``.
 
-    ``?limit=`` (1..500, default 100) and ``?offset=`` choose the page.
+    ``?limit=`` (1..500, default 100) and ``?offset=`` (0..10^9) choose the page.
     """
 
     default_limit = 100
     max_limit = 500
+    # Far beyond any table here, and far below where offset + limit would
+    # overflow the database's 64-bit integers (a server error, not a page).
+    max_offset = 1_000_000_000
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
         self.limit = self._int_param(request, "limit", self.default_limit, 1, self.max_limit)
-        self.offset = self._int_param(request, "offset", 0, 0, None)
+        self.offset = self._int_param(request, "offset", 0, 0, self.max_offset)
         # One row more than asked tells whether a next page exists without a COUNT.
         rows = list(queryset[self.offset : self.offset + self.limit + 1])
         self.has_next = len(rows) > self.limit
@@ -49,8 +52,8 @@ class LinkHeaderPagination(BasePagination):
                 "name": "offset",
                 "in": "query",
                 "required": False,
-                "description": "Rows to skip; follow the Link header instead of computing it.",
-                "schema": {"type": "integer", "minimum": 0},
+                "description": f"Rows to skip (0-{self.max_offset}); follow the Link header instead of computing it.",
+                "schema": {"type": "integer", "minimum": 0, "maximum": self.max_offset},
             },
         ]
 
@@ -61,7 +64,7 @@ class LinkHeaderPagination(BasePagination):
             return default
         try:
             value = int(raw)
-        except ValueError:
+        except ValueError:  # also digit strings too long to convert
             raise ApiError("bad_request", f"{name} must be an integer.", {"fields": {name: ["not an integer"]}})
         if value < minimum or (maximum is not None and value > maximum):
             bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"

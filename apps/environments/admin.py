@@ -89,7 +89,8 @@ class DeployForm(forms.Form):
 class GitRepositoryForm(forms.Form):
     repository_url = forms.CharField(
         required=False, max_length=500, label="Repository URL",
-        help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset.",
+        help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset. No user name, password or "
+                  "token in it: a private repository is reached over ssh with the deploy key below.",
     )
     new_deploy_key = forms.BooleanField(
         required=False, label="Make a new deploy key",

@@ -106,7 +106,8 @@ class DeployArchiveUploadSerializer(serializers.Serializer):
 class GitRepositorySerializer(StrictSerializer):
     repository_url = serializers.CharField(
         max_length=500, allow_blank=True,
-        help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset.",
+        help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset. A URL carrying credentials "
+                  "(user:password@, a token) is refused: private repositories use ssh and the deploy key.",
     )
     new_deploy_key = serializers.BooleanField(
         required=False, default=False, write_only=True,

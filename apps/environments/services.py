@@ -23,6 +23,7 @@ from apps.environments import naming, node_ops
 from apps.environments.choices import EnvironmentType
 from apps.environments.models import DeployArchive, Environment
 from apps.environments.remote import release_archive
+from apps.environments.repository_urls import refuse_credentials
 from apps.jobs.errors import JobError
 from apps.jobs.services import enqueue_job
 from apps.jobs.choices import ACTIVE as ACTIVE_JOB_STATUSES
@@ -226,6 +227,7 @@ def set_git_repository(environment_id, repository_url: str, *, new_deploy_key: b
     time one is set (or when asked, e.g. after a leak), the environment gets
     a new deploy key pair of its own."""
     repository_url = repository_url.strip()
+    refuse_credentials(repository_url, "repository_url")
     if repository_url and not GIT_REPOSITORY.match(repository_url):
         raise ApiError("bad_request", "Not a usable git repository URL.",
                        {"fields": {"repository_url": ["expected an https://, ssh://, git@host:path or file:/// URL"]}})
@@ -320,6 +322,8 @@ def deploy(environment_id, *, source_type: str, source_ref: str, user=None):
 
 def _git_source(environment, source_ref: str) -> dict:
     repository, _, ref = source_ref.rpartition("#")
+    # Also the environment's own setting: one stored before credentials were refused.
+    refuse_credentials(repository or environment.git_repository, "source_ref")
     if not repository:
         repository = environment.git_repository
         if not repository:

@@ -143,3 +143,60 @@ def test_job_detail_and_log(api_client, node):
     assert detail["status"] == "queued" and detail["attempt_count"] == 0 and detail["max_attempts"] == 3
     lines = api_client.get(f"/api/jobs/{job.id}/log?after=1").json()
     assert [line["seq"] for line in lines] == [2, 3]
+
+
+def list_endpoints(site, environment, job):
+    """Every GET endpoint of the URL conf whose view pages with LinkHeaderPagination,
+    with ids of existing objects: a new list endpoint is covered by itself."""
+    from rest_framework.generics import GenericAPIView
+
+    from apps.core.pagination import LinkHeaderPagination
+    from pressluft.urls import api_patterns
+
+    ids = {"sites": site.id, "environments": environment.id, "jobs": job.id}
+    found = []
+    for pattern in api_patterns:
+        view = getattr(pattern.callback, "view_class", None)
+        if not (view and issubclass(view, GenericAPIView) and hasattr(view, "list")):
+            continue
+        if view.pagination_class is not LinkHeaderPagination:
+            continue
+        route = str(pattern.pattern)
+        if "<uuid:id>" in route:
+            route = route.replace("<uuid:id>", str(ids[route.split("/")[0]]))
+        found.append(f"/api/{route}")
+    return found
+
+
+@pytest.mark.parametrize("query", [
+    "offset=9223372036854775808", "offset=9223372036854775807", "offset=1000000001",
+    "offset=" + "9" * 5000, "limit=9223372036854775808", "limit=" + "9" * 5000,
+    "limit=500&offset=9223372036854775300",
+])
+def test_page_parameters_beyond_any_table_are_400_on_every_list(api_client, site_with_production, query):
+    site, production = site_with_production
+    job = JobFactory(site=site, environment=production)
+    endpoints = list_endpoints(site, production, job)
+    assert "/api/sites" in endpoints and "/api/jobs" in endpoints and len(endpoints) >= 6
+    for endpoint in endpoints:
+        response = api_client.get(f"{endpoint}?{query}")
+        assert response.status_code == 400, (endpoint, response.content)
+        body = response.json()
+        assert body["code"] == "bad_request" and body["message"].startswith(("offset", "limit")), body
+
+
+def test_the_largest_offset_is_an_empty_page(api_client, site_with_production):
+    response = api_client.get("/api/sites?offset=1000000000&limit=500")
+    assert response.status_code == 200 and response.json() == []
+
+
+def test_job_log_after_beyond_any_line_is_empty_not_an_error(api_client, site_with_production):
+    from apps.jobs.models import JobLogLine
+
+    site, production = site_with_production
+    job = JobFactory(site=site, environment=production)
+    JobLogLine.objects.create(job=job, seq=1, message="line 1")
+    for after, seqs in (("9223372036854775808", []), ("9" * 30, []), ("-9223372036854775809", [1])):
+        response = api_client.get(f"/api/jobs/{job.id}/log?after={after}")
+        assert response.status_code == 200, response.content
+        assert [line["seq"] for line in response.json()] == seqs
