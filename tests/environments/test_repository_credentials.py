@@ -130,7 +130,7 @@ def test_has_credentials(url_, expected):
 
 
 def test_the_migration_removes_stored_credentials():
-    migration = importlib.import_module("apps.environments.migrations.0003_scrub_repository_credentials")
+    migration = importlib.import_module("apps.environments.migrations.0004_scrub_repository_credentials")
     assert [migration.without_credentials(u) for u in WITH_CREDENTIALS] == [
         "https://git.example.test/agency/shop.git",
         "https://github.com/agency/shop.git",
@@ -150,7 +150,7 @@ def test_the_migration_scrubs_environments_releases_and_deploy_jobs(production):
 
     from apps.jobs.factories import JobFactory
 
-    migration = importlib.import_module("apps.environments.migrations.0003_scrub_repository_credentials")
+    migration = importlib.import_module("apps.environments.migrations.0004_scrub_repository_credentials")
     leaked = WITH_CREDENTIALS[0]
     Environment.objects.filter(pk=production.pk).update(git_repository=leaked)
     release = Release.objects.create(environment=production, source_type="git", source_ref=f"{leaked}#v1",

@@ -58,7 +58,7 @@ def scrub(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("environments", "0002_deploy_sources"),
+        ("environments", "0003_environment_action_permissions"),
         ("jobs", "0002_job_retry_of"),
     ]
 
