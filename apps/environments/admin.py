@@ -83,7 +83,7 @@ class DeployForm(forms.Form):
 class GitRepositoryForm(forms.Form):
     repository_url = forms.CharField(
         required=False, max_length=500, label="Repository URL",
-        help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset.",
+        help_text="https://, ssh:// or git@host:path URL; empty to unset.",
     )
     new_deploy_key = forms.BooleanField(
         required=False, label="Make a new deploy key",
