@@ -6,7 +6,12 @@ import stat
 
 import pytest
 
-from apps.environments.remote.release_archive import ArchiveRejected, extract, inspect, tree_problems
+from apps.environments.remote.release_archive import (
+    ArchiveRejected,
+    extract,
+    inspect,
+    tree_problems,
+)
 from tests.environments.archives import make_tar, make_zip
 
 LIMIT = 10 * 1024 * 1024

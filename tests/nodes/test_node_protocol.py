@@ -28,7 +28,8 @@ def run_node_program(tmp_path, body: str) -> list[str]:
         f"{body}\n"
         "main(handler)\n"
     )
-    done = subprocess.run([sys.executable, str(program)], input="{}", capture_output=True, text=True, timeout=30)
+    done = subprocess.run([sys.executable, str(program)], input="{}", capture_output=True, text=True, timeout=30,
+                          check=False)
     # The panel splits the stream at "\n" only (apps/nodes/ssh.py).
     return done.stdout.rstrip("\n").split("\n")
 
@@ -101,3 +102,45 @@ def test_the_result_line_escapes_every_separator(tmp_path):
     lines = run_node_program(tmp_path, "def handler(params):\n    return {'text': '\\u2028\\u2029\\x85\\n'}\n")
     assert lines == ['RESULT {"text": "\\u2028\\u2029\\u0085\\n"}']
     assert json.loads(lines[0][len("RESULT "):]) == {"text": "\u2028\u2029\x85\n"}
+
+
+def test_output_someone_else_controls_is_kept_bounded_and_its_processes_cannot_outstay(tmp_path):
+    import time
+
+    from apps.nodes.remote.nodelib import run_bounded
+
+    flood = ("import sys; sys.stdout.write('a' * 5_000_000 + 'END'); sys.stderr.write('e' * 100_000)")
+    done = run_bounded([sys.executable, "-c", flood], timeout=30, keep_stdout=1000, keep_stderr=10)
+    assert (len(done.stdout), done.stdout[-3:], done.stderr, done.returncode) == (1000, "END", "e" * 10, 0)
+
+    # A child left behind holding the pipes does not keep the caller waiting, nor does it live on.
+    pid_file = tmp_path / "pid"
+    started = time.monotonic()
+    done = run_bounded(["sh", "-c", f"sleep 300 & echo $! > {pid_file}; echo answer"], timeout=30)
+    assert done.stdout == "answer\n" and time.monotonic() - started < 20
+    assert _gone(int(pid_file.read_text()))
+
+    # On timeout the whole process group goes, not only the direct child.
+    pid_file.unlink()
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_bounded(["sh", "-c", f"sleep 300 & echo $! > {pid_file}; sleep 300"], timeout=1)
+    assert _gone(int(pid_file.read_text()))
+
+    # As another account: its own ids, no supplementary groups of root's.
+    done = run_bounded(["id"], timeout=30, user=65534, group=65534)
+    assert done.stdout.startswith("uid=65534(") and "groups=65534(" in done.stdout and "0(root)" not in done.stdout
+
+
+def _gone(pid: int) -> bool:
+    """Dead, or a zombie nobody reaped yet (a container's init may not)."""
+    import time
+
+    for _ in range(50):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.1)
+    return False

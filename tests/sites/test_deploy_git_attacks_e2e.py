@@ -27,7 +27,7 @@ import pytest
 from apps.environments import naming
 from apps.jobs import runner
 from apps.jobs.models import Job
-from tests.sites.test_deploy_e2e import (  # noqa: F401 (repository is a fixture)
+from tests.sites.test_deploy_e2e import (
     ACTIVATE,
     THEME_CSS,
     THEME_INDEX,
@@ -35,7 +35,6 @@ from tests.sites.test_deploy_e2e import (  # noqa: F401 (repository is a fixture
     git,
     make_repository,
     readable_directory,
-    repository,
 )
 from tests.sites.test_site_lifecycle_e2e import create_site, http_get, job_log
 
@@ -107,6 +106,14 @@ def names_and_links(path: Path) -> tuple[set[str], set[str]]:
 
 
 @pytest.fixture
+def site_repository():
+    """A repository the node's git account can read (see readable_directory)."""
+    parent = readable_directory("pressluft-test-repo-")
+    yield make_repository(parent / "site.git")
+    shutil.rmtree(parent)
+
+
+@pytest.fixture
 def root_only_target():
     """What an attacker would like to read: a directory only root can enter."""
     target = Path(tempfile.mkdtemp(prefix="pressluft-test-target-"))
@@ -117,15 +124,17 @@ def root_only_target():
     shutil.rmtree(target)
 
 
-def test_a_repository_linking_out_of_its_tree_is_refused(api_client, local_node, repository, root_only_target):
+def test_a_repository_linking_out_of_its_tree_is_refused(api_client, local_node, site_repository,
+                                                         root_only_target):
     target, secret_name = root_only_target
     target_before = tree_snapshot(target)
     site, production = create_site(api_client, "Lambda Links", "lambda")
     root = Path(naming.root(production))
 
     # Links that stay inside the tree are fine, and stay links.
-    good = replace_tree(repository, "inside", {**GOOD_THEME, "themes/pressluft-test/current.css": "-> style.css",
-                                                "themes/alias": "-> pressluft-test"})
+    good = replace_tree(site_repository, "inside", {
+        **GOOD_THEME, "themes/pressluft-test/current.css": "-> style.css", "themes/alias": "-> pressluft-test",
+    })
     job = deploy(api_client, production, good)
     assert job.status == "succeeded", job_log(job.pk)
     production.refresh_from_db()
@@ -147,7 +156,7 @@ def test_a_repository_linking_out_of_its_tree_is_refused(api_client, local_node,
     }
     for tag, (entries, problem) in attacks.items():
         before, current_link = release_dirs(production), os.readlink(root / "current")
-        job = deploy(api_client, production, replace_tree(repository, f"attack-{tag}", entries))
+        job = deploy(api_client, production, replace_tree(site_repository, f"attack-{tag}", entries))
         assert (job.status, job.error_code) == ("failed", "deploy_source_invalid"), (tag, job_log(job.pk))
         assert problem in job.error_message and "leads outside the tree" in job.error_message, job.error_message
         production.refresh_from_db()
@@ -162,13 +171,13 @@ def test_a_repository_linking_out_of_its_tree_is_refused(api_client, local_node,
     runner.run_job(api_client.delete(f"/api/sites/{site.id}").json()["job_id"])
 
 
-def test_the_sites_output_cannot_forge_the_node_programs_outcome(api_client, local_node, repository):
+def test_the_sites_output_cannot_forge_the_node_programs_outcome(api_client, local_node, site_repository):
     # The site's PHP, run by the WordPress helper before the switch, answers
     # with a newline and a forged ERROR line (before the fix the job failed
     # with the forged unsafe_path): the outcome stays the real one.
     site, production = create_site(api_client, "Nu Forge", "nu")
     live = production.current_release
-    forging = replace_tree(repository, "forge", {**GOOD_THEME, "mu-plugins/forge.php": FORGING_PLUGIN})
+    forging = replace_tree(site_repository, "forge", {**GOOD_THEME, "mu-plugins/forge.php": FORGING_PLUGIN})
     before = release_dirs(production)
     job = deploy(api_client, production, forging)
     assert (job.status, job.error_code) == ("failed", "deploy_check_failed"), job_log(job.pk)
@@ -183,7 +192,7 @@ def test_the_sites_output_cannot_forge_the_node_programs_outcome(api_client, loc
 
 
 def test_git_runs_as_the_unprivileged_account_and_local_repositories_need_the_setting(
-        api_client, local_node, repository, settings):
+        api_client, local_node, site_repository, settings):
     site, production = create_site(api_client, "Mu Private", "mu")
     # A repository root can read and the git account cannot: git never runs as root.
     private_parent = readable_directory("pressluft-test-private-")
@@ -207,7 +216,7 @@ def test_git_runs_as_the_unprivileged_account_and_local_repositories_need_the_se
     # Local repositories are for the test suite only: with the setting off the panel refuses them...
     settings.GIT_ALLOW_LOCAL_REPOSITORIES = False
     url = f"/api/environments/{production.id}/git-repository"
-    for local in (f"file://{repository}", str(repository)):
+    for local in (f"file://{site_repository}", str(site_repository)):
         response = api_client.put(url, {"repository_url": local}, format="json")
         assert response.status_code == 400 and response.json()["code"] == "bad_request", local
         assert "local repositories" in str(response.json()["details"])
@@ -219,7 +228,7 @@ def test_git_runs_as_the_unprivileged_account_and_local_repositories_need_the_se
     # ...and so does the node, for a deploy queued while they were allowed.
     settings.GIT_ALLOW_LOCAL_REPOSITORIES = True
     response = api_client.post(f"/api/environments/{production.id}/deploy",
-                               {"source_type": "git", "source_ref": f"file://{repository}#v1"}, format="json")
+                               {"source_type": "git", "source_ref": f"file://{site_repository}#v1"}, format="json")
     assert response.status_code == 202, response.content
     settings.GIT_ALLOW_LOCAL_REPOSITORIES = False
     runner.run_job(response.json()["job_id"])

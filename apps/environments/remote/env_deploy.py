@@ -63,7 +63,8 @@ def git_environment(name: str, deploy_key: str | None, work: Path, account, *, r
     # A local repository (file:// or a path) only where the panel allows it (its test suite).
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work), "XDG_CONFIG_HOME": str(work),
-        "LANG": "C.UTF-8", "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": "https:ssh" + (":file" if allow_local else ""),
+        "LANG": "C.UTF-8", "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ALLOW_PROTOCOL": "https:ssh" + (":file" if allow_local else ""),
         "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(work / "gitconfig"),
     }
     config = "[core]\n\thooksPath = /dev/null\n"

@@ -187,15 +187,19 @@ def run_bounded(argv: list[str], *, input: str | None = None, timeout: float, en
         process.wait()
         raise
     finally:
-        # A leftover child holding the pipes open must not keep us waiting.
-        for thread in threads:
-            thread.join(timeout=5)
+        # A leftover child holding the pipes open must not keep us waiting, nor live on.
+        _join_all(threads, 5)
         if any(thread.is_alive() for thread in threads):
             kill_group()
-            for thread in threads:
-                thread.join(timeout=5)
+            _join_all(threads, 5)
     return subprocess.CompletedProcess(argv, process.returncode, bytes(kept["stdout"]).decode(errors="replace"),
                                        bytes(kept["stderr"]).decode(errors="replace"))
+
+
+def _join_all(threads: list, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def write_file(path: str | Path, content: str | bytes, mode: int = 0o644, owner: str | None = None,
