@@ -230,15 +230,15 @@ def take_tree(top: Path, account) -> None:
                 os.fchmod(fd, 0o755)
             with os.scandir(fd) as entries:
                 for entry in entries:
-                    info_ = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)
-                    if stat.S_ISDIR(info_.st_mode):
-                        pending.append((path / entry.name, (info_.st_dev, info_.st_ino)))
+                    found = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)
+                    if stat.S_ISDIR(found.st_mode):
+                        pending.append((path / entry.name, (found.st_dev, found.st_ino)))
                         continue
-                    if info_.st_uid != account.pw_uid or (stat.S_ISREG(info_.st_mode) and info_.st_nlink > 1):
+                    if found.st_uid != account.pw_uid or (stat.S_ISREG(found.st_mode) and found.st_nlink > 1):
                         continue
                     os.chown(entry.name, 0, 0, dir_fd=fd, follow_symlinks=False)
-                    if stat.S_ISREG(info_.st_mode):
-                        os.chmod(entry.name, 0o755 if info_.st_mode & 0o100 else 0o644, dir_fd=fd)
+                    if stat.S_ISREG(found.st_mode):
+                        os.chmod(entry.name, 0o755 if found.st_mode & 0o100 else 0o644, dir_fd=fd)
         finally:
             os.close(fd)
 
