@@ -274,6 +274,9 @@ DEPLOY_ARCHIVE_DIR = DATA_DIR / "deploy-archives"
 DEPLOY_ARCHIVE_MAX_BYTES = env_int("PRESSLUFT_DEPLOY_ARCHIVE_MAX_MB", 256) * 1024 * 1024
 DEPLOY_ARCHIVE_MAX_UNPACKED_BYTES = env_int("PRESSLUFT_DEPLOY_ARCHIVE_MAX_UNPACKED_MB", 1024) * 1024 * 1024
 DEPLOY_ARCHIVES_KEPT = 5
+# git deploys from file:// URLs and paths on the node: for the test suite only
+# (a deploy from a local path would copy whatever the node's git account can read).
+GIT_ALLOW_LOCAL_REPOSITORIES = env_bool("PRESSLUFT_GIT_ALLOW_LOCAL_REPOSITORIES", False)
 JOB_MAX_ATTEMPTS = 3
 JOB_RETRY_BACKOFF = [60, 5 * 60, 15 * 60]
 # A running job whose worker has not written a heartbeat for this long is

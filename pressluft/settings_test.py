@@ -16,3 +16,5 @@ WORDPRESS_CORE = "directory:/usr/share/wordpress"
 NODE_LISTEN_ADDRESS = "127.0.0.1"
 # The rules would cut this machine's non-loopback traffic; tests inspect the file only.
 NODE_APPLY_FIREWALL = False
+# The deploy tests fetch from repositories in local directories.
+GIT_ALLOW_LOCAL_REPOSITORIES = True

@@ -89,7 +89,7 @@ class DeployForm(forms.Form):
 class GitRepositoryForm(forms.Form):
     repository_url = forms.CharField(
         required=False, max_length=500, label="Repository URL",
-        help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset. No user name, password or "
+        help_text="https://, ssh:// or git@host:path URL; empty to unset. No user name, password or "
                   "token in it: a private repository is reached over ssh with the deploy key below.",
     )
     new_deploy_key = forms.BooleanField(

@@ -126,7 +126,7 @@ def env_deploy(ctx):
             )
     except JobError as exc:
         if exc.code in ("wordpress_failed", "deploy_source_failed", "deploy_layout_unknown", "archive_invalid",
-                        "bad_parameters"):
+                        "deploy_source_invalid", "bad_parameters"):
             # Nothing was switched: the live release is untouched.
             code = "deploy_check_failed" if exc.code == "wordpress_failed" else exc.code
             raise JobError(code, exc.message, resource_intact=True) from None

@@ -189,7 +189,8 @@ NODE_ARCHIVE_DIR = "/var/lib/pressluft/deploy-archives"
 
 
 def deploy_git(environment, *, release: str, repository: str, ref: str, keep: int = 5, ctx=None) -> dict:
-    git = {"repository": repository, "ref": ref}
+    # The node refuses a local repository (file:// or a path) unless told this installation allows them.
+    git = {"repository": repository, "ref": ref, "allow_local": settings.GIT_ALLOW_LOCAL_REPOSITORIES}
     if repository == environment.git_repository and environment.deploy_key_private:
         # The key travels as data on stdin; the node keeps it only for the fetch.
         git["deploy_key"] = environment.deploy_key_private

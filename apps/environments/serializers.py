@@ -106,7 +106,7 @@ class DeployArchiveUploadSerializer(serializers.Serializer):
 class GitRepositorySerializer(StrictSerializer):
     repository_url = serializers.CharField(
         max_length=500, allow_blank=True,
-        help_text="https://, ssh://, git@host:path or file:/// URL; empty to unset. A URL carrying credentials "
+        help_text="https://, ssh:// or git@host:path URL; empty to unset. A URL carrying credentials "
                   "(user:password@, a token) is refused: private repositories use ssh and the deploy key.",
     )
     new_deploy_key = serializers.BooleanField(

@@ -218,8 +218,18 @@ def expired_environments():
     )
 
 
-GIT_REPOSITORY = re.compile(r"^(https://[^\s#]+|ssh://[^\s#]+|git@[A-Za-z0-9.-]+:[^\s#]+|file:///[^\s#]+|/[^\s#]+)$")
+GIT_REPOSITORY = re.compile(r"^(https://[^\s#]+|ssh://[^\s#]+|git@[A-Za-z0-9.-]+:[^\s#]+)$")
+# A repository on the node itself: only where GIT_ALLOW_LOCAL_REPOSITORIES says
+# so (the test suite); anywhere else it would let a deploy read the node's files.
+LOCAL_GIT_REPOSITORY = re.compile(r"^(file:///[^\s#]+|/[^\s#]+)$")
 GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}$")
+LOCAL_REPOSITORY_REFUSED = "local repositories (file:// or a path on the node) are not accepted"
+
+
+def usable_repository(url: str) -> bool:
+    if LOCAL_GIT_REPOSITORY.match(url):
+        return settings.GIT_ALLOW_LOCAL_REPOSITORIES
+    return bool(GIT_REPOSITORY.match(url))
 
 
 def set_git_repository(environment_id, repository_url: str, *, new_deploy_key: bool = False, user=None) -> Environment:
@@ -228,9 +238,10 @@ def set_git_repository(environment_id, repository_url: str, *, new_deploy_key: b
     a new deploy key pair of its own."""
     repository_url = repository_url.strip()
     refuse_credentials(repository_url, "repository_url")
-    if repository_url and not GIT_REPOSITORY.match(repository_url):
-        raise ApiError("bad_request", "Not a usable git repository URL.",
-                       {"fields": {"repository_url": ["expected an https://, ssh://, git@host:path or file:/// URL"]}})
+    if repository_url and not usable_repository(repository_url):
+        problem = ("expected an https://, ssh:// or git@host:path URL"
+                   + (f"; {LOCAL_REPOSITORY_REFUSED}" if LOCAL_GIT_REPOSITORY.match(repository_url) else ""))
+        raise ApiError("bad_request", "Not a usable git repository URL.", {"fields": {"repository_url": [problem]}})
     with transaction.atomic():
         environment = Environment.objects.select_for_update().select_related("site").filter(pk=environment_id).first()
         if environment is None:
@@ -329,9 +340,11 @@ def _git_source(environment, source_ref: str) -> dict:
         if not repository:
             raise ApiError("bad_request", "The environment has no git repository set; set one, or give "
                            "source_ref as <repository>#<ref>.", {"fields": {"source_ref": ["no repository"]}})
-    if not GIT_REPOSITORY.match(repository) or not GIT_REF.match(ref):
+    if not usable_repository(repository) or not GIT_REF.match(ref):
+        problem = ("expected e.g. main, v1.2 or https://git.example.com/site.git#main"
+                   + (f"; {LOCAL_REPOSITORY_REFUSED}" if LOCAL_GIT_REPOSITORY.match(repository) else ""))
         raise ApiError("bad_request", "source_ref must be a branch, tag or commit, or <repository>#<ref>.",
-                       {"fields": {"source_ref": ["expected e.g. main, v1.2 or https://git.example.com/site.git#main"]}})
+                       {"fields": {"source_ref": [problem]}})
     return {"repository": repository, "ref": ref}
 
 

@@ -33,6 +33,9 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "deploy_source_failed": JobErrorCode(False, "The deploy source (git repository and ref) could not be fetched."),
     "deploy_layout_unknown": JobErrorCode(False, "The repository holds neither a wp-content tree nor a WordPress tree."),
     "archive_invalid": JobErrorCode(False, "The node refused the deploy archive (unsafe or unknown entries)."),
+    "deploy_source_invalid": JobErrorCode(False, "The node refused the deploy source: a link leading out of the "
+                                                  "checked-out tree, a hard link or special file, or a local "
+                                                  "repository where they are not allowed; nothing was built."),
     "deploy_check_failed": JobErrorCode(False, "WordPress does not load from the new release; nothing was switched."),
     "rollback_failed": JobErrorCode(False, "Switching back to an earlier release failed; the environment needs an operator."),
     "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "

@@ -1,7 +1,8 @@
 """Running node-side programs from the panel: make sure the node has the
 current bundle, send the parameters as JSON on stdin, stream the program's
 STEP/INFO lines into the job log, and turn its ERROR line or any SSH failure
-into a registered job error."""
+into a registered job error. Only the program's last line can be its
+outcome (see ProgramOutput)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,53 @@ def as_job_error(exc: ssh.SshError) -> JobError:
     return JobError(exc.code, exc.message, retryable=exc.retryable)
 
 
+class ProgramOutput:
+    """The stdout lines of one node program, read by the protocol in
+    apps/nodes/remote/nodelib.py: STEP and INFO go to the job log; the
+    outcome (RESULT or ERROR) counts only as the very last line. A RESULT or
+    ERROR line followed by anything else is logged as plain output and means
+    nothing, so text that made it onto a line of its own cannot forge one."""
+
+    def __init__(self, ctx=None):
+        self.ctx = ctx
+        self.final: tuple[str, str] | None = None
+
+    def line(self, line: str) -> None:
+        if self.final is not None:
+            kind, rest = self.final
+            self.final = None
+            self._log(f"(ignored, not the last line) {kind} {rest}", LogLevel.OUTPUT)
+        kind, _, rest = line.partition(" ")
+        if kind in ("RESULT", "ERROR"):
+            self.final = (kind, rest)
+        elif kind in ("STEP", "INFO"):
+            self._log(rest, LogLevel.STEP if kind == "STEP" else LogLevel.INFO)
+        else:
+            self._log(line, LogLevel.OUTPUT)
+
+    def _log(self, text: str, level) -> None:
+        if self.ctx is not None:
+            self.ctx.log(text, level)
+
+    def error(self) -> JobError | None:
+        if self.final is None or self.final[0] != "ERROR":
+            return None
+        code, _, tail = self.final[1].partition(" ")
+        retryable, _, message = tail.partition(" ")
+        return _node_error(code, retryable == "1", message)
+
+    def result(self, program: str) -> dict:
+        if self.final is None or self.final[0] != "RESULT":
+            raise JobError("remote_step_failed", f"{program} ended without a result line.")
+        try:
+            result = json.loads(self.final[1] or "{}")
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):
+            raise JobError("remote_step_failed", f"{program} ended with a result that is not a JSON object.")
+        return result
+
+
 def run_program(node, program: str, params: dict, *, ctx=None, timeout: float = 900,
                 connect_timeout: float = ssh.CONNECT_TIMEOUT) -> dict:
     """Run ``program`` on ``node`` and return its RESULT; raise JobError on failure.
@@ -46,21 +94,7 @@ def run_program(node, program: str, params: dict, *, ctx=None, timeout: float = 
     ``timeout`` bounds the whole call, connecting included, when it is the smaller.
     """
     deadline = time.monotonic() + timeout
-    result: dict = {}
-    error: list[tuple[str, bool, str]] = []
-
-    def on_line(line: str) -> None:
-        kind, _, rest = line.partition(" ")
-        if kind == "RESULT":
-            result.update(json.loads(rest or "{}"))
-        elif kind == "ERROR":
-            code, _, tail = rest.partition(" ")
-            retryable, _, message = tail.partition(" ")
-            error.append((code, retryable == "1", message))
-        elif ctx is not None:
-            level = {"STEP": LogLevel.STEP, "INFO": LogLevel.INFO}.get(kind, LogLevel.OUTPUT)
-            ctx.log(rest if kind in ("STEP", "INFO") else line, level)
-
+    output = ProgramOutput(ctx)
     try:
         connection = open_connection(node, min(connect_timeout, timeout))
         ensure_bundle(connection)
@@ -68,12 +102,13 @@ def run_program(node, program: str, params: dict, *, ctx=None, timeout: float = 
             ["python3", bundle.program_path(program)],
             stdin=json.dumps(params),
             timeout=max(0.5, deadline - time.monotonic()),
-            on_line=on_line,
+            on_line=output.line,
             stop_event=ctx.stop_event if ctx is not None else None,
         )
     except ssh.RemoteStepFailed as exc:
-        if error:
-            raise _node_error(*error[-1]) from None
+        error = output.error()
+        if error is not None:
+            raise error from None
         raise as_job_error(exc) from None
     except ssh.RemoteStopped:
         if ctx is not None:
@@ -81,9 +116,10 @@ def run_program(node, program: str, params: dict, *, ctx=None, timeout: float = 
         raise JobError("remote_step_failed", f"{program} was stopped on the node.") from None
     except ssh.SshError as exc:
         raise as_job_error(exc) from None
-    if error:
-        raise _node_error(*error[-1])
-    return result
+    error = output.error()
+    if error is not None:
+        raise error
+    return output.result(program)
 
 
 def _node_error(code: str, retryable: bool, message: str) -> JobError:

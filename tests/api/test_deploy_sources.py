@@ -164,3 +164,21 @@ def test_a_bare_ref_deploys_from_the_environments_repository(api_client, site_wi
     payload = Job.objects.get(pk=response.json()["job_id"]).payload
     assert (payload["repository"], payload["ref"]) == ("https://git.example.test/agency/shop.git", "v2.1")
     assert "deploy_key" not in str(payload)  # the key is read when the job runs, never stored with it
+
+
+def test_local_repositories_are_refused_unless_the_setting_allows_them(api_client, site_with_production, settings):
+    _, production = site_with_production
+    url = f"/api/environments/{production.id}/git-repository"
+    settings.GIT_ALLOW_LOCAL_REPOSITORIES = False
+    for local in ("file:///srv/site.git", "/srv/site.git", "/etc"):
+        response = api_client.put(url, {"repository_url": local}, format="json")
+        assert response.status_code == 400 and response.json()["code"] == "bad_request", local
+        assert "local repositories" in response.json()["details"]["fields"]["repository_url"][0]
+        response = api_client.post(f"/api/environments/{production.id}/deploy",
+                                   {"source_type": "git", "source_ref": f"{local}#main"}, format="json")
+        assert response.status_code == 400 and "local repositories" in str(response.json()["details"]), local
+    assert Environment.objects.get(pk=production.pk).git_repository == ""
+    assert not Job.objects.filter(job_type="env_deploy").exists()
+
+    settings.GIT_ALLOW_LOCAL_REPOSITORIES = True  # the test suite's own setting
+    assert api_client.put(url, {"repository_url": "file:///srv/site.git"}, format="json").status_code == 200

@@ -6,7 +6,12 @@ import stat
 
 import pytest
 
-from apps.environments.remote.release_archive import ArchiveRejected, extract, inspect
+from apps.environments.remote.release_archive import (
+    ArchiveRejected,
+    extract,
+    inspect,
+    tree_problems,
+)
 from tests.environments.archives import make_tar, make_zip
 
 LIMIT = 10 * 1024 * 1024
@@ -99,3 +104,57 @@ def test_a_truncated_archive_is_refused_as_damaged(tmp_path):
     target.mkdir()
     with pytest.raises(ArchiveRejected, match="damaged"):
         extract(str(cut), str(target), max_bytes=LIMIT)
+
+
+WRAPPED_THEME = [("wrap/", "dir", ""), ("wrap/themes/", "dir", ""), ("wrap/themes/lark/", "dir", ""),
+                 ("wrap/themes/lark/style.css", "file", "/* Theme Name: Lark */")]
+
+
+@pytest.mark.parametrize("maker", [make_tar, make_zip])
+def test_a_link_is_judged_where_it_lies_once_the_wrapper_is_stripped(tmp_path, maker):
+    # Inside the archive "wrap/themes/up -> ../.." stays in it; laid out as
+    # "themes/up" it points one level above the tree, into the release.
+    escaping = maker(tmp_path / "up.archive", WRAPPED_THEME + [("wrap/themes/up", "symlink", "../..")])
+    with pytest.raises(ArchiveRejected) as refused:
+        inspect(escaping, max_bytes=LIMIT)
+    assert refused.value.problems == ["'themes/up': symbolic link to '../..' leads outside the archive"]
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(ArchiveRejected):
+        extract(escaping, str(target), max_bytes=LIMIT)
+    assert list(target.iterdir()) == []
+
+    # One level less stays inside the laid-out tree, and is kept.
+    inside = maker(tmp_path / "in.archive", WRAPPED_THEME + [("wrap/themes/top", "symlink", "..")])
+    assert {m.name: m.link for m in inspect(inside, max_bytes=LIMIT).members}["themes/top"] == ".."
+
+
+def _tree(root):
+    (root / "themes" / "lark").mkdir(parents=True)
+    (root / "themes" / "lark" / "style.css").write_text("/* Theme Name: Lark */")
+    (root / "themes" / "lark" / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(root / "themes" / "lark" / "run.sh", 0o755)
+    os.symlink("style.css", root / "themes" / "lark" / "current.css")
+    os.symlink("../themes", root / "themes" / "lark" / "all")
+    return root
+
+
+def test_a_checked_out_tree_is_accepted_when_its_links_stay_inside(tmp_path):
+    assert tree_problems(str(_tree(tmp_path / "checkout"))) == []
+
+
+@pytest.mark.parametrize("attack, problem", [
+    (lambda root: os.symlink("/etc", root / "wp-content"), "'wp-content': symbolic link to '/etc' leads outside"),
+    (lambda root: os.symlink("/root", root / "themes" / "evil"), "'themes/evil': symbolic link to '/root' leads outside"),
+    (lambda root: os.symlink("../../..", root / "themes" / "lark" / "up"), "leads outside the tree"),
+    (lambda root: (os.symlink(".", root / "themes" / "here"), os.symlink("here/../..", root / "themes" / "b")),
+     "'themes/b': symbolic link to 'here/../..' leads outside"),
+    (lambda root: os.mkfifo(root / "themes" / "pipe"), "special files"),
+    (lambda root: os.link(root / "themes" / "lark" / "style.css", root / "themes" / "copy.css"), "hard links"),
+    (lambda root: (root / "themes" / "back\\slash.php").write_text("x"), "backslash"),
+])
+def test_a_checked_out_tree_is_refused_by_the_archive_rules(tmp_path, attack, problem):
+    root = _tree(tmp_path / "checkout")
+    attack(root)
+    problems = tree_problems(str(root))
+    assert any(problem in line for line in problems), problems

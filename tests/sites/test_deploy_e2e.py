@@ -2,7 +2,9 @@
 atomically; a release that breaks the site is rolled back by itself; a
 release WordPress cannot even load is never switched to."""
 
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,9 +33,22 @@ def git(repo: Path, *args):
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
+def readable_directory(prefix: str) -> Path:
+    """A directory the node's unprivileged git account can read: git deploys
+    fetch as it, and pytest's tmp_path (root's, 0700) is out of its reach."""
+    parent = Path(tempfile.mkdtemp(prefix=prefix))
+    parent.chmod(0o755)
+    return parent
+
+
 @pytest.fixture
-def repository(tmp_path):
-    repo = tmp_path / "site.git"
+def repository():
+    parent = readable_directory("pressluft-test-repo-")
+    yield make_repository(parent / "site.git")
+    shutil.rmtree(parent)
+
+
+def make_repository(repo: Path) -> Path:
     (repo / "themes" / "pressluft-test").mkdir(parents=True)
     (repo / "mu-plugins").mkdir()
     git(repo.parent, "init", "--quiet", "-b", "main", str(repo))

@@ -10,6 +10,11 @@
  * The answer is one JSON object on stdout: {"ok": true, ...} or
  * {"ok": false, "error": "..."} with exit code 1. Nothing from the request is
  * ever evaluated as code or passed to a shell.
+ *
+ * The site's plugins run in this process: they can print to stdout and stderr,
+ * or an answer of their own, and "error" can carry WordPress's or the
+ * database's wording. The node side (wp_helper_client.py) treats all of it as
+ * the site's text: bounded, on one line, never the error message as it is.
  */
 
 error_reporting(E_ALL & ~E_DEPRECATED & ~E_NOTICE & ~E_WARNING);

@@ -1,22 +1,29 @@
-"""Deploy archives (tar, compressed tar, zip): checked before anything is
-written, then extracted without ever following a link out of the target.
+"""Deploy sources: archives (tar, compressed tar, zip) checked before anything
+is written, then extracted without ever following a link out of the target;
+and checked-out trees (git deploys), checked by the same rules before any of
+their files reaches a release.
 
 Standard library only: the panel imports this module to refuse a bad upload
 at once, and the node runs it again before extracting (it never trusts what
-it is sent).
+it is sent) and on every git checkout.
 
-What is refused, with every problem named:
+What is refused, with every problem named (the same for an archive and for a
+tree):
 - absolute names, names with a ``..`` component, backslashes or NUL bytes;
 - hard links, device files, FIFOs and other special entries;
 - symbolic links that are absolute, that lead outside the archive, or whose
   way passes through another link (a link to a link could lead out);
 - entries inside a linked or a file path, and names that appear twice;
-- more members or more unpacked bytes than the limits.
+- more members or more unpacked bytes than the limits (archives).
 
-Recognised layouts (after one wrapping top directory is stripped, as in
-``site-main/...`` archives): a whole WordPress tree (``wp-includes/`` and
-``wp-content/``), a ``wp-content/`` directory, or a bare wp-content tree
-(``themes/``, ``plugins/`` or ``mu-plugins/`` at the top).
+An archive's single wrapping top directory (as in ``site-main/...``) is
+stripped BEFORE the links are checked: a link is judged where it will lie, so
+``wrap/themes/up -> ../..`` (inside the archive, one level above the tree that
+is laid out) is refused.
+
+Recognised layouts (after the wrapper is stripped): a whole WordPress tree
+(``wp-includes/`` and ``wp-content/``), a ``wp-content/`` directory, or a bare
+wp-content tree (``themes/``, ``plugins/`` or ``mu-plugins/`` at the top).
 """
 
 from __future__ import annotations
@@ -154,6 +161,29 @@ def _link_stays_inside(name: str, target: str, links: set[str]) -> bool:
     return True
 
 
+def structure_problems(members: list[Member], outside: str = "the archive") -> list[str]:
+    """The rules between entries, for archives and checked-out trees alike:
+    nothing inside a link or a file; every link relative, staying inside the
+    tree and never passing through another link. ``members`` carry their
+    names as they will be laid out."""
+    problems = []
+    kinds = {m.name: m.kind for m in members}
+    links = {name for name, kind in kinds.items() if kind == "symlink"}
+    for member in members:
+        parts = member.name.split("/")
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            if kinds.get(prefix) == "symlink":
+                problems.append(f"{member.name!r}: lies inside the symbolic link {prefix!r}")
+                break
+            if kinds.get(prefix) == "file":
+                problems.append(f"{member.name!r}: lies inside the file {prefix!r}")
+                break
+        if member.kind == "symlink" and not _link_stays_inside(member.name, member.link, links):
+            problems.append(f"{member.name!r}: symbolic link to {member.link!r} leads outside {outside}")
+    return problems
+
+
 def _strip_wrapper(members: list[Member]) -> list[Member]:
     tops = {member.name.split("/", 1)[0] for member in members}
     if len(tops) != 1:
@@ -204,26 +234,14 @@ def inspect(path: str, *, max_bytes: int, max_members: int = MAX_MEMBERS, keep_o
                 continue
             seen.add(name)
             members.append(Member(name, kind, size, executable, link, entry))
-        kinds = {m.name: m.kind for m in members}
-        links = {name for name, kind in kinds.items() if kind == "symlink"}
-        for member in members:
-            parts = member.name.split("/")
-            for depth in range(1, len(parts)):
-                prefix = "/".join(parts[:depth])
-                if kinds.get(prefix) == "symlink":
-                    problems.append(f"{member.name!r}: lies inside the symbolic link {prefix!r}")
-                    break
-                if kinds.get(prefix) == "file":
-                    problems.append(f"{member.name!r}: lies inside the file {prefix!r}")
-                    break
-            if member.kind == "symlink" and not _link_stays_inside(member.name, member.link, links):
-                problems.append(f"{member.name!r}: symbolic link to {member.link!r} leads outside the archive")
+        # Links are judged where they will lie, so the wrapper goes first.
+        members = _strip_wrapper(members)
+        problems += structure_problems(members)
         total = sum(m.size for m in members)
         if total > max_bytes:
             problems.append(f"unpacks to {total} bytes, more than the limit of {max_bytes}")
         layout = None
         if not problems:
-            members = _strip_wrapper(members)
             layout = _layout(members)
             if layout is None:
                 problems.append("holds neither a WordPress tree (wp-includes/ and wp-content/), a wp-content/ "
@@ -238,6 +256,54 @@ def inspect(path: str, *, max_bytes: int, max_members: int = MAX_MEMBERS, keep_o
         return inspection, archive
     archive.close()
     return inspection
+
+
+def tree_problems(root: str) -> list[str]:
+    """Check a tree on disk (a git checkout) by the archive rules; returns
+    every problem found. Walked with lstat and directory handles opened
+    without following links, so a link in the tree is judged, never followed."""
+    members: list[Member] = []
+    problems: list[str] = []
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    top = os.lstat(root)
+    if not stat.S_ISDIR(top.st_mode):
+        return [f"{root!r}: not a directory"]
+    pending = [("", (top.st_dev, top.st_ino))]
+    while pending:
+        relative, identity = pending.pop()
+        try:
+            fd = os.open(os.path.join(root, relative) if relative else root, flags)
+        except OSError as exc:
+            problems.append(f"{relative!r}: cannot be opened ({exc.strerror})")
+            continue
+        try:
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != identity:
+                problems.append(f"{relative!r}: changed while it was being checked")
+                continue
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    name = f"{relative}/{entry.name}" if relative else entry.name
+                    clean, problem = clean_name(name)
+                    if problem:
+                        problems.append(problem)
+                        continue
+                    info = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)
+                    mode = info.st_mode
+                    if stat.S_ISDIR(mode):
+                        members.append(Member(clean, "dir", 0, False))
+                        pending.append((name, (info.st_dev, info.st_ino)))
+                    elif stat.S_ISLNK(mode):
+                        members.append(Member(clean, "symlink", 0, False, os.readlink(entry.name, dir_fd=fd)))
+                    elif not stat.S_ISREG(mode):
+                        problems.append(f"{name!r}: special files (devices, FIFOs, sockets) are not accepted")
+                    elif info.st_nlink > 1:
+                        problems.append(f"{name!r}: hard links are not accepted")
+                    else:
+                        members.append(Member(clean, "file", info.st_size, bool(mode & 0o111)))
+        finally:
+            os.close(fd)
+    return problems + structure_problems(members, "the tree")
 
 
 def _inside(path: str, root: str) -> bool:

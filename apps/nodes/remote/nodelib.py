@@ -9,6 +9,19 @@ JSON object on stdin. It reports with lines on stdout:
     RESULT <json>      the program's result (last line)
     ERROR <code> <retryable 0|1> <text>   why it failed (before a non-zero exit)
 
+Every line is exactly one line. Texts often carry what a site, a repository or
+a file name chose (WordPress and git errors, paths), so ``clean_text`` writes
+line breaks, other control characters, lone surrogates and bidirectional
+overrides as visible escapes (``\\n``, ``\\x1b``, ``\\u2028``) and bounds the
+length; RESULT is JSON with every such character escaped. No message can
+start a line of its own.
+
+The outcome is the program's final line only: RESULT when it exits 0, ERROR
+when it exits non-zero. The panel (apps/nodes/remote_exec.py) takes the last
+line as the outcome and treats a RESULT or ERROR line that is followed by any
+other line as plain output, so a child process that shares stdout cannot
+forge one either.
+
 Programs are idempotent: each step checks what is already there.
 Commands are argument lists, never shell strings.
 """
@@ -17,11 +30,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 LIB_DIR = Path(__file__).resolve().parent
@@ -37,15 +52,57 @@ class NodeError(Exception):
 
 _current_step = "start"
 
+# Longest text of one protocol line; more is cut (the job log is no file dump).
+MAX_TEXT = 2000
+SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Characters that reorder what is displayed (a file name could make a log line read differently).
+BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _escape(char: str) -> str:
+    if char in SHORT_ESCAPES:
+        return SHORT_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean_text(text, limit: int = MAX_TEXT) -> str:
+    """``text`` as one printable line of at most ``limit`` characters (plus a
+    cut mark): control and line-separating characters escaped."""
+    text = str(text)
+    cut = len(text) > limit
+    out = []
+    for char in text[:limit]:
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in BIDI_CONTROLS:
+            out.append(_escape(char))
+        else:
+            out.append(char)
+    line = "".join(out)
+    if len(line) > limit:
+        line, cut = line[:limit], True
+    return line + (" [...]" if cut else "")
+
+
+def _emit(kind: str, text: str) -> None:
+    print(f"{kind} {clean_text(text)}", flush=True)
+
 
 def step(text: str) -> None:
     global _current_step
     _current_step = text
-    print(f"STEP {text}", flush=True)
+    _emit("STEP", text)
 
 
 def info(text: str) -> None:
-    print(f"INFO {text}", flush=True)
+    _emit("INFO", text)
+
+
+def _fail(code: str, retryable: bool, message: str) -> None:
+    if not ERROR_CODE.match(code):
+        message, code = f"{code}: {message}", "remote_step_failed"
+    _emit("ERROR", f"{code} {int(retryable)} {message}")
+    sys.exit(2)
 
 
 def read_params() -> dict:
@@ -58,19 +115,16 @@ def main(handler) -> None:
     try:
         result = handler(read_params())
     except NodeError as exc:
-        print(f"ERROR {exc.code} {int(exc.retryable)} {exc.message}", flush=True)
-        sys.exit(2)
+        _fail(exc.code, exc.retryable, exc.message)
     except OSError as exc:
         # A file or directory in the way, a full disk, a permission: say which step and path.
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"ERROR remote_step_failed 0 {_current_step}: {exc.strerror or exc}{where}", flush=True)
-        sys.exit(2)
+        _fail("remote_step_failed", False, f"{_current_step}: {exc.strerror or exc}{where}")
     except subprocess.CalledProcessError as exc:
         tail = (exc.stderr or exc.output or "").strip().splitlines()[-3:]
-        print(f"ERROR remote_step_failed 0 {_current_step}: {exc.cmd[0]} exited {exc.returncode}: {' | '.join(tail)}",
-              flush=True)
-        sys.exit(2)
-    print("RESULT " + json.dumps(result or {}, sort_keys=True), flush=True)
+        _fail("remote_step_failed", False, f"{_current_step}: {exc.cmd[0]} exited {exc.returncode}: {' | '.join(tail)}")
+    # ensure_ascii: every control or separator character inside a string is a JSON escape.
+    print("RESULT " + json.dumps(result or {}, sort_keys=True, ensure_ascii=True), flush=True)
 
 
 def run(argv: list[str], *, input: str | None = None, check: bool = True, env: dict | None = None,
@@ -78,6 +132,74 @@ def run(argv: list[str], *, input: str | None = None, check: bool = True, env: d
     return subprocess.run(
         argv, input=input, capture_output=True, text=True, check=check, env=env, timeout=timeout, cwd=cwd
     )
+
+
+def run_bounded(argv: list[str], *, input: str | None = None, timeout: float, env: dict | None = None,
+                cwd: str | None = None, user: int | None = None, group: int | None = None,
+                keep_stdout: int = 1024 * 1024, keep_stderr: int = 64 * 1024) -> subprocess.CompletedProcess:
+    """Run a command whose output someone else controls (a site's PHP, a
+    repository host): only the last ``keep_*`` bytes of stdout and stderr are
+    kept, so a flood of output cannot exhaust memory. With ``user``/``group``
+    it runs as that account with no supplementary groups and umask 077. On
+    ``timeout`` its whole process group is killed and TimeoutExpired raised."""
+    import signal
+    import threading
+
+    process = subprocess.Popen(
+        argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=env, cwd=cwd, user=user, group=group,
+        extra_groups=[] if user is not None else None, umask=0o077 if user is not None else -1,
+        start_new_session=True,
+    )
+    kept = {"stdout": bytearray(), "stderr": bytearray()}
+
+    def drain(stream, name: str, limit: int) -> None:
+        buffer = kept[name]
+        while chunk := stream.read1(65536):
+            buffer += chunk
+            if len(buffer) > limit:
+                del buffer[: len(buffer) - limit]
+
+    def feed() -> None:
+        try:
+            process.stdin.write(input.encode())
+            process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    threads = [threading.Thread(target=drain, args=(process.stdout, "stdout", keep_stdout), daemon=True),
+               threading.Thread(target=drain, args=(process.stderr, "stderr", keep_stderr), daemon=True)]
+    if input is not None:
+        threads.append(threading.Thread(target=feed, daemon=True))
+    for thread in threads:
+        thread.start()
+
+    def kill_group() -> None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group()
+        process.wait()
+        raise
+    finally:
+        # A leftover child holding the pipes open must not keep us waiting, nor live on.
+        _join_all(threads, 5)
+        if any(thread.is_alive() for thread in threads):
+            kill_group()
+            _join_all(threads, 5)
+    return subprocess.CompletedProcess(argv, process.returncode, bytes(kept["stdout"]).decode(errors="replace"),
+                                       bytes(kept["stderr"]).decode(errors="replace"))
+
+
+def _join_all(threads: list, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def write_file(path: str | Path, content: str | bytes, mode: int = 0o644, owner: str | None = None,

@@ -26,6 +26,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import git_user
 import node_health
 import services
 from nodelib import LIB_DIR, NodeError, has_systemd, info, install_config, main, run, step, write_file
@@ -415,6 +416,11 @@ def provision(params: dict) -> dict:
     step("MariaDB and Redis on loopback")
     install_configs(contents, "mariadb", changed, changed_services)
     install_configs(contents, "redis", changed, changed_services)
+
+    step("git deploys: the unprivileged account git runs as")
+    if not git_user.exists():
+        git_user.ensure()
+        changed.append(f"created the system user {git_user.GIT_USER}")
 
     step("certbot renewal hook")
     install_configs(contents, "certbot", changed, changed_services)
