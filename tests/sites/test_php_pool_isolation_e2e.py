@@ -71,7 +71,8 @@ def production_and_staging(api_client, local_node):
     site, production = create_site(api_client, "Kappa Kitchen", "kappa")
     try:
         response = api_client.post(f"/api/sites/{site.id}/environments",
-                                   {"name": "Staging", "slug": "staging", "type": "staging"}, format="json")
+                                   {"name": "Staging", "slug": "staging", "type": "staging",
+                                    "promotion_preset": "content-protect"}, format="json")
         assert response.status_code == 202, response.content
         assert runner.run_job(response.json()["job_id"]) == "succeeded", job_log(response.json()["job_id"])
         yield production, Environment.objects.get(site=site, slug="staging")

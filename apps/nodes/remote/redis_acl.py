@@ -206,17 +206,21 @@ def _apply(previous: str, secret: str) -> None:
         raise NodeError("config_invalid", f"Redis refused {ACL_FILE}: {reply[:300]}")
 
 
-def _update(change) -> bool:
-    """Apply ``change(environments)`` to the file and to the running Redis.
-    Returns True if the file changed."""
+def _update(name: str, entry: tuple[str, str] | None) -> bool:
+    """Set (or with None remove) one environment's user in the file and in the
+    running Redis. Returns True if that user changed."""
     with _locked():
         secret = _admin_secret()
         previous = _current_content()
         environments = parse_environments(previous)
-        change(environments)
-        changed = _write(render(environments, secret))
-        # Loaded even when the file is unchanged: an earlier run may have
-        # written it and failed before Redis read it.
+        changed = environments.get(name) != entry
+        if entry is None:
+            environments.pop(name, None)
+        else:
+            environments[name] = entry
+        _write(render(environments, secret))
+        # Loaded even when nothing changed: an earlier run may have written
+        # the file and failed before Redis read it.
         _apply(previous, secret)
         return changed
 
@@ -233,13 +237,9 @@ def prepare() -> bool:
 
 
 def ensure_user(name: str, password: str, key_prefix: str) -> bool:
-    """Create or update an environment's user. Returns True if the file changed."""
+    """Create or update an environment's user. Returns True if it changed."""
     check_environment(name, key_prefix, password)
-
-    def add(environments):
-        environments[name] = (password_hash(password), key_prefix)
-
-    return _update(add)
+    return _update(name, (password_hash(password), key_prefix))
 
 
 def remove_user(name: str, key_prefix: str) -> bool:
@@ -249,15 +249,10 @@ def remove_user(name: str, key_prefix: str) -> bool:
     if not ACL_FILE.exists() and not ADMIN_SECRET_FILE.exists():
         info("this node has no Redis users yet")
         return False
-    existed = []
-
-    def drop(environments):
-        existed.append(environments.pop(name, None) is not None)
-
-    _update(drop)
+    existed = _update(name, None)
     deleted = delete_keys(key_prefix)
     info(f"removed the Redis keys under {key_prefix}" if deleted else "Redis is not running: no keys to remove")
-    return existed[0]
+    return existed
 
 
 def delete_keys(key_prefix: str) -> bool:
