@@ -14,6 +14,11 @@ def root(environment) -> str:
     return f"{settings.NODE_SITES_ROOT}/{environment.id}"
 
 
+def redis_key_prefix(environment) -> str:
+    """Every Redis key of the environment starts with this; its Redis user reaches no other."""
+    return f"pressluft_{environment.id}:"
+
+
 def pool_path(environment) -> str:
     return f"/etc/php/8.2/fpm/pool.d/{system_name(environment)}.conf"
 

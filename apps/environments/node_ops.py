@@ -14,13 +14,21 @@ from django.conf import settings
 
 from apps.environments import naming
 from apps.environments.choices import EnvironmentType
-from apps.environments.node_templates import render, wordpress_salts
+from apps.environments.node_templates import redis_password, render, wordpress_salts
 from apps.jobs.errors import JobError
 from apps.nodes import ssh
 from apps.nodes.connections import open_connection
 from apps.nodes.remote_exec import as_job_error, run_program
 
 HEALTH_TIMEOUT = 10.0
+
+# Disabled in every environment's PHP-FPM pool (on top of the node-wide list):
+# nothing that starts a process, and putenv, with which a site would hand
+# LD_PRELOAD to the sendmail that mail() starts.
+PHP_DISABLED_FUNCTIONS = ("exec", "passthru", "shell_exec", "system", "proc_open", "popen", "pcntl_exec", "putenv")
+# Outside production no mail leaves: WordPress's wp_mail is held by the staging
+# must-use plugin before it reaches mail(), so only code that bypasses it needs these.
+NON_PRODUCTION_DISABLED_FUNCTIONS = ("mail", "mb_send_mail")
 
 
 def core_source() -> dict:
@@ -34,9 +42,15 @@ def _base(environment) -> dict:
     return {"system_name": naming.system_name(environment), "root": naming.root(environment), "url": environment.preview_url}
 
 
+def _redis(environment) -> dict:
+    return {"password": redis_password(environment), "key_prefix": naming.redis_key_prefix(environment)}
+
+
 def render_configs(environment) -> dict:
     hostnames = [urlsplit(environment.preview_url).hostname]
     listen = f"{settings.NODE_LISTEN_ADDRESS}:" if settings.NODE_LISTEN_ADDRESS else ""
+    is_production = environment.environment_type == EnvironmentType.PRODUCTION
+    disabled_functions = PHP_DISABLED_FUNCTIONS + (() if is_production else NON_PRODUCTION_DISABLED_FUNCTIONS)
     context = {
         "env": environment,
         "system_name": naming.system_name(environment),
@@ -44,8 +58,12 @@ def render_configs(environment) -> dict:
         "url": environment.preview_url,
         "db_password": environment.db_password,
         "salts": wordpress_salts(environment),
-        "is_production": environment.environment_type == EnvironmentType.PRODUCTION,
-        "wp_environment_type": "production" if environment.environment_type == EnvironmentType.PRODUCTION else "staging",
+        "redis_user": naming.system_name(environment),
+        "redis_password": redis_password(environment),
+        "redis_key_prefix": naming.redis_key_prefix(environment),
+        "disabled_functions": ",".join(disabled_functions),
+        "is_production": is_production,
+        "wp_environment_type": "production" if is_production else "staging",
         "hostnames": hostnames,
         "listen": listen,
         "fastcgi_cache_enabled": environment.fastcgi_cache_enabled,
@@ -68,6 +86,7 @@ def setup(environment, *, release: str, install: dict | None, ctx=None) -> dict:
         files=render_configs(environment),
         paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
         install=install,
+        redis=_redis(environment),
     )
     return run_program(environment.node, "env_setup.py", params, ctx=ctx, timeout=1200)
 
@@ -82,12 +101,14 @@ def clone(environment, source, *, release: str, wp_options: dict | None = None, 
         paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
         source=_base(source),
         wp_options=wp_options or {},
+        redis=_redis(environment),
     )
     return run_program(environment.node, "env_clone.py", params, ctx=ctx, timeout=3600)
 
 
 def teardown(environment, ctx=None) -> dict:
-    params = dict(_base(environment), paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)})
+    params = dict(_base(environment), paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
+                  redis={"key_prefix": naming.redis_key_prefix(environment)})
     return run_program(environment.node, "env_teardown.py", params, ctx=ctx, timeout=600)
 
 

@@ -48,3 +48,10 @@ def wordpress_salts(environment) -> list[tuple[str, str]]:
         (name, hmac.new(secret, f"{environment.id}:{name}".encode(), hashlib.sha512).hexdigest())
         for name in WP_SALT_NAMES
     ]
+
+
+def redis_password(environment) -> str:
+    """The password of the environment's Redis user, derived like the salts:
+    stable across re-renders, and no column of its own."""
+    secret = environment.db_password.encode()
+    return hmac.new(secret, f"{environment.id}:redis-password".encode(), hashlib.sha256).hexdigest()

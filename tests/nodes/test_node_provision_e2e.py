@@ -2,7 +2,10 @@
 loopback, registered and provisioned through the API, its services checked
 from the outside (Nginx over HTTP, Redis and MariaDB with their clients)."""
 
+import grp
 import json
+import os
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -19,8 +22,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TEST_SITE = Path("/etc/nginx/sites-enabled/pressluft-test-node-headers.conf")
 
 
-def output(*argv: str) -> str:
-    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+def output(*argv: str, env: dict | None = None) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
+
+
+REDIS_ADMIN_SECRET = Path("/etc/pressluft/redis-admin.secret")
+REDIS_ACL_FILE = Path("/etc/pressluft/redis-users.acl")
+
+
+def redis_admin(*args: str) -> str:
+    """redis-cli as the node programs' administrator (its password in the environment, as they pass it)."""
+    secret = REDIS_ADMIN_SECRET.read_text().strip()
+    return output("redis-cli", "--user", "pressluft", *args, env=dict(os.environ, REDISCLI_AUTH=secret))
 
 
 def listeners(port: int) -> set[str]:
@@ -48,12 +61,19 @@ def test_provisioning_the_local_node(api_client, local_node):
         assert listeners(port) and listeners(port) <= {"127.0.0.1", "[::1]"}, (port, listeners(port))
 
     # Redis: a cache without persistence, a tenth of the memory, LRU eviction.
-    assert output("redis-cli", "CONFIG", "GET", "maxmemory-policy").split() == ["maxmemory-policy", "allkeys-lru"]
-    assert output("redis-cli", "CONFIG", "GET", "save").split() == ["save"]
-    assert output("redis-cli", "CONFIG", "GET", "appendonly").split() == ["appendonly", "no"]
-    maxmemory = int(output("redis-cli", "CONFIG", "GET", "maxmemory").split()[1])
+    assert redis_admin("CONFIG", "GET", "maxmemory-policy").split() == ["maxmemory-policy", "allkeys-lru"]
+    assert redis_admin("CONFIG", "GET", "save").split() == ["save"]
+    assert redis_admin("CONFIG", "GET", "appendonly").split() == ["appendonly", "no"]
+    maxmemory = int(redis_admin("CONFIG", "GET", "maxmemory").split()[1])
     total = local_node.health["memory"]["total_bytes"]
     assert 0.09 * total < maxmemory <= 0.1 * total
+    # Nobody without a password; users from Pressluft's ACL file, whose secrets only root reads.
+    assert output("redis-cli", "PING", env={"PATH": os.environ["PATH"]}).startswith("NOAUTH")
+    assert redis_admin("CONFIG", "GET", "aclfile").split() == ["aclfile", str(REDIS_ACL_FILE)]
+    assert redis_admin("ACL", "GETUSER", "default").splitlines()[1] == "off"
+    for path, mode, group in ((REDIS_ADMIN_SECRET, 0o600, "root"), (REDIS_ACL_FILE, 0o640, "redis")):
+        info = path.stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid, grp.getgrgid(info.st_gid).gr_name) == (mode, 0, group), path
 
     assert output("mariadb", "-N", "-e", "SELECT @@bind_address, @@local_infile").split() == ["127.0.0.1", "0"]
 
@@ -61,7 +81,7 @@ def test_provisioning_the_local_node(api_client, local_node):
     info = output("php-fpm8.2", "-i")
     assert "expose_php => Off" in info
     disabled = next(line for line in info.splitlines() if line.startswith("disable_functions =>"))
-    for function in ("exec", "passthru", "shell_exec", "system", "proc_open", "popen", "pcntl_exec"):
+    for function in ("exec", "passthru", "shell_exec", "system", "proc_open", "popen", "pcntl_exec", "putenv"):
         assert function in disabled.split("=>")[1].strip().split(",")
 
     # The FastCGI cache zone and the header snippets are in the running config.

@@ -85,12 +85,15 @@ def test_redis_gets_a_tenth_of_memory_and_no_persistence(provision):
     assert "maxmemory-policy allkeys-lru" in redis
     assert 'save ""' in redis and "appendonly no" in redis
     assert "bind 127.0.0.1 -::1" in redis
+    # Users come from the file the node programs write (redis_acl.py).
+    assert "aclfile /etc/pressluft/redis-users.acl" in redis
 
 
 def test_php_hardening(provision):
     ini = render(provision)["/etc/php/8.2/fpm/conf.d/99-pressluft-hardening.ini"]
     assert "expose_php = Off" in ini
-    assert "disable_functions = exec,passthru,shell_exec,system,proc_open,popen,pcntl_exec" in ini
+    assert "disable_functions = exec,passthru,shell_exec,system,proc_open,popen,pcntl_exec,putenv" in ini
+    assert "mail.force_extra_parameters = -i" in ini
 
 
 def test_the_firewall_always_lets_the_panel_back_in(provision):

@@ -9,7 +9,7 @@ so a re-run after a crash at any line copies again from the source (the site's
 job lock keeps the source unchanged meanwhile) and never mixes two copies.
 
 Parameters (JSON on stdin), all produced by the panel:
-  system_name, root, url, db_password, files, paths   the new environment (as env_setup.py)
+  system_name, root, url, db_password, files, paths, redis   the new environment (as env_setup.py)
   release       name of the new environment's release directory
   source        {"system_name", "root", "url"} of the environment copied
   wp_options    {name: value} set through WordPress after the copy (e.g. blog_public)
@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import env_setup
+import redis_acl
 import release_files
 import safe_fs
 import services
@@ -202,6 +203,11 @@ def clone(params: dict) -> dict:
 
     step("database and database user")
     env_setup.ensure_database(name, params["db_password"])
+
+    # Its own, starting empty: the source's cache is not copied.
+    step("Redis user")
+    if redis_acl.ensure_user(name, params["redis"]["password"], params["redis"]["key_prefix"]):
+        changed.append("redis user")
 
     step("wp-config.php")
     if env_setup.write_wp_config(root, name, params["files"]["wp_config"]):

@@ -13,6 +13,7 @@ Parameters (JSON on stdin), all produced by the panel:
   files         rendered configs: {"wp_config", "pool", "vhost"}
   paths         where the configs go: {"pool", "vhost"}
   install       {"title", "admin_user", "admin_email", "admin_password"} or null
+  redis         {"password", "key_prefix"}: the environment's own Redis user
 """
 
 import hashlib
@@ -25,6 +26,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+import redis_acl
 import release_files
 import safe_fs
 import services
@@ -150,6 +152,10 @@ def setup(params: dict) -> dict:
 
     step("database and database user")
     ensure_database(name, params["db_password"])
+
+    step("Redis user")
+    if redis_acl.ensure_user(name, params["redis"]["password"], params["redis"]["key_prefix"]):
+        changed.append("redis user")
 
     step("wp-config.php")
     if write_wp_config(root, name, params["files"]["wp_config"]):

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Remove one environment from this node: server block, PHP-FPM pool,
-database and its user, files, Linux user. Idempotent: what is gone already
-is skipped. Parameters: system_name, root, paths {pool, vhost}."""
+database and its user, Redis user and keys, files, Linux user. Idempotent:
+what is gone already is skipped. Parameters: system_name, root, paths {pool,
+vhost}, redis {key_prefix}."""
 
 import pwd
 import re
 import shutil
 from pathlib import Path
 
+import redis_acl
 import services
 from env_deploy import KNOWN_HOSTS_DIR
 from nodelib import NodeError, main, remove_config, run, step
@@ -36,6 +38,10 @@ def teardown(params: dict) -> dict:
     services.ensure_running("mariadb")
     run(["mariadb", "--batch"], input=f"DROP DATABASE IF EXISTS `{name}`;\nDROP USER IF EXISTS '{name}'@'localhost';\n")
     removed.append("database")
+
+    step("Redis user and keys")
+    if redis_acl.remove_user(name, params["redis"]["key_prefix"]):
+        removed.append("redis user")
 
     step("files")
     if root.exists():

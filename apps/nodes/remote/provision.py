@@ -28,6 +28,7 @@ from pathlib import Path
 
 import git_user
 import node_health
+import redis_acl
 import services
 from nodelib import LIB_DIR, NodeError, has_systemd, info, install_config, main, run, step, write_file
 
@@ -54,7 +55,9 @@ FIREWALL_FILE = "/etc/pressluft/firewall.nft"
 NFTABLES_CONF = Path("/etc/nftables.conf")
 DEBIAN_DEFAULT_SITE = Path("/etc/nginx/sites-enabled/default")
 
-DISABLED_FUNCTIONS = ["exec", "passthru", "shell_exec", "system", "proc_open", "popen", "pcntl_exec"]
+# putenv: with it, a site sets LD_PRELOAD for the sendmail that mail() starts
+# and so runs its own code despite the others being disabled.
+DISABLED_FUNCTIONS = ["exec", "passthru", "shell_exec", "system", "proc_open", "popen", "pcntl_exec", "putenv"]
 
 NGINX_TEST = ["nginx", "-t", "-q"]
 PHP_FPM_TEST = [f"php-fpm{PHP}", "-t"]
@@ -242,6 +245,7 @@ def template_values(settings: dict, facts: dict) -> dict:
         "php_version": PHP,
         "php_fpm_pid": services.PID_FILES["php-fpm"],
         "redis_maxmemory": f"{settings['redis_maxmemory_mb']}mb",
+        "redis_acl_file": str(redis_acl.ACL_FILE),
         "sshd_jail": sshd_jail(settings["ssh_ports"], facts),
         "tcp_ports": ", ".join(str(port) for port in settings["tcp_ports"]),
     }
@@ -415,6 +419,10 @@ def provision(params: dict) -> dict:
 
     step("MariaDB and Redis on loopback")
     install_configs(contents, "mariadb", changed, changed_services)
+    # The users first: Redis refuses to start when its aclfile is missing.
+    if redis_acl.prepare():
+        changed.append(str(redis_acl.ACL_FILE))
+        changed_services.add("redis")
     install_configs(contents, "redis", changed, changed_services)
 
     step("git deploys: the unprivileged account git runs as")
