@@ -10,7 +10,7 @@ from pathlib import Path
 
 import safe_fs
 import wp_helper_client
-from nodelib import NodeError, main
+from nodelib import NodeError, clean_text, main
 
 # PHP's error log lines: "[25-Nov-2026 21:40:00 UTC] PHP Fatal error:  ..."
 LOG_LINE = re.compile(r"^\[(\d{2}-[A-Za-z]{3}-\d{4} \d{2}:\d{2}:\d{2}) ([A-Za-z/_+-]+)\] PHP Fatal error:\s*(.*)$")
@@ -29,7 +29,8 @@ def fatal_errors_since(name: str, log: Path, since: float) -> list[str]:
         when = datetime.strptime(match.group(1), "%d-%b-%Y %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
         # Log times have whole seconds: a fatal in the second of the switch counts.
         if when >= math.floor(since):
-            found.append(match.group(3)[:300])
+            # The site writes this log: its text is shown to operators only as one bounded, escaped line.
+            found.append(clean_text(match.group(3))[:300])
     return found
 
 
