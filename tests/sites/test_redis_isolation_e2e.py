@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,8 @@ import pytest
 from apps.environments import naming
 from apps.jobs import runner
 from apps.sites.models import Site
-from tests.sites.test_site_lifecycle_e2e import create_site, http_get, job_log
+from tests.sites.test_php_pool_isolation_e2e import php_probe
+from tests.sites.test_site_lifecycle_e2e import create_site, job_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,16 +55,8 @@ echo 'ANSWER:' . json_encode($answers);
 
 def redis_probe(environment, commands, authenticate=True) -> list:
     """The replies to ``commands``, sent by the environment's own PHP (FPM pool, its Linux user)."""
-    name = f"redis-probe-{uuid.uuid4().hex[:8]}.php"
-    probe = Path(naming.root(environment)) / "current" / name
     plan = base64.b64encode(json.dumps({"authenticate": authenticate, "commands": commands}).encode()).decode()
-    probe.write_text(REDIS_PROBE.replace("@@PLAN@@", plan))
-    try:
-        status, _, body, _ = http_get(environment.preview_url, f"/{name}?nocache={uuid.uuid4().hex}")
-    finally:
-        probe.unlink()
-    assert status == 200 and "ANSWER:" in body, (status, body[:1000])
-    return json.loads(body.split("ANSWER:", 1)[1])
+    return php_probe(environment, REDIS_PROBE.replace("@@PLAN@@", plan))
 
 
 def redis_admin(*args: str) -> str:
