@@ -42,7 +42,7 @@ def _base(environment) -> dict:
     return {"system_name": naming.system_name(environment), "root": naming.root(environment), "url": environment.preview_url}
 
 
-def _redis(environment) -> dict:
+def redis_params(environment) -> dict:
     return {"password": redis_password(environment), "key_prefix": naming.redis_key_prefix(environment)}
 
 
@@ -86,7 +86,7 @@ def setup(environment, *, release: str, install: dict | None, ctx=None) -> dict:
         files=render_configs(environment),
         paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
         install=install,
-        redis=_redis(environment),
+        redis=redis_params(environment),
     )
     return run_program(environment.node, "env_setup.py", params, ctx=ctx, timeout=1200)
 
@@ -101,7 +101,7 @@ def clone(environment, source, *, release: str, wp_options: dict | None = None, 
         paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
         source=_base(source),
         wp_options=wp_options or {},
-        redis=_redis(environment),
+        redis=redis_params(environment),
     )
     return run_program(environment.node, "env_clone.py", params, ctx=ctx, timeout=3600)
 

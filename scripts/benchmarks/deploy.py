@@ -26,7 +26,9 @@ DEPLOYS = int(os.environ.get("BENCH_DEPLOYS", "5"))
 
 
 def make_repository() -> Path:
-    repo = Path(tempfile.mkdtemp(prefix="pressluft-bench-repo-")) / "site.git"
+    scratch = Path(tempfile.mkdtemp(prefix="pressluft-bench-repo-"))
+    scratch.chmod(0o755)  # git fetches as the node's unprivileged git account
+    repo = scratch / "site.git"
     (repo / "mu-plugins").mkdir(parents=True)
     subprocess.run(["git", "init", "--quiet", "-b", "main", str(repo)], check=True)
     for key, value in (("user.email", "bench@example.test"), ("user.name", "bench")):
@@ -77,7 +79,7 @@ def main():
                 "root": naming.root(environment),
                 "url": environment.preview_url,
                 "release": time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{index:06d}Z",
-                "git": {"repository": str(repo), "ref": tag},
+                "git": {"repository": str(repo), "ref": tag, "allow_local": True},
                 "keep": 5,
             }
             started = time.perf_counter()

@@ -24,6 +24,8 @@ def setup_django():
     os.environ.setdefault("PRESSLUFT_WORDPRESS_CORE", "directory:/usr/share/wordpress")
     os.environ.setdefault("PRESSLUFT_NODE_LISTEN_ADDRESS", "127.0.0.1")
     os.environ.setdefault("PRESSLUFT_NODE_APPLY_FIREWALL", "false")
+    # The deploy benchmark's repository is a directory on this machine.
+    os.environ.setdefault("PRESSLUFT_GIT_ALLOW_LOCAL_REPOSITORIES", "true")
     # test_noop tells when the worker is up; worker processes inherit this.
     os.environ.setdefault("PRESSLUFT_JOB_HANDLER_MODULES", "tests.jobhandlers")
     import django

@@ -64,6 +64,7 @@ def floor_sample(node, index) -> float:
         "core": node_ops.core_source(),
         "files": node_ops.render_configs(environment),
         "paths": {"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
+        "redis": node_ops.redis_params(environment),
         "install": {"title": f"Floor {index}", "admin_user": "admin", "admin_email": "admin@localhost",
                     "admin_password": uuid.uuid4().hex},
     }
@@ -73,7 +74,7 @@ def floor_sample(node, index) -> float:
     elapsed = time.perf_counter() - started
     node_support.run_node_program(
         "env_teardown.py",
-        {key: params[key] for key in ("system_name", "root", "url", "paths")},
+        {key: params[key] for key in ("system_name", "root", "url", "paths", "redis")},
     )
     return elapsed
 
