@@ -26,6 +26,8 @@ def setup_django():
     os.environ.setdefault("PRESSLUFT_NODE_APPLY_FIREWALL", "false")
     # The deploy benchmark's repository is a directory on this machine.
     os.environ.setdefault("PRESSLUFT_GIT_ALLOW_LOCAL_REPOSITORIES", "true")
+    # The benchmarks call the API through DRF's test client (host "testserver").
+    os.environ.setdefault("PRESSLUFT_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
     # test_noop tells when the worker is up; worker processes inherit this.
     os.environ.setdefault("PRESSLUFT_JOB_HANDLER_MODULES", "tests.jobhandlers")
     import django
