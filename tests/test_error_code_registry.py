@@ -15,8 +15,8 @@ DOC = (REPO / "docs" / "error-codes.md").read_text()
 
 
 def raised_codes(callables: dict[str, int]) -> dict[str, list[str]]:
-    """Literal code arguments (at the given position, or code=) of calls to the
-    given names, across apps/ and pressluft/."""
+    """Literal code arguments (at the given position, or code= / error_code=) of
+    calls to the given names, across apps/ and pressluft/."""
     found: dict[str, list[str]] = {}
     for path in sorted((REPO / "apps").rglob("*.py")) + sorted((REPO / "pressluft").rglob("*.py")):
         tree = ast.parse(path.read_text())
@@ -28,7 +28,7 @@ def raised_codes(callables: dict[str, int]) -> dict[str, list[str]]:
                 continue
             position = callables[name]
             candidates = [node.args[position]] if len(node.args) > position else []
-            candidates += [kw.value for kw in node.keywords if kw.arg == "code"]
+            candidates += [kw.value for kw in node.keywords if kw.arg in ("code", "error_code")]
             for arg in candidates:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     found.setdefault(arg.value, []).append(f"{path.relative_to(REPO)}:{node.lineno}")
@@ -49,7 +49,8 @@ def test_every_json_error_code_is_registered():
 
 def test_every_job_error_code_raised_is_registered():
     # NodeError: raised by node-side programs, reported back as job errors.
-    codes = raised_codes({"JobError": 0, "_fail_now": 1, "NodeError": 0})
+    # end_run: error_code= is keyword-only (the position is past its two positional arguments).
+    codes = raised_codes({"JobError": 0, "end_run": 2, "NodeError": 0})
     unknown = {code: where for code, where in codes.items() if code not in JOB_ERROR_CODES and not code.startswith("test")}
     assert unknown == {}
 

@@ -5,6 +5,9 @@ with the matching change of its site and environment, in one transaction.
                         |  \\--fail------> failed
                         |   \\--retry----> queued (run_after = backoff)
     queued|running --cancel (operator)--> cancelled
+
+Every ending (and requeue) of a run goes through ``end_run``; which rows a job
+holds and how they move is in ``scopes.py``.
 """
 
 import logging
@@ -22,21 +25,17 @@ from django.utils import timezone
 
 from apps.audit.choices import AuditResult
 from apps.audit.models import AuditEntry
-from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.state import change_state
 from apps.environments.models import Environment
-from apps.jobs import dispatch
+from apps.jobs import dispatch, scopes
 from apps.jobs.choices import CAN_CANCEL, JobStatus
-from apps.jobs.errors import JOB_ERROR_CODES
 from apps.jobs.models import Job
 from apps.jobs.registry import HandlerSpec, get_handler
 from apps.nodes.models import Node
 from apps.sites.models import Site
 
 logger = logging.getLogger(__name__)
-
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 def worker_id() -> str:
     # Recomputed per process: django-q2 forks workers after this module is imported.
@@ -93,17 +92,15 @@ def cancel_job(job_id, user=None) -> Job:
                 {"status": job.status},
             )
         if job.status == JobStatus.QUEUED:
-            _node, site, environment = _lock_scope(job)
-            change_state(job, status=JobStatus.CANCELLED, finished_at=timezone.now(), cancel_requested=True)
             # A creating job (site_create…) puts its new resources in its running
             # status from the start; cancelled before it ran, they must not stay
             # there: failed, so an operator resets and retries, or deletes.
-            _restore_resources(
-                job, site, environment, get_handler(job.job_type), f"{job.job_type} was cancelled before it ran."
+            end_run(
+                job,
+                JobStatus.CANCELLED,
+                spec=get_handler(job.job_type),
+                failed_reason=f"{job.job_type} was cancelled before it ran.",
             )
-            _close_audit(job, AuditResult.CANCELLED)
-            # It may have been the oldest job of its site, holding back younger ones.
-            transaction.on_commit(lambda: dispatch.wake_waiting(job))
         else:
             change_state(job, cancel_requested=True)
     return job
@@ -127,7 +124,7 @@ def retry_job(job_id, user=None) -> Job:
         if job.status not in RETRYABLE_BY_OPERATOR:
             raise ApiError("job_not_retryable", f"Only failed or cancelled jobs can be retried; this one is {job.status}.",
                            {"status": job.status})
-        failed = _failed_resource(job.site, job.environment)
+        failed = scopes.failed_resource(job.site, job.environment)
         if failed is not None:
             raise ApiError("job_not_retryable", f"{failed} is failed: reset it first, then retry.")
         if Job.objects.filter(retry_of=job).exclude(status__in=RETRYABLE_BY_OPERATOR).exists():
@@ -194,7 +191,7 @@ def _claim_locked(job_id) -> Claim | None:
         return None
     if job.run_after and job.run_after > now:
         return None
-    node, site, environment = _lock_scope(job)
+    _node, site, environment = scopes.lock_scope(job)
     busy = Q()
     if job.site_id:
         busy |= Q(site_id=job.site_id)
@@ -206,14 +203,17 @@ def _claim_locked(job_id) -> Claim | None:
         # Jobs of one site run in the order they were asked for.
         return None
 
+    # Refused at the claim, the run never started and moved no resource: spec=None.
     spec = get_handler(job.job_type)
     if spec is None:
-        _fail_now(job, "handler_missing", f"This version has no handler for job type {job.job_type!r}.")
+        message = f"This version has no handler for job type {job.job_type!r}."
+        end_run(job, JobStatus.FAILED, spec=None, error_code="handler_missing", error_message=message)
         return None
-    source = _marked_source(job, spec)
-    failed = _failed_resource(site, environment) or _failed_resource(None, source)
+    source = scopes.marked_source(job, spec)
+    failed = scopes.failed_resource(site, environment) or scopes.failed_resource(None, source)
     if failed is not None:
-        _fail_now(job, "resource_failed", f"{failed} is failed; reset it before running new work on it.")
+        message = f"{failed} is failed; reset it before running new work on it."
+        end_run(job, JobStatus.FAILED, spec=None, error_code="resource_failed", error_message=message)
         return None
 
     token = uuid.uuid4()
@@ -227,35 +227,8 @@ def _claim_locked(job_id) -> Claim | None:
         started_at=now,
         finished_at=None,
     )
-    if spec.running_status:
-        _set_resource_status(site, environment, spec.running_status, "")
-        if source is not None and source.status == LifecycleStatus.ACTIVE:
-            change_state(source, status=spec.running_status, status_reason="")
+    scopes.mark_running(site, environment, source, spec)
     return Claim(job=job, spec=spec, token=token)
-
-def _lock_scope(job):
-    """Lock node, then site, then environment: one order everywhere, so no deadlock.
-
-    NO KEY UPDATE (PostgreSQL): these locks serialize claims and finishes with
-    each other, but must not block the FOR KEY SHARE that inserting a row
-    referencing the node or site takes (a new job, say); a plain FOR UPDATE
-    would, and has deadlocked with such inserts.
-    """
-    node = Node.objects.select_for_update(no_key=True).filter(pk=job.node_id).first() if job.node_id else None
-    site = Site.objects.select_for_update(no_key=True).filter(pk=job.site_id).first() if job.site_id else None
-    environment = (
-        Environment.objects.select_for_update(no_key=True).filter(pk=job.environment_id).first()
-        if job.environment_id
-        else None
-    )
-    return node, site, environment
-
-def _marked_source(job, spec: HandlerSpec | None):
-    """The locked source environment of a job whose handler marks one (see HandlerSpec)."""
-    source_id = (job.payload or {}).get(spec.marks_source) if spec and spec.marks_source else None
-    if not source_id or str(source_id) == str(job.environment_id):
-        return None
-    return Environment.objects.select_for_update(no_key=True).filter(pk=source_id).first()
 
 def _older_due_job_on_site(job, now) -> bool:
     return (
@@ -265,47 +238,76 @@ def _older_due_job_on_site(job, now) -> bool:
         .exists()
     )
 
-def _failed_resource(site, environment) -> str | None:
-    if site is not None and site.status == LifecycleStatus.FAILED:
-        return f"Site {site.slug}"
-    if environment is not None and environment.status == LifecycleStatus.FAILED:
-        return f"Environment {environment.slug}"
-    return None
+# --- ending a run -----------------------------------------------------------
 
-def _set_resource_status(site, environment, status, reason):
-    for resource in (site, environment):
-        if resource is not None and (resource.status != status or resource.status_reason != reason):
-            change_state(resource, status=status, status_reason=reason)
+# A run that ends, or is requeued, gives up its claim.
+RELEASED_CLAIM = dict(locked_at=None, locked_by=None, claim_token=None, heartbeat_at=None)
 
-def _restore_resources(job, site, environment, spec: HandlerSpec | None, failed_reason: str | None):
-    """After a run: back to active, or failed with a reason. Only resources the
-    job itself moved into a transitional status are touched."""
-    if spec is None or spec.running_status is None:
-        return
-    for resource in (site, environment):
-        if resource is None or resource.status != spec.running_status:
-            continue
-        if failed_reason is not None:
-            change_state(resource, status=LifecycleStatus.FAILED, status_reason=failed_reason)
-        else:
-            change_state(resource, status=LifecycleStatus.ACTIVE, status_reason="")
-    source = _marked_source(job, spec)
-    if source is not None and source.status == spec.running_status:
-        change_state(source, status=LifecycleStatus.ACTIVE, status_reason="")
+# How the audit entry that asked for a job is closed; a requeued job leaves it open.
+AUDIT_RESULT_OF_ENDING = {
+    JobStatus.SUCCEEDED: AuditResult.COMPLETED,
+    JobStatus.FAILED: AuditResult.FAILED,
+    JobStatus.CANCELLED: AuditResult.CANCELLED,
+}
 
-def _fail_now(job, code, message):
-    change_state(
-        job,
-        status=JobStatus.FAILED,
-        error_code=code,
-        error_message=message,
-        finished_at=timezone.now(),
-    )
-    _close_audit(job, AuditResult.FAILED)
+
+def end_run(
+    job: Job,
+    status: str,
+    *,
+    spec: HandlerSpec | None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    resource_intact: bool = False,
+    failed_reason: str | None = None,
+    run_after=None,
+    result: dict | None = None,
+) -> Job:
+    """End a run of ``job`` (locked by the caller, in the caller's transaction).
+
+    status: succeeded, failed or cancelled; or queued, to run again from
+    ``run_after`` (None: at once) as one more attempt.
+    spec: the handler whose running status the job put its resources in; None
+    when the run never started, so no resource is touched.
+
+    In one step: the job row records the ending and gives up its claim (its
+    error is recorded when failed or requeued, cleared on success, kept on
+    cancel); site and environment are locked and put back to active, or to
+    failed with ``failed_reason`` (for a failure, "<type> failed: <message>"
+    unless ``resource_intact``), and a marked source back to active; the audit
+    entry that asked for the job is closed (left open when requeued); after
+    the commit, the jobs it held back are woken, and itself if requeued to run
+    at once.
+    """
+    _node, site, environment = scopes.lock_scope(job)
+    changes = dict(RELEASED_CLAIM)
+    if result is not None:
+        changes["result"] = result
+    if status == JobStatus.QUEUED:
+        # attempt_count counts retries (SPEC: requeue = attempts + 1).
+        changes.update(attempt_count=job.attempt_count + 1, run_after=run_after)
+    else:
+        changes["finished_at"] = timezone.now()
+    if status == JobStatus.SUCCEEDED:
+        changes.update(error_code=None, error_message=None)
+    elif status in (JobStatus.FAILED, JobStatus.QUEUED):
+        changes.update(error_code=error_code, error_message=error_message)
+    if status == JobStatus.CANCELLED:
+        # Already set when a running job stops on request; a queued one ends here.
+        changes["cancel_requested"] = True
+    if status == JobStatus.FAILED and failed_reason is None and not resource_intact:
+        failed_reason = f"{job.job_type} failed: {error_message}"
+    change_state(job, status=status, **changes)
+    scopes.restore_resources(job, site, environment, spec, failed_reason)
+    if status in AUDIT_RESULT_OF_ENDING:
+        AuditEntry.objects.filter(job=job, result=AuditResult.ACCEPTED).update(
+            result=AUDIT_RESULT_OF_ENDING[status], completed_at=timezone.now()
+        )
     # It may have been the oldest job of its site, holding back younger ones.
-    transaction.on_commit(lambda: dispatch.wake_waiting(job))
+    due_now = status == JobStatus.QUEUED and run_after is None
+    transaction.on_commit(lambda: dispatch.wake_waiting(job, include_self=due_now))
+    return job
 
-# --- finishing --------------------------------------------------------------
 
 @dataclass
 class Outcome:
@@ -316,6 +318,7 @@ class Outcome:
     error_message: str | None = None
     resource_intact: bool = False
     result: dict | None = None
+
 
 def finish_job(claim: Claim, outcome: Outcome) -> Job | None:
     """Record how a run ended, if this worker still holds the job.
@@ -331,56 +334,29 @@ def _finish_locked(claim: Claim, outcome: Outcome) -> Job | None:
         job = Job.objects.select_for_update(no_key=True).filter(pk=claim.job.pk).first()
         if job is None or job.status != JobStatus.RUNNING or job.claim_token != claim.token:
             return None
-        _node, site, environment = _lock_scope(job)
-        now = timezone.now()
-        status = outcome.status
-        if status == "retry" and job.attempt_count >= job.max_attempts:
+        run_after = None
+        if outcome.status == "retry" and job.attempt_count < job.max_attempts:
+            status, run_after = JobStatus.QUEUED, timezone.now() + _retry_backoff(job)
+        elif outcome.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
+            status = outcome.status
+        else:  # failed, or a retry with no attempts left
             status = JobStatus.FAILED
-        common = dict(locked_at=None, locked_by=None, claim_token=None, heartbeat_at=None)
-        if outcome.result is not None:
-            common["result"] = outcome.result
+        return end_run(
+            job,
+            status,
+            spec=claim.spec,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message,
+            resource_intact=outcome.resource_intact,
+            run_after=run_after,
+            result=outcome.result,
+        )
 
-        if status == "retry":
-            # attempt_count counts retries (SPEC: requeue = attempts + 1); backoff 1, 5, 15 min.
-            retries = job.attempt_count + 1
-            backoff = settings.JOB_RETRY_BACKOFF[min(retries, len(settings.JOB_RETRY_BACKOFF)) - 1]
-            change_state(
-                job,
-                status=JobStatus.QUEUED,
-                attempt_count=retries,
-                run_after=now + timedelta(seconds=backoff),
-                error_code=outcome.error_code,
-                error_message=outcome.error_message,
-                **common,
-            )
-            _restore_resources(job, site, environment, claim.spec, None)
-        elif status == JobStatus.SUCCEEDED:
-            change_state(job, status=JobStatus.SUCCEEDED, finished_at=now, error_code=None, error_message=None, **common)
-            _restore_resources(job, site, environment, claim.spec, None)
-            _close_audit(job, AuditResult.COMPLETED)
-        elif status == JobStatus.CANCELLED:
-            change_state(job, status=JobStatus.CANCELLED, finished_at=now, **common)
-            _restore_resources(job, site, environment, claim.spec, None)
-            _close_audit(job, AuditResult.CANCELLED)
-        else:
-            change_state(
-                job,
-                status=JobStatus.FAILED,
-                finished_at=now,
-                error_code=outcome.error_code,
-                error_message=outcome.error_message,
-                **common,
-            )
-            reason = None if outcome.resource_intact else f"{job.job_type} failed: {outcome.error_message}"
-            _restore_resources(job, site, environment, claim.spec, reason)
-            _close_audit(job, AuditResult.FAILED)
-        transaction.on_commit(lambda: dispatch.wake_waiting(job))
-    return job
 
-def _close_audit(job, result):
-    AuditEntry.objects.filter(job=job, result=AuditResult.ACCEPTED).update(
-        result=result, completed_at=timezone.now()
-    )
+def _retry_backoff(job) -> timedelta:
+    """Backoff before the next retry: 1, 5, 15 min (settings.JOB_RETRY_BACKOFF)."""
+    retries = job.attempt_count + 1
+    return timedelta(seconds=settings.JOB_RETRY_BACKOFF[min(retries, len(settings.JOB_RETRY_BACKOFF)) - 1])
 
 # --- heartbeat --------------------------------------------------------------
 
@@ -418,16 +394,11 @@ def _recover_one(job_id, cutoff) -> Job | None:
         job = Job.objects.select_for_update(no_key=True, skip_locked=True).filter(pk=job_id).first()
         if job is None or job.status != JobStatus.RUNNING or job.heartbeat_at is None or job.heartbeat_at >= cutoff:
             return None
-        _node, site, environment = _lock_scope(job)
         spec = get_handler(job.job_type)
-        now = timezone.now()
         lost_by = job.locked_by
-        common = dict(locked_at=None, locked_by=None, claim_token=None, heartbeat_at=None)
-        timed_out = job.started_at and job.started_at + timedelta(seconds=job.timeout_seconds) < now
+        timed_out = job.started_at and job.started_at + timedelta(seconds=job.timeout_seconds) < timezone.now()
         if job.cancel_requested:
-            change_state(job, status=JobStatus.CANCELLED, finished_at=now, **common)
-            _restore_resources(job, site, environment, spec, None)
-            _close_audit(job, AuditResult.CANCELLED)
+            end_run(job, JobStatus.CANCELLED, spec=spec)
         elif timed_out or job.attempt_count >= job.max_attempts:
             code = "job_timeout" if timed_out else "worker_lost"
             message = (
@@ -435,22 +406,11 @@ def _recover_one(job_id, cutoff) -> Job | None:
                 if timed_out
                 else f"The worker {lost_by} died and no retries are left."
             )
-            change_state(job, status=JobStatus.FAILED, finished_at=now, error_code=code, error_message=message, **common)
-            _restore_resources(job, site, environment, spec, f"{job.job_type} failed: {message}")
-            _close_audit(job, AuditResult.FAILED)
+            end_run(job, JobStatus.FAILED, spec=spec, error_code=code, error_message=message)
         else:
-            change_state(
-                job,
-                status=JobStatus.QUEUED,
-                attempt_count=job.attempt_count + 1,
-                run_after=None,
-                error_code="worker_lost",
-                error_message=f"The worker {lost_by} stopped responding; running the job again.",
-                **common,
-            )
-            _restore_resources(job, site, environment, spec, None)
+            message = f"The worker {lost_by} stopped responding; running the job again."
+            end_run(job, JobStatus.QUEUED, spec=spec, error_code="worker_lost", error_message=message, run_after=None)
         logger.warning("job %s: worker %s lost; job is now %s", job.pk, lost_by, job.status)
-        transaction.on_commit(lambda: dispatch.wake_waiting(job, include_self=True))
     return job
 
 def fail_overdue_jobs() -> list[Job]:
@@ -467,25 +427,8 @@ def fail_overdue_jobs() -> list[Job]:
                 locked = Job.objects.select_for_update(no_key=True, skip_locked=True).filter(pk=job.pk, status=JobStatus.RUNNING).first()
                 if locked is None:
                     continue
-                _node, site, environment = _lock_scope(locked)
                 message = f"Stopped after running longer than {locked.timeout_seconds} s."
-                change_state(
-                    locked,
-                    status=JobStatus.FAILED,
-                    finished_at=now,
-                    error_code="job_timeout",
-                    error_message=message,
-                    locked_at=None,
-                    locked_by=None,
-                    claim_token=None,
-                    heartbeat_at=None,
-                )
-                _restore_resources(locked, site, environment, get_handler(locked.job_type), f"{locked.job_type} failed: {message}")
-                _close_audit(locked, AuditResult.FAILED)
-                transaction.on_commit(lambda job=locked: dispatch.wake_waiting(job))
+                spec = get_handler(locked.job_type)
+                end_run(locked, JobStatus.FAILED, spec=spec, error_code="job_timeout", error_message=message)
                 failed.append(locked)
     return failed
-
-def is_retryable(code: str) -> bool:
-    entry = JOB_ERROR_CODES.get(code)
-    return bool(entry and entry.retryable)

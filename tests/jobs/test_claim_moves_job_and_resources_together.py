@@ -5,7 +5,7 @@ import pytest
 
 from apps.core.choices import LifecycleStatus
 from apps.environments.models import Environment
-from apps.jobs import services
+from apps.jobs import scopes, services
 from apps.jobs.choices import JobStatus
 from apps.jobs.models import Job
 from apps.jobs.registry import job_handler, unregister
@@ -71,7 +71,7 @@ def test_claim_is_rolled_back_when_the_resource_change_fails(make_site, monkeypa
     def refuse(*args, **kwargs):
         raise RuntimeError("resource update failed")
 
-    monkeypatch.setattr(services, "_set_resource_status", refuse)
+    monkeypatch.setattr(scopes, "set_resource_status", refuse)
     with pytest.raises(RuntimeError):
         services.claim_job(job.pk)
 
@@ -89,7 +89,7 @@ def test_finish_is_rolled_back_when_the_resource_change_fails(make_site, monkeyp
     def refuse(*args, **kwargs):
         raise RuntimeError("resource update failed")
 
-    monkeypatch.setattr(services, "_restore_resources", refuse)
+    monkeypatch.setattr(scopes, "restore_resources", refuse)
     with pytest.raises(RuntimeError):
         services.finish_job(claim, services.Outcome("succeeded"))
 
