@@ -1,7 +1,7 @@
 """Nodes API (beyond the reference contract): register, list, provision, health."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,15 +17,14 @@ from apps.nodes.serializers import NodeHealthSerializer, NodeSerializer, PublicK
 
 
 
+@extend_schema_view(get=extend_schema(
+    operation_id="listNodes", tags=["Nodes"], summary="List nodes",
+    responses={200: ok(NodeSerializer(many=True), "All nodes."), **error_responses(401)},
+))
 class NodeListView(generics.ListAPIView):
     required_permissions = {"GET": needs("nodes.view_node"), "POST": needs("nodes.add_node")}
     serializer_class = NodeSerializer
     queryset = Node.objects.order_by("name")
-
-    @extend_schema(operation_id="listNodes", tags=["Nodes"], summary="List nodes",
-                   responses={200: ok(NodeSerializer(many=True), "All nodes."), **error_responses(401)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="registerNode",
@@ -47,16 +46,15 @@ class NodeListView(generics.ListAPIView):
         return Response(NodeSerializer(node).data, status=201)
 
 
+@extend_schema_view(get=extend_schema(
+    operation_id="getNode", tags=["Nodes"], summary="Get one node",
+    responses={200: ok(NodeSerializer, "The node."), **error_responses(401, 404)},
+))
 class NodeDetailView(generics.RetrieveAPIView):
     required_permissions = {"GET": needs("nodes.view_node")}
     serializer_class = NodeSerializer
     queryset = Node.objects.all()
     lookup_url_kwarg = "id"
-
-    @extend_schema(operation_id="getNode", tags=["Nodes"], summary="Get one node",
-                   responses={200: ok(NodeSerializer, "The node."), **error_responses(401, 404)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class ProvisionOptionsSerializer(StrictSerializer):
