@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -34,6 +34,10 @@ from apps.environments.serializers import (
 from apps.sites.models import Site
 
 
+@extend_schema_view(get=extend_schema(
+    operation_id="listSiteEnvironments", tags=["Environments"], summary="List a site's environments",
+    responses={200: ok(EnvironmentSerializer(many=True), "The site's environments."), **error_responses(401, 404)},
+))
 class SiteEnvironmentListView(generics.ListAPIView):
     """GET: the site's environments. POST: a new staging or clone environment, copied from another."""
 
@@ -48,11 +52,6 @@ class SiteEnvironmentListView(generics.ListAPIView):
             return self.queryset
         site = get_object_or_404(Site, pk=self.kwargs["id"])
         return Environment.objects.filter(site=site).order_by("created_at")
-
-    @extend_schema(operation_id="listSiteEnvironments", tags=["Environments"], summary="List a site's environments",
-                   responses={200: ok(EnvironmentSerializer(many=True), "The site's environments."), **error_responses(401, 404)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="createEnvironment",
@@ -87,6 +86,10 @@ class SiteEnvironmentListView(generics.ListAPIView):
         return Response({"job_id": str(job.pk)}, status=202)
 
 
+@extend_schema_view(get=extend_schema(
+    operation_id="getEnvironment", tags=["Environments"], summary="Get one environment",
+    responses={200: ok(EnvironmentSerializer, "The environment."), **error_responses(401, 404)},
+))
 class EnvironmentDetailView(generics.RetrieveDestroyAPIView):
     required_permissions = {
         "GET": needs("environments.view_environment"),
@@ -95,11 +98,6 @@ class EnvironmentDetailView(generics.RetrieveDestroyAPIView):
     serializer_class = EnvironmentSerializer
     queryset = Environment.objects.all()
     lookup_url_kwarg = "id"
-
-    @extend_schema(operation_id="getEnvironment", tags=["Environments"], summary="Get one environment",
-                   responses={200: ok(EnvironmentSerializer, "The environment."), **error_responses(401, 404)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="deleteEnvironment",
@@ -133,6 +131,10 @@ class EnvironmentResetView(APIView):
         return Response({"success": True, "status": environment.status})
 
 
+@extend_schema_view(get=extend_schema(
+    operation_id="listEnvironmentBackups", tags=["Backups"], summary="List an environment's backups",
+    responses={200: ok(BackupSerializer(many=True), "The environment's backups, newest first."), **error_responses(401, 404)},
+))
 class EnvironmentBackupListView(generics.ListAPIView):
     required_permissions = {"GET": needs("backups.view_backup")}
     queryset = Backup.objects.none()  # for schema generation; get_queryset scopes it
@@ -145,12 +147,11 @@ class EnvironmentBackupListView(generics.ListAPIView):
         environment = get_object_or_404(Environment, pk=self.kwargs["id"])
         return Backup.objects.filter(environment=environment).order_by("-created_at")
 
-    @extend_schema(operation_id="listEnvironmentBackups", tags=["Backups"], summary="List an environment's backups",
-                   responses={200: ok(BackupSerializer(many=True), "The environment's backups, newest first."), **error_responses(401, 404)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
-
+@extend_schema_view(get=extend_schema(
+    operation_id="listEnvironmentDomains", tags=["Domains"], summary="List an environment's domains",
+    responses={200: ok(DomainSerializer(many=True), "The environment's domains."), **error_responses(401, 404)},
+))
 class EnvironmentDomainListView(generics.ListAPIView):
     required_permissions = {"GET": needs("domains.view_domain")}
     queryset = Domain.objects.none()  # for schema generation; get_queryset scopes it
@@ -162,11 +163,6 @@ class EnvironmentDomainListView(generics.ListAPIView):
             return self.queryset
         environment = get_object_or_404(Environment, pk=self.kwargs["id"])
         return Domain.objects.filter(environment=environment).order_by("hostname")
-
-    @extend_schema(operation_id="listEnvironmentDomains", tags=["Domains"], summary="List an environment's domains",
-                   responses={200: ok(DomainSerializer(many=True), "The environment's domains."), **error_responses(401, 404)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class EnvironmentMagicLoginView(APIView):

@@ -13,8 +13,7 @@ from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.environments import node_ops
 from apps.environments.models import Environment
-from apps.environments.services import SSH_FAILURE_CODES
-from apps.jobs.errors import JobError
+from apps.nodes.operator_calls import run_now
 
 # The plugin keeps the last 50 held mails; asking for more would show no more.
 HELD_MAIL_MAX = 50
@@ -40,12 +39,8 @@ def held_mail(environment_id, limit: int = HELD_MAIL_MAX) -> list[dict]:
             "environment_not_active", f"The environment is {environment.status}, not active.",
             {"status": environment.status},
         )
-    try:
-        mails = node_ops.held_mail(environment, limit, timeout=HELD_MAIL_DEADLINE)
-    except JobError as exc:
-        if exc.code in SSH_FAILURE_CODES:
-            raise ApiError("node_unreachable", f"Could not reach node {environment.node.name}: {exc.message}") from None
-        raise ApiError("wp_cli_error", f"WordPress could not list the held mail: {exc.message}") from None
+    mails = run_now(environment.node, "wp_held_mail.py", node_ops.held_mail_params(environment, limit),
+                    timeout=HELD_MAIL_DEADLINE, wordpress_action="list the held mail")["mails"]
     return [_mail(row) for row in mails if isinstance(row, dict)]
 
 

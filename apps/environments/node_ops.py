@@ -112,12 +112,19 @@ def teardown(environment, ctx=None) -> dict:
     return run_program(environment.node, "env_teardown.py", params, ctx=ctx, timeout=600)
 
 
-def login_token(environment, lifetime: int = 60, timeout: float = 10) -> dict:
-    return run_program(environment.node, "wp_login.py", dict(_base(environment), lifetime=lifetime), timeout=timeout)
+# wp_login.py and wp_held_mail.py run while an operator waits: the callers
+# use apps.nodes.operator_calls.run_now with these parameters.
+def login_params(environment, lifetime: int) -> dict:
+    return dict(_base(environment), lifetime=lifetime)
 
 
-def held_mail(environment, limit: int, timeout: float = 15) -> list:
-    return run_program(environment.node, "wp_held_mail.py", dict(_base(environment), limit=limit),
+def held_mail_params(environment, limit: int) -> dict:
+    return dict(_base(environment), limit=limit)
+
+
+def held_mail(environment, limit, timeout: float = 15) -> list:
+    """The helper's raw answer, as a job would get it (JobError on failure)."""
+    return run_program(environment.node, "wp_held_mail.py", held_mail_params(environment, limit),
                        timeout=timeout)["mails"]
 
 

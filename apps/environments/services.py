@@ -24,12 +24,12 @@ from apps.environments.choices import EnvironmentType
 from apps.environments.models import DeployArchive, Environment
 from apps.environments.remote import release_archive
 from apps.environments.repository_urls import refuse_credentials
-from apps.jobs.errors import JobError
 from apps.jobs.services import enqueue_job
 from apps.jobs.choices import ACTIVE as ACTIVE_JOB_STATUSES
 from apps.jobs.models import Job
 from apps.nodes.choices import NodeStatus
 from apps.nodes.keys import new_key_pair
+from apps.nodes.operator_calls import run_now
 from apps.sites.models import Site
 
 
@@ -69,7 +69,6 @@ def reset_environment(environment_id, expected_version: int | None = None) -> En
 
 
 MAGIC_LOGIN_LIFETIME = 60
-SSH_FAILURE_CODES = {"node_unreachable", "host_key_mismatch", "ssh_auth_failed", "remote_timeout"}
 MAGIC_LOGIN_DEADLINE = 10.0
 
 
@@ -87,12 +86,8 @@ def magic_login(environment_id) -> dict:
             "environment_not_active", f"The environment is {environment.status}, not active.", {"status": environment.status}
         )
     started = time.monotonic()
-    try:
-        answer = node_ops.login_token(environment, MAGIC_LOGIN_LIFETIME, timeout=MAGIC_LOGIN_DEADLINE)
-    except JobError as exc:
-        if exc.code in SSH_FAILURE_CODES:
-            raise ApiError("node_unreachable", f"Could not reach node {environment.node.name}: {exc.message}") from None
-        raise ApiError("wp_cli_error", f"WordPress could not create a login link: {exc.message}") from None
+    answer = run_now(environment.node, "wp_login.py", node_ops.login_params(environment, MAGIC_LOGIN_LIFETIME),
+                     timeout=MAGIC_LOGIN_DEADLINE, wordpress_action="create a login link")
     if time.monotonic() - started > MAGIC_LOGIN_DEADLINE:
         raise ApiError("node_unreachable", "The node took longer than 10 s to answer.")
     expires_at = datetime.fromtimestamp(int(answer["expires"]), tz=dt_timezone.utc)

@@ -1,5 +1,5 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,28 +15,26 @@ from apps.jobs.models import Job, JobLogLine
 from apps.jobs.serializers import JobControlResponseSerializer, JobLogLineSerializer, JobStatusResponseSerializer
 
 
+@extend_schema_view(get=extend_schema(
+    operation_id="listJobs", tags=["Jobs"], summary="List jobs, newest first",
+    responses={200: ok(JobStatusResponseSerializer(many=True), "Jobs, newest first."), **error_responses(401)},
+))
 class JobListView(generics.ListAPIView):
     required_permissions = {"GET": needs("jobs.view_job")}
     serializer_class = JobStatusResponseSerializer
     filterset_class = JobFilter
     queryset = Job.objects.order_by("-created_at")
 
-    @extend_schema(operation_id="listJobs", tags=["Jobs"], summary="List jobs, newest first",
-                   responses={200: ok(JobStatusResponseSerializer(many=True), "Jobs, newest first."), **error_responses(401)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
-
+@extend_schema_view(get=extend_schema(
+    operation_id="getJob", tags=["Jobs"], summary="Get one job",
+    responses={200: ok(JobStatusResponseSerializer, "The job."), **error_responses(401, 404)},
+))
 class JobDetailView(generics.RetrieveAPIView):
     required_permissions = {"GET": needs("jobs.view_job")}
     serializer_class = JobStatusResponseSerializer
     queryset = Job.objects.all()
     lookup_url_kwarg = "id"
-
-    @extend_schema(operation_id="getJob", tags=["Jobs"], summary="Get one job",
-                   responses={200: ok(JobStatusResponseSerializer, "The job."), **error_responses(401, 404)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class JobCancelView(APIView):
@@ -61,6 +59,13 @@ class JobCancelView(APIView):
         return Response({"success": True, "status": job.status})
 
 
+@extend_schema_view(get=extend_schema(
+    operation_id="getJobLog",
+    tags=["Jobs"],
+    summary="Read a job's log lines",
+    parameters=[OpenApiParameter("after", int, description="Only lines with a larger seq (for tailing).")],
+    responses={200: ok(JobLogLineSerializer(many=True), "Log lines in order."), **error_responses(401, 404)},
+))
 class JobLogView(generics.ListAPIView):
     """The job's log lines in order; poll with ``?after=<last seq>`` to tail it."""
 
@@ -80,16 +85,6 @@ class JobLogView(generics.ListAPIView):
         except ValueError:
             raise ApiError("bad_request", "after must be an integer.", {"fields": {"after": ["not an integer"]}})
         return JobLogLine.objects.filter(job=job, seq__gt=after).order_by("seq")[: self.max_lines]
-
-    @extend_schema(
-        operation_id="getJobLog",
-        tags=["Jobs"],
-        summary="Read a job's log lines",
-        parameters=[OpenApiParameter("after", int, description="Only lines with a larger seq (for tailing).")],
-        responses={200: ok(JobLogLineSerializer(many=True), "Log lines in order."), **error_responses(401, 404)},
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class JobRetryView(APIView):

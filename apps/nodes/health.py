@@ -1,9 +1,8 @@
 """A live health check of a node, outside the job queue: it only reads, and an
 operator waits for it (the API's ``?refresh=1``, the admin)."""
 
-from apps.jobs.errors import JobError
 from apps.nodes import services
-from apps.nodes.remote_exec import run_program
+from apps.nodes.operator_calls import NodeCallFailed, run_now
 
 HEALTH_TIMEOUT = 10
 
@@ -14,14 +13,15 @@ UNREACHABLE_CODES = {"node_unreachable", "remote_timeout"}
 def check_health(node) -> dict:
     """Run node_health.py on the node; record and return its report.
 
-    Raises JobError (node_unreachable, host_key_mismatch, ...) when the node
-    cannot be asked; an unreachable node is marked so.
+    Raises NodeCallFailed, the API error (502 node_unreachable,
+    host_key_mismatch, ssh_auth_failed), when the node cannot be asked; an
+    unreachable node is marked so.
     """
     try:
-        report = run_program(node, "node_health.py", {}, timeout=HEALTH_TIMEOUT)
-    except JobError as exc:
-        if exc.code in UNREACHABLE_CODES:
-            services.mark_unreachable(node, exc.message)
+        report = run_now(node, "node_health.py", {}, timeout=HEALTH_TIMEOUT, task="health check")
+    except NodeCallFailed as exc:
+        if exc.node_error.code in UNREACHABLE_CODES:
+            services.mark_unreachable(node, exc.node_error.message)
         raise
     services.record_health(node, report)
     return report

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +15,10 @@ from apps.sites.selectors import sites_with_primary_environment
 from apps.sites.serializers import CreateSiteSerializer, SiteSerializer
 
 
+@extend_schema_view(get=extend_schema(
+    operation_id="listSites", tags=["Sites"], summary="List sites",
+    responses={200: ok(SiteSerializer(many=True), "All sites, filtered and paged."), **error_responses(401)},
+))
 class SiteListView(generics.ListAPIView):
     required_permissions = {"GET": needs("sites.view_site"), "POST": needs("sites.add_site")}
     serializer_class = SiteSerializer
@@ -22,11 +26,6 @@ class SiteListView(generics.ListAPIView):
 
     def get_queryset(self):
         return sites_with_primary_environment().order_by("slug")
-
-    @extend_schema(operation_id="listSites", tags=["Sites"], summary="List sites",
-                   responses={200: ok(SiteSerializer(many=True), "All sites, filtered and paged."), **error_responses(401)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="createSite",
@@ -55,6 +54,10 @@ class SiteListView(generics.ListAPIView):
         return Response({"job_id": str(job.pk)}, status=202)
 
 
+@extend_schema_view(get=extend_schema(
+    operation_id="getSite", tags=["Sites"], summary="Get one site",
+    responses={200: ok(SiteSerializer, "The site."), **error_responses(401, 404)},
+))
 class SiteDetailView(generics.RetrieveDestroyAPIView):
     # Deleting a site deletes its production environment.
     required_permissions = {"GET": needs("sites.view_site"), "DELETE": needs("sites.delete_site", MANAGE_PRODUCTION)}
@@ -63,11 +66,6 @@ class SiteDetailView(generics.RetrieveDestroyAPIView):
 
     def get_queryset(self):
         return sites_with_primary_environment()
-
-    @extend_schema(operation_id="getSite", tags=["Sites"], summary="Get one site",
-                   responses={200: ok(SiteSerializer, "The site."), **error_responses(401, 404)})
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="deleteSite",

@@ -39,7 +39,7 @@ from apps.nodes.factories import NodeFactory
 from apps.nodes.models import Node
 from apps.sites.factories import SiteFactory
 from apps.sites.models import Site
-from pressluft.urls import api_patterns
+from tests.api.routes import api_url_patterns
 from tests.conftest import PASSWORD
 from tests.environments.archives import make_tar
 
@@ -77,11 +77,11 @@ class Route:
 
 def api_routes() -> list[Route]:
     routes = []
-    for pattern in api_patterns:
+    for path, pattern in api_url_patterns():
         callback = pattern.callback
         view = callback.cls(**callback.initkwargs)
         methods = tuple(method for method in view.allowed_methods if method not in ("OPTIONS", "HEAD"))
-        routes.append(Route(pattern.name, str(pattern.pattern), callback.cls, methods))
+        routes.append(Route(pattern.name, path, callback.cls, methods))
     return routes
 
 
