@@ -6,6 +6,8 @@ API_URLCONFS = (
     "apps.accounts.urls",
     "apps.sites.urls",
     "apps.environments.urls",
+    "apps.backups.urls",
+    "apps.domains.urls",
     "apps.jobs.urls",
     "apps.nodes.urls",
     "apps.core.api_urls",

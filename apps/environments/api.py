@@ -8,15 +8,9 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import needs
 from apps.audit import services as audit
-from apps.backups.filters import BackupFilter
-from apps.backups.models import Backup
-from apps.backups.serializers import BackupSerializer
 from apps.core.errors import ApiError
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
-from apps.domains.filters import DomainFilter
-from apps.domains.models import Domain
-from apps.domains.serializers import DomainSerializer
 from apps.environments import held_mail, services
 from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
@@ -129,40 +123,6 @@ class EnvironmentResetView(APIView):
         audit.annotate(request, action="environment.reset", resource_type="environment", resource_id=id)
         environment = services.reset_environment(id)
         return Response({"success": True, "status": environment.status})
-
-
-@extend_schema_view(get=extend_schema(
-    operation_id="listEnvironmentBackups", tags=["Backups"], summary="List an environment's backups",
-    responses={200: ok(BackupSerializer(many=True), "The environment's backups, newest first."), **error_responses(401, 404)},
-))
-class EnvironmentBackupListView(generics.ListAPIView):
-    required_permissions = {"GET": needs("backups.view_backup")}
-    queryset = Backup.objects.none()  # for schema generation; get_queryset scopes it
-    serializer_class = BackupSerializer
-    filterset_class = BackupFilter
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
-        environment = get_object_or_404(Environment, pk=self.kwargs["id"])
-        return Backup.objects.filter(environment=environment).order_by("-created_at")
-
-
-@extend_schema_view(get=extend_schema(
-    operation_id="listEnvironmentDomains", tags=["Domains"], summary="List an environment's domains",
-    responses={200: ok(DomainSerializer(many=True), "The environment's domains."), **error_responses(401, 404)},
-))
-class EnvironmentDomainListView(generics.ListAPIView):
-    required_permissions = {"GET": needs("domains.view_domain")}
-    queryset = Domain.objects.none()  # for schema generation; get_queryset scopes it
-    serializer_class = DomainSerializer
-    filterset_class = DomainFilter
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
-        environment = get_object_or_404(Environment, pk=self.kwargs["id"])
-        return Domain.objects.filter(environment=environment).order_by("hostname")
 
 
 class EnvironmentMagicLoginView(APIView):

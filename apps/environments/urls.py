@@ -1,15 +1,13 @@
 """API routes of environments (mounted under /api/ by pressluft/urls.py),
-with a site's environment list and, for now, an environment's backups and
-domains, whose views live in apps/environments/api.py."""
+with a site's environment list. An environment's backups and domains are
+routed by apps/backups/urls.py and apps/domains/urls.py."""
 
 from django.urls import path
 
 from apps.environments.api import (
-    EnvironmentBackupListView,
     EnvironmentDeployArchiveView,
     EnvironmentDeployView,
     EnvironmentDetailView,
-    EnvironmentDomainListView,
     EnvironmentGitRepositoryView,
     EnvironmentHealthCheckView,
     EnvironmentHeldMailView,
@@ -23,8 +21,6 @@ urlpatterns = [
     path("sites/<uuid:id>/environments", SiteEnvironmentListView.as_view(), name="site-environments"),
     path("environments/<uuid:id>", EnvironmentDetailView.as_view(), name="environment-detail"),
     path("environments/<uuid:id>/reset", EnvironmentResetView.as_view(), name="environment-reset"),
-    path("environments/<uuid:id>/backups", EnvironmentBackupListView.as_view(), name="environment-backups"),
-    path("environments/<uuid:id>/domains", EnvironmentDomainListView.as_view(), name="environment-domains"),
     path("environments/<uuid:id>/magic-login", EnvironmentMagicLoginView.as_view(), name="environment-magic-login"),
     path("environments/<uuid:id>/deploy", EnvironmentDeployView.as_view(), name="environment-deploy"),
     path("environments/<uuid:id>/rollback", EnvironmentRollbackView.as_view(), name="environment-rollback"),

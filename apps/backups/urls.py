@@ -1,0 +1,9 @@
+"""API routes of backups (mounted under /api/ by pressluft/urls.py)."""
+
+from django.urls import path
+
+from apps.backups.api import EnvironmentBackupListView
+
+urlpatterns = [
+    path("environments/<uuid:id>/backups", EnvironmentBackupListView.as_view(), name="environment-backups"),
+]
