@@ -1,7 +1,7 @@
 """Job handlers of the environments domain."""
 
 from apps.core.choices import LifecycleStatus
-from apps.environments import node_ops, releases, services
+from apps.environments import naming, node_ops, releases, services
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import DeployArchive, Environment
 from apps.jobs.choices import LogLevel
@@ -44,7 +44,7 @@ def env_create(ctx):
     source = Environment.objects.select_related("node").get(
         pk=ctx.payload.get("source_environment_id") or environment.source_environment_id
     )
-    release_name = ctx.payload.get("release") or ctx.job.created_at.strftime("%Y%m%dT%H%M%SZ")
+    release_name = ctx.payload.get("release") or naming.new_release_name(ctx.job.created_at)
     options = NON_PRODUCTION_OPTIONS if environment.environment_type != EnvironmentType.PRODUCTION else {}
     with ctx.step(f"copy {source.slug} to {environment.slug} at {environment.preview_url} on {environment.node.name}"):
         result = node_ops.clone(environment, source, release=release_name, wp_options=options, ctx=ctx)

@@ -1,6 +1,11 @@
-"""Names and places of an environment on its node, all derived from its id."""
+"""Names and places of an environment on its node: derived from its id, and
+the names of its release directories."""
+
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
+from django.utils import timezone
 
 from apps.core.models import PanelSettings
 
@@ -34,3 +39,15 @@ def preview_url(environment, node) -> str:
     if preview_domain:
         return f"https://{short}.{preview_domain}"
     return f"http://{short}.{node.public_ipv4.replace('.', '-')}.sslip.io"
+
+
+# Release directories are named by the UTC time they were asked for, to the
+# microsecond, so two deploys within a second get different names. The node
+# programs also accept names without the microseconds (RELEASE in
+# remote/env_deploy.py), which older sites and clones have.
+RELEASE_NAME_FORMAT = "%Y%m%dT%H%M%S%fZ"
+
+
+def new_release_name(at: datetime | None = None) -> str:
+    """The name of a release directory asked for ``at`` (default: now)."""
+    return (at or timezone.now()).astimezone(dt_timezone.utc).strftime(RELEASE_NAME_FORMAT)

@@ -1,9 +1,9 @@
 from rest_framework import serializers
 
 from apps.core.serializers import StrictSerializer
+from apps.core.validators import SLUG_INVALID_MESSAGE, SLUG_MAX_LENGTH, SLUG_PATTERN
 from apps.environments.choices import EnvironmentType, PromotionPreset
 from apps.environments.models import DeployArchive, Environment
-from apps.sites.services import SLUG_PATTERN
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):
@@ -53,8 +53,8 @@ class CreateEnvironmentSerializer(StrictSerializer):
     slug = serializers.RegexField(
         SLUG_PATTERN,
         min_length=1,
-        max_length=63,
-        error_messages={"invalid": "Use lower-case letters, digits and inner dashes (at most 63)."},
+        max_length=SLUG_MAX_LENGTH,
+        error_messages={"invalid": SLUG_INVALID_MESSAGE},
     )
     type = serializers.ChoiceField(choices=EnvironmentType.values)
     source_environment_id = serializers.UUIDField(

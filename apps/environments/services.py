@@ -3,8 +3,6 @@
 import hashlib
 import os
 import re
-import secrets
-import string
 import tempfile
 import time
 import uuid
@@ -18,6 +16,7 @@ from django.utils import timezone
 from apps.backups.models import Backup
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
+from apps.core.passwords import new_database_password
 from apps.core.state import change_state
 from apps.environments import naming, node_ops
 from apps.environments.choices import EnvironmentType
@@ -118,7 +117,6 @@ def create_environment(*, site_id, name: str, slug: str, environment_type: str, 
                        {"type": environment_type})
     if environment_type not in (EnvironmentType.STAGING, EnvironmentType.CLONE):
         raise ApiError("bad_request", f"Unknown environment type {environment_type}.", {"fields": {"type": ["unknown type"]}})
-    alphabet = string.ascii_letters + string.digits
     try:
         with transaction.atomic():
             site = Site.objects.select_for_update(no_key=True).filter(pk=site_id).first()
@@ -154,7 +152,7 @@ def create_environment(*, site_id, name: str, slug: str, environment_type: str, 
                 source_environment=source,
                 promotion_preset=promotion_preset,
                 expires_at=expires_at,
-                db_password="".join(secrets.choice(alphabet) for _ in range(32)),
+                db_password=new_database_password(),
             )
             environment.preview_url = naming.preview_url(environment, node)
             environment.save()
@@ -164,7 +162,7 @@ def create_environment(*, site_id, name: str, slug: str, environment_type: str, 
                 environment=environment,
                 node=node,
                 # Fixed here so every run of the job (a retry too) builds the same release directory.
-                payload={"source_environment_id": str(source.pk), "release": timezone.now().strftime("%Y%m%dT%H%M%SZ")},
+                payload={"source_environment_id": str(source.pk), "release": naming.new_release_name()},
                 user=user,
             )
     except IntegrityError:
@@ -321,7 +319,7 @@ def deploy(environment_id, *, source_type: str, source_ref: str, user=None):
         "env_deploy",
         environment=environment,
         payload=dict(source, source_type=source_type, source_ref=source_ref,
-                     release=timezone.now().strftime("%Y%m%dT%H%M%S%fZ")),
+                     release=naming.new_release_name()),
         user=user,
     )
 

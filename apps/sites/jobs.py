@@ -3,7 +3,7 @@
 import secrets
 
 from apps.core.choices import LifecycleStatus
-from apps.environments import node_ops, releases
+from apps.environments import naming, node_ops, releases
 from apps.environments.choices import ReleaseSourceType
 from apps.environments.models import Environment
 from apps.jobs.errors import JobError
@@ -17,7 +17,7 @@ ADMIN_USER = "pressluft-admin"
 def site_create(ctx):
     """Create the production environment on its node, install WordPress, check it."""
     environment = Environment.objects.select_related("node", "site").get(pk=ctx.job.environment_id)
-    release_name = ctx.payload.get("release") or ctx.job.created_at.strftime("%Y%m%dT%H%M%SZ")
+    release_name = ctx.payload.get("release") or naming.new_release_name(ctx.job.created_at)
     install = {
         "title": environment.site.name,
         "admin_user": ADMIN_USER,

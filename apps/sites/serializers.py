@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
 from apps.core.serializers import StrictSerializer
+from apps.core.validators import SLUG_INVALID_MESSAGE, SLUG_MAX_LENGTH, SLUG_PATTERN
 from apps.sites.models import Site
-from apps.sites.services import SLUG_PATTERN
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -22,8 +22,8 @@ class CreateSiteSerializer(StrictSerializer):
     slug = serializers.RegexField(
         SLUG_PATTERN,
         min_length=1,
-        max_length=63,
-        error_messages={"invalid": "Use lower-case letters, digits and inner dashes (at most 63)."},
+        max_length=SLUG_MAX_LENGTH,
+        error_messages={"invalid": SLUG_INVALID_MESSAGE},
     )
     node_id = serializers.UUIDField(required=False, help_text="The node for the site; default: the local or only active node.")
 

@@ -1,15 +1,13 @@
 """Site state transitions: create (with its production environment), reset, delete."""
 
-import secrets
-import string
 import uuid
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from apps.backups.models import Backup
 from apps.core.choices import TRANSITIONAL, LifecycleStatus
 from apps.core.errors import ApiError
+from apps.core.passwords import new_database_password
 from apps.core.state import change_state
 from apps.environments import naming
 from apps.environments.choices import EnvironmentType
@@ -51,9 +49,6 @@ def reset_site(site_id, expected_version: int | None = None) -> Site:
         return change_state(site, expected_version, status=LifecycleStatus.ACTIVE, status_reason="")
 
 
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
-
-
 def default_node():
     """The node new sites go to: the local node if it is active, else the only active node."""
     active = Node.objects.filter(status=NodeStatus.ACTIVE)
@@ -80,7 +75,6 @@ def create_site(*, name: str, slug: str, node=None, user=None):
         raise ApiError("conflict", f"Node {node.name} is {node.status}, not active.")
     if Site.objects.filter(slug=slug).exists():
         raise ApiError("conflict", f"A site with slug {slug} exists already.", {"slug": slug})
-    alphabet = string.ascii_letters + string.digits
     try:
         with transaction.atomic():
             site = Site.objects.create(name=name, slug=slug, status=LifecycleStatus.DEPLOYING)
@@ -92,7 +86,7 @@ def create_site(*, name: str, slug: str, node=None, user=None):
                 slug="production",
                 environment_type=EnvironmentType.PRODUCTION,
                 status=LifecycleStatus.DEPLOYING,
-                db_password="".join(secrets.choice(alphabet) for _ in range(32)),
+                db_password=new_database_password(),
             )
             environment.preview_url = naming.preview_url(environment, node)
             environment.save()
@@ -104,7 +98,7 @@ def create_site(*, name: str, slug: str, node=None, user=None):
                 # The first release's name is fixed here, so every run (a retry too) builds the same one.
                 payload={
                     "admin_email": getattr(user, "email", "") or "admin@localhost",
-                    "release": timezone.now().strftime("%Y%m%dT%H%M%SZ"),
+                    "release": naming.new_release_name(),
                 },
                 user=user,
             )
