@@ -1,5 +1,5 @@
 """Node state transitions: registration (pins the host key), provisioning,
-re-pinning a changed host key, health reports, decommissioning."""
+re-pinning a changed host key, health reports."""
 
 import logging
 import uuid
@@ -112,10 +112,3 @@ def record_health(node: Node, health: dict) -> Node:
         # Answering again does not make a node that was never provisioned active.
         changes.update(status=NodeStatus.ACTIVE if node.health else NodeStatus.PROVISIONING, status_reason="")
     return change_state(node, **changes)
-
-
-def decommission_node(node: Node) -> Node:
-    if node.environments.exists():
-        raise ApiError("conflict", "Delete or move the node's environments first.")
-    ssh.forget(str(node.pk))
-    return change_state(node, status=NodeStatus.DECOMMISSIONED)
