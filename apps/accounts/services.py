@@ -31,8 +31,7 @@ def login(request, email: str, password: str) -> User:
     authentication backend (apps/accounts/backends.py) locks the email
     after more failures from any addresses.
     """
-    audit.annotate(request, action="auth.login", resource_type="user")
-    getattr(request, audit.AUDIT_ATTRIBUTE)["actor"] = email
+    audit.annotate(request, action="auth.login", resource_type="user", actor_name=email)
     email = email.lower()
     # Checked explicitly (not only inside authenticate) so a locked-out email
     # is refused even with the right password.
