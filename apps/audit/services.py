@@ -60,6 +60,12 @@ class AuditedAction:
     details: dict = field(default_factory=dict)
     # Set by the API middleware: the response's status decides the outcome.
     status_code: int | None = None
+    wrote_nothing: bool = False
+
+    def changed_nothing(self) -> None:
+        """The action turned out to change nothing (an idempotent command run
+        again): no entry, as the admin writes none for a save without changes."""
+        self.wrote_nothing = True
 
     def describe(self, *, action: str | None = None, resource=None, resource_type: str | None = None,
                  resource_id=None, job=None, details: dict | None = None, actor_name: str | None = None) -> None:
@@ -118,7 +124,8 @@ def action(actor: Actor, action: str, *, resource=None, resource_type: str = "",
             attempt.details.update({"code": exc.code, "message": exc.message})
         _write(attempt, attempt.outcome(exc))
         raise
-    _write(attempt, attempt.outcome(None))
+    if not attempt.wrote_nothing:
+        _write(attempt, attempt.outcome(None))
 
 
 @contextmanager
