@@ -130,9 +130,11 @@ def action(actor: Actor, action: str, *, resource=None, resource_type: str = "",
 
 @contextmanager
 def request_action(request):
-    """The API middleware's use of ``action``: the entry of one mutating
-    request, which its view describes through ``annotate``. Who acted is read
-    once the request is done (the view authenticates, or logs in)."""
+    """``action`` for one mutating API request, opened by the middleware: the
+    view describes it through ``annotate``, the middleware sets the response's
+    status, which decides the outcome. Who acted is read once the request is
+    done (the view authenticates, or logs in). A failure to write is logged,
+    never raised: auditing must not turn a success into an error."""
     attempt = AuditedAction(actor=Actor(), action="")
     setattr(request, _REQUEST_ACTION, attempt)
     yield attempt
