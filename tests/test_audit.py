@@ -53,3 +53,19 @@ def test_failed_job_marks_its_entry_failed(staff_user, site_with_production):
     runner.run_job(str(job.pk))
     entry.refresh_from_db()
     assert entry.result == "failed"
+
+
+def test_a_refused_request_is_audited_with_the_resource_it_named(site_with_production):
+    from rest_framework.test import APIClient
+
+    from apps.accounts.factories import UserFactory
+    from apps.accounts.services import create_api_token
+
+    _, production = site_with_production
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {create_api_token(UserFactory(), 'no permissions').plaintext}")
+    response = client.post(f"/api/environments/{production.id}/deploy", {"source_type": "git", "source_ref": "main"},
+                           format="json")
+    assert response.status_code == 403
+    entry = AuditEntry.objects.get()
+    assert (entry.result, entry.resource_type, entry.resource_id) == ("denied", "environment", str(production.id))

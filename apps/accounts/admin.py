@@ -99,9 +99,9 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
 
     @admin.action(description="Unlock login of selected users (all addresses)", permissions=["unlock"])
     def unlock_logins(self, request, queryset):
-        client = audit.client_address(request)
+        actor = audit.Actor.of_request(request)
         for user in queryset:
-            unlocked = services.unlock_account(user.email, user=request.user, client_address=client, via="admin")
+            unlocked = services.unlock_account(user.email, actor=actor, via="admin")
             self.message_user(request, services.describe_unlock(unlocked), messages.SUCCESS)
 
 
@@ -250,7 +250,7 @@ class AccountLockAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
 
     @admin.action(description="Unlock selected emails (all addresses)", permissions=["unlock"])
     def unlock(self, request, queryset):
-        client = audit.client_address(request)
+        actor = audit.Actor.of_request(request)
         for lock in list(queryset):
-            unlocked = services.unlock_account(lock.email, user=request.user, client_address=client, via="admin")
+            unlocked = services.unlock_account(lock.email, actor=actor, via="admin")
             self.message_user(request, services.describe_unlock(unlocked), messages.SUCCESS)

@@ -19,7 +19,6 @@ from django.utils import timezone
 from apps.accounts.lockout import LOCKOUT_MESSAGE, retry_after_seconds
 from apps.accounts.models import TOKEN_PREFIX, AccountLock, ApiToken, User, hash_token_secret
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 from apps.core.errors import ApiError
 
 
@@ -31,8 +30,7 @@ def login(request, email: str, password: str) -> User:
     authentication backend (apps/accounts/backends.py) locks the email
     after more failures from any addresses.
     """
-    audit.annotate(request, action="auth.login", resource_type="user")
-    getattr(request, audit.AUDIT_ATTRIBUTE)["actor"] = email
+    audit.annotate(request, action="auth.login", resource_type="user", actor_name=email)
     email = email.lower()
     # Checked explicitly (not only inside authenticate) so a locked-out email
     # is refused even with the right password.
@@ -134,14 +132,14 @@ class UnlockedAccount:
     address_records_cleared: int  # django-axes' records of the email, one per address
 
 
-def unlock_account(email: str, *, user=None, actor: str = "", client_address: str | None = None,
-                   via: str = "") -> UnlockedAccount:
+def unlock_account(email: str, *, actor: audit.Actor, via: str = "") -> UnlockedAccount:
     """Let the email log in again now: end its per-account lock and clear its
-    django-axes failures from every address. Audited as ``auth.unlock``."""
+    django-axes failures from every address. Audited as ``auth.unlock`` by ``actor``."""
     key = _lock_key(email)
     if key is None:
         raise ApiError("bad_request", "An email address is required.", {"fields": {"email": ["required"]}})
-    with transaction.atomic():
+    with (audit.action(actor, "auth.unlock", resource_type="user", details={"via": via} if via else None)
+          as attempt, transaction.atomic()):
         lock = AccountLock.objects.select_for_update().filter(email=key).first()
         was_locked = bool(lock and lock.is_locked)
         failures = lock.failures if lock else 0
@@ -152,17 +150,10 @@ def unlock_account(email: str, *, user=None, actor: str = "", client_address: st
         ).count()
         address_records_cleared = reset_axes_attempts(username=key)
         account = User.objects.filter(email=key).first()
-        audit.record(
-            user=user,
-            actor=actor,
-            action="auth.unlock",
-            resource_type="user",
-            resource_id=account.pk if account else "",
-            result=AuditResult.SUCCEEDED,
-            client_address=client_address,
+        attempt.describe(
+            resource_id=account.pk if account else None,
             details={"email": key, "was_locked": was_locked, "locked_addresses": locked_addresses,
-                     "failures": failures, "address_records_cleared": address_records_cleared,
-                     **({"via": via} if via else {})},
+                     "failures": failures, "address_records_cleared": address_records_cleared},
         )
     return UnlockedAccount(key, was_locked, locked_addresses, failures, address_records_cleared)
 

@@ -24,7 +24,6 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 from apps.core.errors import ApiError
 from apps.core.models import VersionedModel
 from apps.core.state import change_state
@@ -159,14 +158,10 @@ class AuditedAdminMixin:
     """Every add, change and deletion made in the admin also lands in the audit log."""
 
     def _audit(self, request, obj, verb, message):
-        audit.record(
-            user=request.user,
-            action=f"{obj._meta.model_name}.{verb}",
-            resource=obj,
-            result=AuditResult.SUCCEEDED,
-            client_address=audit.client_address(request),
-            details={"via": "admin", "changes": message} if message else {"via": "admin"},
-        )
+        # Django reports the change once it is made, so the action's body is empty.
+        with audit.action(audit.Actor.of_request(request), f"{obj._meta.model_name}.{verb}", resource=obj,
+                          details={"via": "admin", "changes": message} if message else {"via": "admin"}):
+            pass
 
     def log_addition(self, request, obj, message):
         entry = super().log_addition(request, obj, message)
@@ -243,16 +238,8 @@ class ReadOnlyAdminMixin:
         return False
 
 
-def _report_refusal(modeladmin, request, obj, action, exc, label, client):
-    """A service refused: audit it and show the operator the API's own sentence."""
-    audit.record(
-        user=request.user,
-        action=action,
-        resource=obj,
-        result=AuditResult.FAILED,
-        client_address=client,
-        details={"via": "admin", "code": exc.code, "message": exc.message},
-    )
+def _report_refusal(modeladmin, request, obj, exc, label):
+    """A service refused (its audit entry says so): show the operator the API's own sentence."""
     modeladmin.message_user(request, f"{label(obj)}: {exc.message}", messages.ERROR)
 
 
@@ -264,22 +251,16 @@ def run_service_action(modeladmin, request, queryset, *, action: str, call, done
     is the same sentence an API client would get. ``done`` is the success text,
     or a function of the changed object returning it.
     """
-    client = audit.client_address(request)
+    actor = audit.Actor.of_request(request)
     for obj in queryset:
         try:
-            changed = call(obj)
+            with audit.action(actor, action, resource=obj, details={"via": "admin"}) as attempt:
+                changed = call(obj)
+                if status := getattr(changed, "status", None):
+                    attempt.describe(details={"status": status})
         except ApiError as exc:
-            _report_refusal(modeladmin, request, obj, action, exc, label, client)
+            _report_refusal(modeladmin, request, obj, exc, label)
             continue
-        status = getattr(changed, "status", None)
-        audit.record(
-            user=request.user,
-            action=action,
-            resource=obj,
-            result=AuditResult.SUCCEEDED,
-            client_address=client,
-            details={"via": "admin", "status": status} if status else {"via": "admin"},
-        )
         text = done(changed) if callable(done) else done
         modeladmin.message_user(request, f"{label(obj)}: {text}", messages.SUCCESS)
     if request.POST.get("_return_to_object") and len(queryset) == 1:
@@ -297,24 +278,17 @@ def run_job_action(modeladmin, request, queryset, *, action: str, call, label=st
     its job, so the job's outcome closes the entry. When one object was acted
     on, the browser goes to the job's page, where its log shows the progress.
     """
-    client = audit.client_address(request)
+    actor = audit.Actor.of_request(request)
     objects = list(queryset)
     jobs = []
     for obj in objects:
         try:
-            job = call(obj)
+            with audit.action(actor, action, resource=obj, details={"via": "admin"}) as attempt:
+                job = call(obj)
+                attempt.describe(job=job)
         except ApiError as exc:
-            _report_refusal(modeladmin, request, obj, action, exc, label, client)
+            _report_refusal(modeladmin, request, obj, exc, label)
             continue
-        audit.record(
-            user=request.user,
-            action=action,
-            resource=obj,
-            result=AuditResult.ACCEPTED,
-            job=job,
-            client_address=client,
-            details={"via": "admin"},
-        )
         jobs.append(job)
         modeladmin.message_user(
             request, format_html("{}: {} job {}; its log shows the progress.", label(obj), done, job_link(job)),

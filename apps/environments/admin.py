@@ -15,7 +15,6 @@ from apps.accounts.permissions import (
     require_for_environment,
 )
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 from apps.backups.models import Backup
 from apps.core.admin_helpers import (
     PanelModelAdmin,
@@ -529,22 +528,14 @@ class EnvironmentAdmin(ResetFailedStateMixin, PanelModelAdmin):
     def _magic_login_redirect(self, request, environment, back=None):
         """Ask the node for a one-time login link and send the browser there;
         on failure say why and return to the environment (or ``back``)."""
-        client = audit.client_address(request)
         try:
-            require_for_environment(request.user, environment, "environments.magic_login_environment")
-            answer = services.magic_login(environment.pk)
+            with audit.action(audit.Actor.of_request(request), "environment.magic_login", resource=environment,
+                              details={"via": "admin"}):
+                require_for_environment(request.user, environment, "environments.magic_login_environment")
+                answer = services.magic_login(environment.pk)
         except ApiError as exc:
-            audit.record(
-                user=request.user, action="environment.magic_login", resource=environment,
-                result=AuditResult.FAILED, client_address=client,
-                details={"via": "admin", "code": exc.code, "message": exc.message},
-            )
             self.message_user(request, f"Environment {environment}: {exc.message}", messages.ERROR)
             return HttpResponseRedirect(back or admin_url(environment))
-        audit.record(
-            user=request.user, action="environment.magic_login", resource=environment,
-            result=AuditResult.SUCCEEDED, client_address=client, details={"via": "admin"},
-        )
         # The link is a one-time secret: it goes only into this redirect, never into the audit log.
         return HttpResponseRedirect(answer["login_url"])
 

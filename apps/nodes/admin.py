@@ -7,7 +7,6 @@ from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 from apps.core.admin_helpers import (
     PanelModelAdmin,
     admin_url,
@@ -174,21 +173,15 @@ class NodeAdmin(PanelModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = {key: form.cleaned_data[key] for key in RegisterNodeSerializer().fields}
             try:
-                node = services.register_node(**data)
+                with audit.action(audit.Actor.of_request(request), "node.register", resource_type="node",
+                                  details={"via": "admin", "name": data["name"]}) as attempt:
+                    node = services.register_node(**data)
+                    attempt.describe(resource=node, details={"name": node.name})
             except ApiError as exc:
-                audit.record(
-                    user=request.user, action="node.register", resource_type="node", result=AuditResult.FAILED,
-                    client_address=audit.client_address(request),
-                    details={"via": "admin", "name": data["name"], "code": exc.code, "message": exc.message},
-                )
                 hint = " Add the panel's key shown above to the node user's authorized_keys and try again." \
                     if exc.code == "ssh_auth_failed" else ""
                 form.add_error(None, exc.message + hint)
             else:
-                audit.record(
-                    user=request.user, action="node.register", resource=node, result=AuditResult.SUCCEEDED,
-                    client_address=audit.client_address(request), details={"via": "admin", "name": node.name},
-                )
                 self.message_user(
                     request,
                     f"Node {node.name} is registered; host key {fingerprint(node.host_key)} is pinned. "

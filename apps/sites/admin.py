@@ -6,7 +6,6 @@ from django.utils.html import format_html
 
 from apps.accounts.permissions import MANAGE_PRODUCTION
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 from apps.backups.models import Backup
 from apps.core.admin_helpers import (
     PanelModelAdmin,
@@ -120,19 +119,14 @@ class SiteAdmin(ResetFailedStateMixin, PanelModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                job = services.create_site(name=data["name"], slug=data["slug"], node=data["node"], user=request.user)
+                with audit.action(audit.Actor.of_request(request), "site.create", resource_type="site",
+                                  details={"via": "admin", "slug": data["slug"]}) as attempt:
+                    job = services.create_site(name=data["name"], slug=data["slug"], node=data["node"],
+                                               user=request.user)
+                    attempt.describe(resource=job.site, job=job)
             except ApiError as exc:
-                audit.record(
-                    user=request.user, action="site.create", resource_type="site", result=AuditResult.FAILED,
-                    client_address=audit.client_address(request),
-                    details={"via": "admin", "slug": data["slug"], "code": exc.code, "message": exc.message},
-                )
                 form.add_error("slug" if "slug" in (exc.details or {}) else None, exc.message)
             else:
-                audit.record(
-                    user=request.user, action="site.create", resource=job.site, job=job, result=AuditResult.ACCEPTED,
-                    client_address=audit.client_address(request), details={"via": "admin", "slug": data["slug"]},
-                )
                 self.message_user(
                     request,
                     format_html("Site {} is being created on node {} by job {}; its log shows the progress.",

@@ -6,7 +6,6 @@ from django.utils import timezone
 from apps.accounts import services
 from apps.accounts.models import ApiToken, User
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 
 
 class Command(BaseCommand):
@@ -33,14 +32,10 @@ class Command(BaseCommand):
                 raise CommandError("--expires-days must be at least 1")
             expires_at = timezone.now() + timedelta(days=expires_days)
 
-        issued = services.create_api_token(user, name, expires_at)
-        audit.record(
-            actor="manage.py create_api_token",
-            action="apitoken.create",
-            resource=issued.token,
-            result=AuditResult.SUCCEEDED,
-            details={"via": "create_api_token", "for": user.email},
-        )
+        with audit.action(audit.Actor.command("create_api_token"), "apitoken.create", resource_type="apitoken",
+                          details={"via": "create_api_token", "for": user.email}) as attempt:
+            issued = services.create_api_token(user, name, expires_at)
+            attempt.describe(resource=issued.token)
         # The token alone on stdout, so scripts can capture it; the rest to stderr.
         self.stdout.write(issued.plaintext)
         expiry = f"expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else "does not expire"

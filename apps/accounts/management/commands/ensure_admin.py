@@ -6,7 +6,6 @@ from django.core.exceptions import ValidationError
 
 from apps.accounts import services
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 
 
 class Command(BaseCommand):
@@ -31,15 +30,17 @@ class Command(BaseCommand):
         elif password:
             raise CommandError("a password needs an email: set PRESSLUFT_ADMIN_EMAIL too")
 
-        account = services.ensure_admin(email, password)
-        if account.created:
-            audit.record(
-                actor="manage.py ensure_admin",
-                action="user.create",
-                resource=account.user,
-                result=AuditResult.SUCCEEDED,
-                details={"via": "ensure_admin", "superuser": True},
-            )
+        with audit.action(audit.Actor.command("ensure_admin"), "user.create", resource_type="user",
+                          details={"via": "ensure_admin", "superuser": True}) as attempt:
+            account = services.ensure_admin(email, password)
+            attempt.describe(resource=account.user)
+            if not account.created:
+                # An existing admin: unchanged without an email; with one its
+                # password and admin flags were set, which is an update.
+                if email:
+                    attempt.describe(action="user.update", details={"password_set": bool(password)})
+                else:
+                    attempt.changed_nothing()
 
         self.stdout.write(f"Admin login: {account.user.email}")
         if account.generated_password:

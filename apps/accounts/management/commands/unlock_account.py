@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts import services
+from apps.audit import services as audit
 from apps.core.errors import ApiError
 
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, email, **options):
         try:
-            unlocked = services.unlock_account(email, actor="manage.py unlock_account", via="unlock_account")
+            unlocked = services.unlock_account(email, actor=audit.Actor.command("unlock_account"), via="unlock_account")
         except ApiError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(services.describe_unlock(unlocked))

@@ -1,7 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 from apps.core.errors import ApiError
 from apps.environments import services
 from apps.environments.choices import EnvironmentType, PromotionPreset
@@ -43,14 +42,15 @@ class Command(BaseCommand):
             ))
         data = body.validated_data
         try:
-            job = services.create_environment(
-                site_id=found.pk, source_environment_id=origin.pk, name=data["name"], slug=data["slug"],
-                environment_type=data["type"], promotion_preset=data["promotion_preset"],
-            )
+            with audit.action(audit.Actor.command("clone_environment"), "environment.create",
+                              resource_type="environment", details={"source": str(origin.pk)}) as attempt:
+                job = services.create_environment(
+                    site_id=found.pk, source_environment_id=origin.pk, name=data["name"], slug=data["slug"],
+                    environment_type=data["type"], promotion_preset=data["promotion_preset"],
+                )
+                attempt.describe(resource=job.environment, job=job)
         except ApiError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
-        audit.record(actor="manage.py clone_environment", action="environment.create", resource=job.environment,
-                     job=job, result=AuditResult.ACCEPTED, details={"source": str(origin.pk)})
         self.stdout.write(str(job.pk))
         if not wait:
             self.stderr.write(

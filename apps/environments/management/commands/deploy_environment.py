@@ -3,7 +3,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 from apps.core.errors import ApiError
 from apps.environments import services
 from apps.jobs.inline import run_and_report
@@ -31,24 +30,25 @@ class Command(BaseCommand):
         target = found.environments.filter(slug=environment).first() if found else None
         if target is None:
             raise CommandError(f"no environment {site}/{environment}")
-        actor = "manage.py deploy_environment"
+        actor = audit.Actor.command("deploy_environment")
+        path = Path(archive) if archive else None
+        if path is not None and not path.is_file():
+            raise CommandError(f"no file {archive}")
         try:
-            if archive:
-                path = Path(archive)
-                if not path.is_file():
-                    raise CommandError(f"no file {archive}")
-                with path.open("rb") as stream:
+            if path is not None:
+                with (audit.action(actor, "environment.upload_archive", resource=target) as upload,
+                      path.open("rb") as stream):
                     stored = services.store_deploy_archive(target.pk, stream, filename=path.name)
-                audit.record(actor=actor, action="environment.upload_archive", resource=target,
-                             result=AuditResult.SUCCEEDED, details={"archive_id": str(stored.pk)})
-                job = services.deploy(target.pk, source_type="upload", source_ref=str(stored.pk))
+                    upload.describe(details={"archive_id": str(stored.pk)})
+                source_type, source_ref = "upload", str(stored.pk)
             else:
-                source_ref = f"{repository}#{ref}" if repository else ref
-                job = services.deploy(target.pk, source_type="git", source_ref=source_ref)
+                source_type, source_ref = "git", f"{repository}#{ref}" if repository else ref
+            with audit.action(actor, "environment.deploy", resource=target) as attempt:
+                job = services.deploy(target.pk, source_type=source_type, source_ref=source_ref)
+                attempt.describe(job=job)
         except ApiError as exc:
             problems = (exc.details or {}).get("problems") or []
             raise CommandError("\n".join([f"{exc.code}: {exc.message}", *problems[5:]])) from None
-        audit.record(actor=actor, action="environment.deploy", resource=target, job=job, result=AuditResult.ACCEPTED)
         self.stdout.write(str(job.pk))
         if not wait:
             self.stderr.write(f"Queued env_deploy of {site}/{environment}; a worker runs it (manage.py runworker).")

@@ -3,7 +3,6 @@ import ipaddress
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 from apps.core.errors import ApiError
 from apps.jobs.inline import run_and_report
 from apps.nodes import services
@@ -52,11 +51,11 @@ class Command(BaseCommand):
         if extra_tcp_ports:
             node_options["extra_tcp_ports"] = extra_tcp_ports
         try:
-            job = services.provision_node(node, options=node_options)
+            with audit.action(audit.Actor.command("provision_node"), "node.provision", resource=node) as attempt:
+                job = services.provision_node(node, options=node_options)
+                attempt.describe(job=job)
         except ApiError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
-        audit.record(actor="manage.py provision_node", action="node.provision", resource=node, job=job,
-                     result=AuditResult.ACCEPTED)
         self.stdout.write(str(job.pk))
         if not wait:
             self.stderr.write(f"Queued node_provision for {node.name}; a worker runs it (manage.py runworker).")

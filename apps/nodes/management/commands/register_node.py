@@ -3,7 +3,6 @@ import ipaddress
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.audit import services as audit
-from apps.audit.choices import AuditResult
 from apps.core.errors import ApiError
 from apps.nodes import keys, services
 from apps.nodes.serializers import RegisterNodeSerializer
@@ -38,14 +37,13 @@ class Command(BaseCommand):
             problems = "; ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in body.errors.items())
             raise CommandError(problems)
         try:
-            node = services.register_node(**body.validated_data)
+            with audit.action(audit.Actor.command("register_node"), "node.register", resource_type="node",
+                              details={"name": name}) as attempt:
+                node = services.register_node(**body.validated_data)
+                attempt.describe(resource=node, details={"name": node.name})
         except ApiError as exc:
-            audit.record(actor="manage.py register_node", action="node.register", resource_type="node",
-                         result=AuditResult.FAILED, details={"name": name, "code": exc.code})
             hint = f"\nAuthorize this key on the node:\n{keys.public_key()}" if exc.code == "ssh_auth_failed" else ""
             raise CommandError(f"{exc.code}: {exc.message}{hint}") from None
-        audit.record(actor="manage.py register_node", action="node.register", resource=node,
-                     result=AuditResult.SUCCEEDED, details={"name": node.name})
         self.stdout.write(str(node.pk))
         self.stderr.write(
             f"Registered node {node.name} ({node.ssh_user}@{node.hostname}:{node.ssh_port}), "
