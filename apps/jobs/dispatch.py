@@ -8,6 +8,7 @@ delivered twice or find the job not runnable yet, and the claim in
 import logging
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -40,7 +41,13 @@ def dispatch_jobs(jobs) -> None:
         )
         ids.append(job.pk)
     if ids:
-        Job.objects.filter(pk__in=ids).update(last_dispatched_at=now)
+        # Several sweepers and finishing jobs stamp overlapping sets at once: rows
+        # are locked in one order, and a row someone else holds is left to them
+        # (the stamp only spaces out re-dispatches), so two stampers never deadlock.
+        with transaction.atomic():
+            free = list(Job.objects.select_for_update(skip_locked=True).filter(pk__in=ids).order_by("pk")
+                        .values_list("pk", flat=True))
+            Job.objects.filter(pk__in=free).update(last_dispatched_at=now)
 
 
 def wake_waiting(job, include_self: bool = False) -> None:
