@@ -3,6 +3,7 @@
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 
 
@@ -34,3 +35,21 @@ def change_state(obj, expected_version: int | None = None, **changes):
     obj.state_version = expected + 1
     obj.updated_at = now
     return obj
+
+
+def reset_failed(obj, expected_version: int | None, *, problems: list[str], active_job_ids=()):
+    """``failed -> active`` for a locked row, refused while ``problems`` remain.
+
+    The caller holds the row lock and names what still works on it; the
+    answer and the codes are the same for every resource that can fail.
+    """
+    label = obj._meta.verbose_name
+    if obj.status != LifecycleStatus.FAILED:
+        raise ApiError("resource_not_failed", f"The {label} is {obj.status}, not failed.", {"status": obj.status})
+    if problems:
+        raise ApiError(
+            "reset_validation_failed",
+            f"The {label} cannot be reset yet: " + "; ".join(problems) + ".",
+            {"problems": problems, "job_ids": [str(pk) for pk in active_job_ids]},
+        )
+    return change_state(obj, expected_version, status=LifecycleStatus.ACTIVE, status_reason="")

@@ -19,6 +19,8 @@ class DriftStatus(models.TextChoices):
 
 
 class ReleaseSourceType(models.TextChoices):
+    # core: the WordPress release site_create installs (no deploy made it).
+    CORE = "core", "WordPress core"
     GIT = "git", "Git"
     UPLOAD = "upload", "Upload"
 

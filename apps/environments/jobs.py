@@ -53,7 +53,7 @@ def env_create(ctx):
     release = releases.record_release(
         environment,
         result["release"],
-        origin.source_type if origin else ReleaseSourceType.UPLOAD,
+        origin.source_type if origin else ReleaseSourceType.CORE,
         f"copy of {source.slug}/{result.get('copied_release') or (origin.directory if origin else '?')}",
     )
     releases.make_current(environment, release)
@@ -89,7 +89,7 @@ def env_delete(ctx):
     with ctx.step(f"remove environment {environment.slug} from {environment.node.name}"):
         node_ops.teardown(environment, ctx)
     ctx.checkpoint()
-    services.remove_environment_records(environment.pk)
+    services.remove_environment_records([environment.pk])
     ctx.log(f"environment {environment.slug} deleted")
 
 

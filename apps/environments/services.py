@@ -17,7 +17,7 @@ from apps.backups.models import Backup
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.passwords import new_database_password
-from apps.core.state import change_state
+from apps.core.state import change_state, reset_failed
 from apps.environments import naming, node_ops
 from apps.environments.choices import EnvironmentType
 from apps.environments.models import DeployArchive, Environment
@@ -44,12 +44,6 @@ def reset_environment(environment_id, expected_version: int | None = None) -> En
         )
         if environment is None:
             raise ApiError("not_found", "No environment with this id.")
-        if environment.status != LifecycleStatus.FAILED:
-            raise ApiError(
-                "resource_not_failed",
-                f"The environment is {environment.status}, not failed.",
-                {"status": environment.status},
-            )
         problems = []
         active_jobs = list(
             Job.objects.filter(environment=environment, status__in=ACTIVE_JOB_STATUSES).values_list("pk", flat=True)
@@ -58,13 +52,7 @@ def reset_environment(environment_id, expected_version: int | None = None) -> En
             problems.append(f"{len(active_jobs)} job(s) still queued or running on the environment")
         if environment.node.status == NodeStatus.DECOMMISSIONED:
             problems.append(f"its node {environment.node.name} is decommissioned")
-        if problems:
-            raise ApiError(
-                "reset_validation_failed",
-                "The environment cannot be reset yet: " + "; ".join(problems) + ".",
-                {"problems": problems, "job_ids": [str(pk) for pk in active_jobs]},
-            )
-        return change_state(environment, expected_version, status=LifecycleStatus.ACTIVE, status_reason="")
+        return reset_failed(environment, expected_version, problems=problems, active_job_ids=active_jobs)
 
 
 MAGIC_LOGIN_LIFETIME = 60
@@ -188,17 +176,18 @@ def delete_environment(environment_id, user=None):
         )
 
 
-def remove_environment_records(environment_id) -> None:
-    """After env_delete's node work: the environment row and what hangs on it."""
-    for archive in DeployArchive.objects.filter(environment_id=environment_id):
+def remove_environment_records(environment_ids) -> None:
+    """After the node work of env_delete or site_delete: the environments'
+    rows and what hangs on them (uploaded archives, backups, references)."""
+    environment_ids = list(environment_ids)
+    for archive in DeployArchive.objects.filter(environment_id__in=environment_ids):
         delete_deploy_archive_file(archive)
     with transaction.atomic():
-        Environment.objects.filter(source_environment_id=environment_id).update(source_environment=None)
-        Backup.objects.filter(environment_id=environment_id).delete()
-        Environment.objects.filter(pk=environment_id).update(
-            primary_domain=None, current_release=None, last_drift_check=None
-        )
-        Environment.objects.filter(pk=environment_id).delete()
+        Environment.objects.filter(source_environment_id__in=environment_ids).update(source_environment=None)
+        Backup.objects.filter(environment_id__in=environment_ids).delete()
+        environments = Environment.objects.filter(pk__in=environment_ids)
+        environments.update(primary_domain=None, current_release=None, last_drift_check=None)
+        environments.delete()
 
 
 def expired_environments():

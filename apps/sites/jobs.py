@@ -27,7 +27,7 @@ def site_create(ctx):
     }
     with ctx.step(f"set up {environment.preview_url} on {environment.node.name}"):
         result = node_ops.setup(environment, release=release_name, install=install, ctx=ctx)
-    release = releases.record_release(environment, result["release"], ReleaseSourceType.UPLOAD, "wordpress-core")
+    release = releases.record_release(environment, result["release"], ReleaseSourceType.CORE, "wordpress-core")
     releases.make_current(environment, release)
     with ctx.step("health check"):
         report = node_ops.check_health(environment, ctx)

@@ -4,15 +4,14 @@ import uuid
 
 from django.db import IntegrityError, transaction
 
-from apps.backups.models import Backup
 from apps.core.choices import TRANSITIONAL, LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.passwords import new_database_password
-from apps.core.state import change_state
+from apps.core.state import reset_failed
 from apps.environments import naming
 from apps.environments.choices import EnvironmentType
-from apps.environments.models import DeployArchive, Environment
-from apps.environments.services import delete_deploy_archive_file
+from apps.environments.models import Environment
+from apps.environments.services import remove_environment_records
 from apps.jobs.choices import ACTIVE as ACTIVE_JOB_STATUSES
 from apps.jobs.models import Job
 from apps.jobs.services import enqueue_job
@@ -31,8 +30,6 @@ def reset_site(site_id, expected_version: int | None = None) -> Site:
         site = Site.objects.select_for_update().filter(pk=site_id).first()
         if site is None:
             raise ApiError("not_found", "No site with this id.")
-        if site.status != LifecycleStatus.FAILED:
-            raise ApiError("resource_not_failed", f"The site is {site.status}, not failed.", {"status": site.status})
         problems = []
         active_jobs = list(Job.objects.filter(site=site, status__in=ACTIVE_JOB_STATUSES).values_list("pk", flat=True))
         if active_jobs:
@@ -40,13 +37,7 @@ def reset_site(site_id, expected_version: int | None = None) -> Site:
         busy_envs = list(site.environments.filter(status__in=TRANSITIONAL).values_list("slug", flat=True))
         if busy_envs:
             problems.append(f"environments still in progress: {', '.join(busy_envs)}")
-        if problems:
-            raise ApiError(
-                "reset_validation_failed",
-                "The site cannot be reset yet: " + "; ".join(problems) + ".",
-                {"problems": problems, "job_ids": [str(pk) for pk in active_jobs]},
-            )
-        return change_state(site, expected_version, status=LifecycleStatus.ACTIVE, status_reason="")
+        return reset_failed(site, expected_version, problems=problems, active_job_ids=active_jobs)
 
 
 def default_node():
@@ -128,11 +119,6 @@ def delete_site(site_id, user=None):
 
 def remove_site_records(site) -> None:
     """After the node work of site_delete: the site and everything it owns."""
-    for archive in DeployArchive.objects.filter(environment__site=site):
-        delete_deploy_archive_file(archive)
     with transaction.atomic():
-        environments = Environment.objects.filter(site=site)
-        Backup.objects.filter(environment__in=environments).delete()
-        Environment.objects.filter(site=site).update(primary_domain=None, current_release=None, last_drift_check=None, source_environment=None)
-        environments.delete()
+        remove_environment_records(site.environments.values_list("pk", flat=True))
         Site.objects.filter(pk=site.pk).delete()
