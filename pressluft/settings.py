@@ -283,6 +283,13 @@ JOB_RETRY_BACKOFF = [60, 5 * 60, 15 * 60]
 # considered lost (its process died) and is run again.
 JOB_HEARTBEAT_INTERVAL = env_float("PRESSLUFT_JOB_HEARTBEAT_INTERVAL", 5.0)
 JOB_LOST_AFTER = env_float("PRESSLUFT_JOB_LOST_AFTER", 45.0)
+# A claim is a lease: a worker that could not renew its heartbeat for this
+# share of JOB_LOST_AFTER stops its handler and its node program, so it has
+# stopped before the sweeper lets anyone else run the job.
+JOB_LEASE_SHARE = 0.5
+# How long a node program waits for another job's program in its scope
+# (the node's own lock) before failing with the retryable node_busy.
+NODE_LOCK_WAIT = env_float("PRESSLUFT_NODE_LOCK_WAIT", 30.0)
 JOB_SWEEP_INTERVAL = env_float("PRESSLUFT_JOB_SWEEP_INTERVAL", 10.0)
 # Extra modules whose import registers job handlers (the tests use this).
 JOB_HANDLER_MODULES = env_list("PRESSLUFT_JOB_HANDLER_MODULES", [])

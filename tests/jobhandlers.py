@@ -38,3 +38,15 @@ def fail(ctx):
 @job_handler("test_crash", running_status=LifecycleStatus.CLONING)
 def crash(ctx):
     raise RuntimeError("secret=hunter2 should not leak")
+
+
+@job_handler("test_ticks", running_status=LifecycleStatus.DEPLOYING)
+def ticks(ctx):
+    """Work with a side effect outside the database: a line per tick appended
+    to ``payload["path"]`` (attempt, pid, wall clock ns), each after a checkpoint,
+    as a node program's steps would be."""
+    for _ in range(int(ctx.payload.get("ticks", 10))):
+        ctx.checkpoint()
+        with open(ctx.payload["path"], "a") as effects:
+            effects.write(f"{ctx.job.attempt_count} {os.getpid()} {time.time_ns()}\n")
+        time.sleep(float(ctx.payload.get("interval", 0.5)))

@@ -38,6 +38,10 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
                                                   "repository where they are not allowed; nothing was built."),
     "deploy_check_failed": JobErrorCode(False, "WordPress does not load from the new release; nothing was switched."),
     "rollback_failed": JobErrorCode(False, "Switching back to an earlier release failed; the environment needs an operator."),
+    "node_busy": JobErrorCode(True, "Another job's program still runs on the node for the same environment, site or node "
+                                    "(the node's own lock); the job runs again later."),
+    "claim_stale": JobErrorCode(False, "The node refused a program of an attempt the panel had already given up on "
+                                       "(a newer run of the job has started there)."),
     "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "
                                        "directory or file; nothing was changed. The site may be compromised: an operator should look."),
 }

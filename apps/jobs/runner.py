@@ -8,7 +8,7 @@ from django.db import close_old_connections
 
 from apps.jobs import services
 from apps.jobs.choices import LogLevel
-from apps.jobs.context import Heartbeat, JobContext
+from apps.jobs.context import Heartbeat, JobContext, LeaseGuard
 from apps.jobs.errors import JobCancelled, JobClaimLost, JobError, JobTimedOut
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,13 @@ def run_job(job_id: str) -> str:
         return "not-claimed"
     context = JobContext(claim)
     beat = Heartbeat(context, settings.JOB_HEARTBEAT_INTERVAL)
+    guard = LeaseGuard(context)
     beat.start()
+    guard.start()
     try:
         outcome = _execute(claim, context)
     finally:
+        guard.stop()
         beat.stop()
     if outcome is None:
         return "claim-lost"

@@ -370,8 +370,11 @@ def heartbeat(job_id, token) -> tuple[bool, bool]:
     cancel = Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
     return True, bool(cancel)
 
-def cancel_requested(job_id) -> bool:
-    return bool(Job.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first())
+def run_state(job_id, token) -> tuple[bool, bool]:
+    """Without writing: (this claim still runs the job, cancel requested)."""
+    row = Job.objects.filter(pk=job_id, claim_token=token, status=JobStatus.RUNNING).values_list(
+        "cancel_requested", flat=True).first()
+    return (row is not None, bool(row))
 
 # --- recovery (the sweeper) -------------------------------------------------
 

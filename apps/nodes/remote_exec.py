@@ -92,12 +92,19 @@ def run_program(node, program: str, params: dict, *, ctx=None, timeout: float = 
     """Run ``program`` on ``node`` and return its RESULT; raise JobError on failure.
 
     ``timeout`` bounds the whole call, connecting included, when it is the smaller.
+    With a job's ``ctx``, the run's claim is confirmed just before the program
+    starts and the program holds the job's node locks (``ctx.fence()``).
     """
     deadline = time.monotonic() + timeout
     output = ProgramOutput(ctx)
+    if ctx is not None:
+        # A job's program carries its fence: the node runs one program per scope and no stale attempt.
+        params = {**params, "fence": ctx.fence()}
     try:
         connection = open_connection(node, min(connect_timeout, timeout))
         ensure_bundle(connection)
+        if ctx is not None:
+            ctx.confirm_claim()  # the last moment this run can still step back
         connection.run(
             ["python3", bundle.program_path(program)],
             stdin=json.dumps(params),

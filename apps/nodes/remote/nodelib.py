@@ -28,6 +28,7 @@ Commands are argument lists, never shell strings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -111,9 +112,21 @@ def read_params() -> dict:
 
 
 def main(handler) -> None:
-    """Run ``handler(params) -> dict`` with the protocol above."""
+    """Run ``handler(params) -> dict`` with the protocol above, inside the
+    job's node locks when the panel sent a ``fence`` (see node_lock.py)."""
+    import node_lock
+
     try:
-        result = handler(read_params())
+        params = read_params()
+        fence = params.pop("fence", None)
+        with node_lock.held(fence) if fence else contextlib.nullcontext():
+            result = handler(params)
+    except node_lock.Busy as exc:
+        _fail("node_busy", True, f"Another job's program is running here: {exc}.")
+    except node_lock.Stale as exc:
+        _fail("claim_stale", False, f"Refused to start: {exc}.")
+    except node_lock.BadFence as exc:
+        _fail("remote_step_failed", False, str(exc))
     except NodeError as exc:
         _fail(exc.code, exc.retryable, exc.message)
     except OSError as exc:
