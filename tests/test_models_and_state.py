@@ -55,13 +55,13 @@ def test_enum_columns_are_checked_by_the_database(node, make):
         make(node)
 
 
-def test_at_most_one_running_job_per_site_and_node_in_the_database(node):
+def test_at_most_one_running_job_per_site_in_the_database(node):
     site = SiteFactory()
     JobFactory(site=site, node=node, status="running")
     with pytest.raises(IntegrityError), transaction.atomic():
         JobFactory(site=site, status="running")
-    with pytest.raises(IntegrityError), transaction.atomic():
-        JobFactory(node=node, status="running")
+    # A node runs as many site jobs as its slots: the claim counts them under the node's lock.
+    JobFactory(site=SiteFactory(), node=node, status="running")
 
 
 def test_environment_ids_are_random_uuid4(node):

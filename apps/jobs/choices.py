@@ -20,3 +20,10 @@ class LogLevel(models.TextChoices):
     OUTPUT = "output", "Output"
     WARNING = "warning", "Warning"
     ERROR = "error", "Error"
+
+
+class JobPriority(models.IntegerChoices):
+    """Lower runs first. Within one priority, a site's jobs run first in, first out."""
+
+    OPERATOR = 0, "Operator"  # asked for by someone (API, admin, command)
+    SCHEDULED = 10, "Scheduled"  # recurring work: backups, checks, cleanups, renewals

@@ -13,17 +13,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from apps.jobs.choices import JobStatus
 
 logger = logging.getLogger(__name__)
 
 RUN_JOB_TASK = "apps.jobs.runner.run_job"
 # How long a dispatched-but-not-started job waits before the sweeper re-sends it.
 REDISPATCH_AFTER = timedelta(seconds=30)
-# Finishing a job wakes at most this many waiting jobs of its site and node,
-# chosen among this many of the oldest queued ones.
+# Finishing a job wakes at most this many waiting jobs of its site and node.
 WAKE_LIMIT = 10
-WAKE_SCAN = 500
 
 
 def dispatch_jobs(jobs) -> None:
@@ -51,63 +48,40 @@ def dispatch_jobs(jobs) -> None:
 
 
 def wake_waiting(job, include_self: bool = False) -> None:
-    """After ``job`` ended (or was requeued), wake the queued jobs it was blocking.
+    """After ``job`` ended (or was requeued), wake the queued jobs that can
+    start now in the room it left: the best-ranked head of each site of its
+    node (as many as the node has free slots) and its own site's next job
+    (``admission.runnable_heads``). Waking only those keeps the queue of
+    messages short, so a woken job starts at once instead of behind messages
+    for jobs that would be refused."""
+    from apps.jobs import admission
 
-    Only the oldest due job of each site (and of each node, for jobs without a
-    site) can be claimed next, so those heads are woken: a run of younger jobs
-    of one site must not crowd out a job of another site that could start now.
-    """
-    from apps.jobs.models import Job
-
-    wake = []
-    seen = set()
-    if include_self and job.status == JobStatus.QUEUED:
-        wake.append(job)
-        seen.add(_head_key(job))
     scope = Q()
     if job.site_id:
         scope |= Q(site_id=job.site_id)
     if job.node_id:
         scope |= Q(node_id=job.node_id)
-    if scope:
-        waiting = (
-            Job.objects.filter(status=JobStatus.QUEUED)
-            .filter(_due())
-            .filter(scope)
-            .exclude(pk=job.pk)
-            .order_by("created_at")[:WAKE_SCAN]
-        )
-        for candidate in waiting:
-            if _head_key(candidate) in seen:
-                continue
-            seen.add(_head_key(candidate))
-            wake.append(candidate)
-            if len(wake) >= WAKE_LIMIT:
-                break
-    dispatch_jobs(wake)
+    if not scope:
+        return
+    heads = admission.runnable_heads(scope, limit=WAKE_LIMIT)
+    if not include_self:
+        heads = [head for head in heads if head.pk != job.pk]
+    dispatch_jobs(heads)
+
+
+def wake_node(node) -> None:
+    """The node has room again (more slots, back in service): start what waits for it."""
+    from apps.jobs import admission
+
+    dispatch_jobs(admission.runnable_heads(Q(node_id=node.pk), limit=WAKE_LIMIT))
 
 
 def dispatch_due_jobs() -> int:
-    """Safety net run by the sweeper: queued jobs that are due (retry backoff
-    over, or a wake-up lost) and not dispatched recently."""
-    from apps.jobs.models import Job
+    """Safety net run by the sweeper: due queued jobs that could start now
+    (retry backoff over, or a wake-up lost) and were not dispatched recently."""
+    from apps.jobs import admission
 
     stale = timezone.now() - REDISPATCH_AFTER
-    due = (
-        Job.objects.filter(status=JobStatus.QUEUED)
-        .filter(_due())
-        .filter(Q(last_dispatched_at__isnull=True) | Q(last_dispatched_at__lt=stale))
-        .order_by("created_at")[:200]
-    )
-    jobs = list(due)
+    jobs = admission.runnable_heads(limit=200, exclude_recent_since=stale)
     dispatch_jobs(jobs)
     return len(jobs)
-
-
-def _head_key(job):
-    return ("site", job.site_id) if job.site_id else ("node", job.node_id)
-
-
-def _due():
-    return Q(run_after__isnull=True) | Q(run_after__lte=timezone.now())
-

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import VersionedModel
-from apps.jobs.choices import JobStatus, LogLevel
+from apps.jobs.choices import JobPriority, JobStatus, LogLevel
 
 
 class Job(VersionedModel):
@@ -10,7 +10,8 @@ class Job(VersionedModel):
     the django-q2 queue only carries "look at job X" messages.
 
     A job is scoped to a node and usually a site (and environment): at most one
-    job runs per site and per node at any moment.
+    job runs per site at any moment, and per node as many site jobs as the
+    node's ``max_site_jobs`` (a node-wide job runs alone on its node).
     """
 
     job_type = models.CharField(max_length=50, db_index=True)
@@ -20,6 +21,7 @@ class Job(VersionedModel):
         "environments.Environment", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     node = models.ForeignKey("nodes.Node", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    priority = models.PositiveSmallIntegerField(choices=JobPriority.choices, default=JobPriority.OPERATOR)
     payload = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
     # Recurring jobs carry the key of their scope so the scheduler can skip duplicates.
@@ -57,16 +59,15 @@ class Job(VersionedModel):
             models.Index(fields=["status", "run_after"], name="job_status_run_after"),
             models.Index(fields=["site", "status"], name="job_site_status"),
             models.Index(fields=["node", "status"], name="job_node_status"),
+            models.Index(fields=["status", "priority", "created_at"], name="job_queue_order"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=JobStatus.values), name="job_status_valid"),
             models.CheckConstraint(condition=models.Q(max_attempts__gte=1), name="job_max_attempts_positive"),
-            # The claim logic keeps these true; the database makes sure of it.
+            # The claim logic keeps this true; the database makes sure of it. (Node
+            # slots are counted under the node row's lock: no constraint can say N.)
             models.UniqueConstraint(
                 fields=["site"], condition=models.Q(status="running"), name="one_running_job_per_site"
-            ),
-            models.UniqueConstraint(
-                fields=["node"], condition=models.Q(status="running"), name="one_running_job_per_node"
             ),
             models.UniqueConstraint(
                 fields=["job_type", "dedup_key"],

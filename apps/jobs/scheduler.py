@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django_q.models import Schedule
 
 from apps.jobs import dispatch, services
-from apps.jobs.choices import ACTIVE
+from apps.jobs.choices import ACTIVE, JobPriority
 from apps.jobs.models import Job
 from apps.jobs.registry import load_handlers
 
@@ -82,6 +82,7 @@ def enqueue_recurring(job_type: str) -> list[Job]:
                     node=scope.node,
                     payload=scope.payload,
                     dedup_key=scope.dedup_key,
+                    priority=JobPriority.SCHEDULED,
                 )
         except IntegrityError:
             continue  # another scheduler enqueued it a moment ago

@@ -20,7 +20,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.choices import AuditResult
@@ -28,8 +27,8 @@ from apps.audit.models import AuditEntry
 from apps.core.errors import ApiError
 from apps.core.state import change_state
 from apps.environments.models import Environment
-from apps.jobs import dispatch, scopes
-from apps.jobs.choices import CAN_CANCEL, JobStatus
+from apps.jobs import admission, dispatch, scopes
+from apps.jobs.choices import CAN_CANCEL, JobPriority, JobStatus
 from apps.jobs.models import Job
 from apps.jobs.registry import HandlerSpec, get_handler
 from apps.nodes.models import Node
@@ -53,6 +52,7 @@ def enqueue_job(
     user=None,
     dedup_key: str = "",
     run_after=None,
+    priority: int = JobPriority.OPERATOR,
 ) -> Job:
     """Create a queued job; a worker is told about it once the transaction commits."""
     spec = get_handler(job_type)
@@ -70,6 +70,7 @@ def enqueue_job(
         created_by=user if getattr(user, "is_authenticated", False) else None,
         dedup_key=dedup_key,
         run_after=run_after,
+        priority=priority,
         max_attempts=settings.JOB_MAX_ATTEMPTS,
         timeout_seconds=spec.timeout_seconds or settings.JOB_DEFAULT_TIMEOUT,
     )
@@ -168,10 +169,11 @@ def _retrying_deadlocks(operation):
 def claim_job(job_id) -> Claim | None:
     """Take a queued job for this worker, or return None if it is not ours to run.
 
-    Inside one transaction: lock the job, then its node and site rows, and check
-    that nothing else runs on that site or node. A duplicate delivery, a job
-    that is not due yet, or a busy site/node all return None harmlessly; a busy
-    job is woken again when the blocking job ends.
+    Inside one transaction: lock the job, then its node and site rows, and ask
+    ``admission.refusal`` whether it may start (its site free and its turn
+    there, a slot free on its node, no better job waiting for that slot). A
+    duplicate delivery, a job that is not due yet, or one held back all return
+    None harmlessly; a held-back job is woken again when what holds it ends.
     """
     def attempt():
         with transaction.atomic():
@@ -180,7 +182,7 @@ def claim_job(job_id) -> Claim | None:
     try:
         return _retrying_deadlocks(attempt)
     except IntegrityError:
-        # The partial unique indexes caught a race the checks did not: treat as busy.
+        # The one-running-job-per-site index caught a race the checks did not: treat as busy.
         logger.warning("job %s: claim refused by the one-running-job constraint", job_id)
         return None
 
@@ -191,17 +193,9 @@ def _claim_locked(job_id) -> Claim | None:
         return None
     if job.run_after and job.run_after > now:
         return None
-    _node, site, environment = scopes.lock_scope(job)
-    busy = Q()
-    if job.site_id:
-        busy |= Q(site_id=job.site_id)
-    if job.node_id:
-        busy |= Q(node_id=job.node_id)
-    if busy and Job.objects.filter(busy, status=JobStatus.RUNNING).exists():
-        return None
-    if job.site_id and _older_due_job_on_site(job, now):
-        # Jobs of one site run in the order they were asked for.
-        return None
+    node, site, environment = scopes.lock_scope(job)
+    if admission.refusal(job, node, now) is not None:
+        return None  # woken again when what holds it back ends
 
     # Refused at the claim, the run never started and moved no resource: spec=None.
     spec = get_handler(job.job_type)
@@ -229,14 +223,6 @@ def _claim_locked(job_id) -> Claim | None:
     )
     scopes.mark_running(site, environment, source, spec)
     return Claim(job=job, spec=spec, token=token)
-
-def _older_due_job_on_site(job, now) -> bool:
-    return (
-        Job.objects.filter(site_id=job.site_id, status=JobStatus.QUEUED, created_at__lt=job.created_at)
-        .filter(Q(run_after__isnull=True) | Q(run_after__lte=now))
-        .exclude(pk=job.pk)
-        .exists()
-    )
 
 # --- ending a run -----------------------------------------------------------
 

@@ -140,6 +140,7 @@ class NodeAdmin(PanelModelAdmin):
     ordering = ("name",)
     fieldsets = (
         (None, {"fields": ("name", "status_column", "status_reason", "is_local", "related")}),
+        ("Jobs", {"fields": ("max_site_jobs",)}),
         ("Health", {"fields": ("health_report", "health_checked_at")}),
         ("Connection", {"fields": ("hostname", "ssh_port", "ssh_user", "public_ipv4", "host_key_column",
                                    "panel_public_key", "last_seen_at")}),
@@ -162,6 +163,14 @@ class NodeAdmin(PanelModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("nodes.manage_node")
+
+    def save_model(self, request, obj, form, change):
+        # The one editable field; the service wakes the jobs that more room lets start.
+        if change and "max_site_jobs" in form.changed_data:
+            services.set_max_site_jobs(obj.pk, obj.max_site_jobs, obj.state_version)
 
     # --- register -----------------------------------------------------------------
 

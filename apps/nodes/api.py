@@ -13,7 +13,13 @@ from apps.core.serializers import JobResponseSerializer, StrictSerializer
 from apps.nodes import keys, services
 from apps.nodes.health import check_health
 from apps.nodes.models import Node
-from apps.nodes.serializers import NodeHealthSerializer, NodeSerializer, PublicKeySerializer, RegisterNodeSerializer
+from apps.nodes.serializers import (
+    NodeHealthSerializer,
+    NodeSerializer,
+    NodeUpdateSerializer,
+    PublicKeySerializer,
+    RegisterNodeSerializer,
+)
 
 
 
@@ -51,10 +57,24 @@ class NodeListView(generics.ListAPIView):
     responses={200: ok(NodeSerializer, "The node."), **error_responses(401, 404)},
 ))
 class NodeDetailView(generics.RetrieveAPIView):
-    required_permissions = {"GET": needs("nodes.view_node")}
+    required_permissions = {"GET": needs("nodes.view_node"), "PATCH": needs("nodes.manage_node")}
     serializer_class = NodeSerializer
     queryset = Node.objects.all()
     lookup_url_kwarg = "id"
+
+    @extend_schema(
+        operation_id="updateNode", tags=["Nodes"], summary="Change a node's settings",
+        description="`max_site_jobs`: how many site jobs run on the node at once. Raising it starts "
+                    "waiting jobs at once; running jobs are not stopped by lowering it.",
+        request=NodeUpdateSerializer,
+        responses={200: ok(NodeSerializer, "The node."), **error_responses(400, 401, 404, 409)},
+    )
+    def patch(self, request, id):
+        audit.annotate(request, action="node.update", resource_type="node", resource_id=id)
+        body = NodeUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        node = services.set_max_site_jobs(id, body.validated_data["max_site_jobs"])
+        return Response(NodeSerializer(node).data)
 
 
 class ProvisionOptionsSerializer(StrictSerializer):

@@ -1,7 +1,11 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.core.models import VersionedModel
 from apps.nodes.choices import NodeStatus
+
+# More site jobs at once than this would starve a node's two or four cores anyway.
+MAX_SITE_JOBS_LIMIT = 16
 
 
 class Node(VersionedModel):
@@ -22,6 +26,9 @@ class Node(VersionedModel):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     health = models.JSONField(default=dict, blank=True, help_text="Last health report: services, disk, memory, versions.")
     health_checked_at = models.DateTimeField(null=True, blank=True)
+    max_site_jobs = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_SITE_JOBS_LIMIT)], help_text="How many site jobs may run on the node at once (one per site always; "
+                             "node-wide jobs such as provisioning run alone).")
 
     class Meta:
         ordering = ["name"]
@@ -34,6 +41,10 @@ class Node(VersionedModel):
             ),
             models.UniqueConstraint(
                 fields=["is_local"], condition=models.Q(is_local=True), name="one_local_node"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_site_jobs__gte=1, max_site_jobs__lte=MAX_SITE_JOBS_LIMIT),
+                name="node_max_site_jobs_range",
             ),
             models.CheckConstraint(
                 condition=models.Q(ssh_port__gte=1, ssh_port__lte=65535), name="node_ssh_port_range"

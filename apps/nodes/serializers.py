@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from apps.core.serializers import StrictSerializer
-from apps.nodes.models import Node
+from apps.nodes.models import MAX_SITE_JOBS_LIMIT, Node
 from apps.nodes.ssh import fingerprint
 
 HOSTNAME_PATTERN = r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -26,6 +26,7 @@ class NodeSerializer(serializers.ModelSerializer):
             "host_key_fingerprint",
             "last_seen_at",
             "health_checked_at",
+            "max_site_jobs",
             "created_at",
             "updated_at",
             "state_version",
@@ -43,6 +44,12 @@ class RegisterNodeSerializer(StrictSerializer):
     ssh_user = serializers.RegexField(r"^[a-z_][a-z0-9_-]{0,31}$", default="root")
     public_ipv4 = serializers.IPAddressField(protocol="IPv4")
     is_local = serializers.BooleanField(default=False)
+
+
+class NodeUpdateSerializer(StrictSerializer):
+    max_site_jobs = serializers.IntegerField(
+        min_value=1, max_value=MAX_SITE_JOBS_LIMIT,
+        help_text="How many site jobs the node runs at once (one per site always; node-wide jobs run alone).")
 
 
 class NodeHealthSerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ from apps.core.state import change_state
 from apps.jobs.services import enqueue_job
 from apps.nodes import keys, ssh
 from apps.nodes.choices import NodeStatus
-from apps.nodes.models import Node
+from apps.nodes.models import MAX_SITE_JOBS_LIMIT, Node
 
 logger = logging.getLogger(__name__)
 
@@ -112,3 +112,20 @@ def record_health(node: Node, health: dict) -> Node:
         # Answering again does not make a node that was never provisioned active.
         changes.update(status=NodeStatus.ACTIVE if node.health else NodeStatus.PROVISIONING, status_reason="")
     return change_state(node, **changes)
+
+
+def set_max_site_jobs(node_id, max_site_jobs: int, expected_version: int | None = None) -> Node:
+    """How many site jobs the node runs at once. More room starts waiting jobs at once."""
+    from apps.jobs import dispatch
+
+    if isinstance(max_site_jobs, bool) or not isinstance(max_site_jobs, int) \
+            or not 1 <= max_site_jobs <= MAX_SITE_JOBS_LIMIT:
+        raise ApiError("bad_request", f"max_site_jobs must be a whole number from 1 to {MAX_SITE_JOBS_LIMIT}.",
+                       {"fields": {"max_site_jobs": [f"1 to {MAX_SITE_JOBS_LIMIT}"]}})
+    with transaction.atomic():
+        node = Node.objects.select_for_update(no_key=True).filter(pk=node_id).first()
+        if node is None:
+            raise ApiError("not_found", "No node with this id.")
+        change_state(node, expected_version, max_site_jobs=max_site_jobs)
+        transaction.on_commit(lambda: dispatch.wake_node(node))
+    return node

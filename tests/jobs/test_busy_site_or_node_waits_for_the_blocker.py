@@ -6,6 +6,7 @@ import pytest
 from apps.environments.choices import EnvironmentType
 from apps.environments.factories import EnvironmentFactory
 from apps.jobs import services
+from apps.nodes.models import Node
 from apps.jobs.choices import JobStatus
 from apps.jobs.runner import run_job
 from apps.nodes.factories import NodeFactory
@@ -67,6 +68,7 @@ def test_failed_blocker_wakes_the_waiting_job_too(make_site):
 def test_wake_reaches_other_sites_behind_a_long_line_on_one_site(make_site):
     """Twenty jobs queued on one site must not hide a job of another site on the freed node."""
     site, environment = make_site()
+    Node.objects.filter(pk=environment.node_id).update(max_site_jobs=2)
     blocker = services.enqueue_job("test_record", environment=environment)
     claim = services.claim_job(blocker.pk)
     line = [services.enqueue_job("test_record", environment=environment) for _ in range(20)]
