@@ -205,9 +205,6 @@ class ObjectAction(Declared):
         return runner(self.modeladmin, request, objects, action=self.audit, call=call, label=self.label_of,
                       done=self.done)
 
-    def respond(self, request, outcome: ActionOutcome):
-        return outcome_redirect(request, outcome)
-
     def __call__(self, modeladmin, request, queryset):
         """The changelist action: Django calls it with the selection."""
         objects = list(queryset[:2]) if self.one_only else list(queryset)
@@ -226,7 +223,7 @@ class ObjectAction(Declared):
 
     def run(self, request, objects):
         """Act on the (confirmed) objects and answer the browser."""
-        return self.respond(request, self.perform(request, objects))
+        return outcome_redirect(request, self.perform(request, objects))
 
 
 def one_only_message(modeladmin, label: str) -> str:

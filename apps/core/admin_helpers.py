@@ -3,7 +3,8 @@
 The admin is a product surface for operators, so every page follows the same
 rules: state changes only through services, every change audited, coloured
 status columns, links between related objects, and list pages that stay cheap
-on tables with millions of rows.
+on tables with millions of rows. The base ModelAdmin, object pages and
+declared actions are in admin_pages.py and admin_actions.py.
 """
 
 import functools
