@@ -43,11 +43,11 @@ from apps.core.state import change_state
 
 class Button(NamedTuple):
     """A button on an object's change page: runs the changelist action ``name``
-    on the object, or (with ``url``) opens the object's page there."""
+    on the object (for a page: leads to the object's page). The buttons post
+    to the changelist like the action menu, so both doors behave the same."""
 
     name: str
     label: str
-    url: str = ""
 
 
 class ObjectPage(Declared):
@@ -214,8 +214,7 @@ class PanelModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 if entry[0] in available:
                     buttons.append(Button(*entry))
             elif entry.button_name in available and entry.shown(request, obj):
-                url = entry.url_for(obj) if isinstance(entry, ObjectPage) else ""
-                buttons.append(Button(entry.button_name, entry.label, url))
+                buttons.append(Button(entry.button_name, entry.label))
         return buttons
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
