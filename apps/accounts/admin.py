@@ -9,14 +9,14 @@ from django.utils.html import format_html
 from apps.accounts import services
 from apps.accounts.models import TOKEN_PREFIX, AccountLock, ApiToken, User
 from apps.audit import services as audit
+from apps.core.admin_actions import ObjectAction
 from apps.core.admin_helpers import (
     AuditedAdminMixin,
-    PanelModelAdmin,
     ReadOnlyAdminMixin,
     changelist_link,
-    run_service_action,
     status_badge,
 )
+from apps.core.admin_pages import PanelModelAdmin
 from apps.core.errors import PermissionMissing
 
 
@@ -121,6 +121,34 @@ class ApiTokenAddForm(forms.ModelForm):
         return value
 
 
+def _owns_or_superuser(request, token) -> bool:
+    return token.user_id == request.user.pk or request.user.is_superuser
+
+
+class RevokeToken(ObjectAction):
+    name = "revoke_tokens"
+    label = "Revoke"
+    description = "Revoke selected API tokens"
+    permission = "accounts.change_apitoken"
+    audit = "apitoken.revoke"
+    queues_job = False
+    done = "revoked."
+
+    def shown(self, request, token):
+        return token.revoked_at is None and _owns_or_superuser(request, token)
+
+    def check(self, request, token):
+        if not _owns_or_superuser(request, token):
+            raise PermissionMissing([], "Only its owner or a superuser can revoke this token.")
+
+    def call(self, request, token):
+        services.revoke_api_token(token)
+        return token
+
+    def label_of(self, token):
+        return f"API token {token.name}"
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(PanelModelAdmin):
     list_display = ("name", "user", "token_prefix", "state", "created_at", "last_used_at", "expires_at")
@@ -128,8 +156,7 @@ class ApiTokenAdmin(PanelModelAdmin):
     search_fields = ("name", "user__email", "key_id")
     list_select_related = ("user",)
     ordering = ("-created_at",)
-    actions = ("revoke_tokens",)
-    object_actions = (("revoke_tokens", "Revoke"),)
+    object_actions = (RevokeToken(),)
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -199,32 +226,7 @@ class ApiTokenAdmin(PanelModelAdmin):
     def has_change_permission(self, request, obj=None):
         # Everyone manages their own tokens; a superuser may also revoke (never mint) anyone's.
         allowed = super().has_change_permission(request, obj)
-        return allowed and (obj is None or self._owns_or_superuser(request, obj))
-
-    @staticmethod
-    def _owns_or_superuser(request, token) -> bool:
-        return token.user_id == request.user.pk or request.user.is_superuser
-
-    def has_revoke_permission(self, request):
-        return request.user.has_perm("accounts.change_apitoken")
-
-    @admin.action(description="Revoke selected API tokens", permissions=["revoke"])
-    def revoke_tokens(self, request, queryset):
-        def revoke(token):
-            if not self._owns_or_superuser(request, token):
-                raise PermissionMissing([], "Only its owner or a superuser can revoke this token.")
-            services.revoke_api_token(token)
-            return token
-
-        return run_service_action(
-            self, request, queryset, action="apitoken.revoke", call=revoke, done="revoked.",
-            label=lambda token: f"API token {token.name}",
-        )
-
-    def object_actions_for(self, request, obj):
-        if obj.revoked_at is not None or not self._owns_or_superuser(request, obj):
-            return []
-        return super().object_actions_for(request, obj)
+        return allowed and (obj is None or _owns_or_superuser(request, obj))
 
 
 @admin.register(AccountLock)

@@ -6,13 +6,13 @@ from django.utils.html import format_html
 from apps.audit.models import AuditEntry
 from apps.core.admin_helpers import (
     CappedCountPaginator,
-    PanelModelAdmin,
     ReadOnlyAdminMixin,
     change_link,
     panel_models_by_name,
     resource_admin_url,
     status_badge,
 )
+from apps.core.admin_pages import PanelModelAdmin
 
 
 class ResourceTypeFilter(admin.SimpleListFilter):

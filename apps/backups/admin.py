@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
 from apps.backups.models import Backup
-from apps.core.admin_helpers import PanelModelAdmin, ReadOnlyAdminMixin, change_link, status_badge
+from apps.core.admin_helpers import ReadOnlyAdminMixin, change_link, status_badge
+from apps.core.admin_pages import PanelModelAdmin
 
 
 @admin.register(Backup)

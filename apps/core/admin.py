@@ -4,7 +4,8 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 
-from apps.core.admin_helpers import PanelModelAdmin, admin_url
+from apps.core.admin_helpers import admin_url
+from apps.core.admin_pages import PanelModelAdmin
 from apps.core.models import PanelSettings
 from pressluft.allowed_hosts import control_plane_domain
 

@@ -3,30 +3,25 @@
 The admin is a product surface for operators, so every page follows the same
 rules: state changes only through services, every change audited, coloured
 status columns, links between related objects, and list pages that stay cheap
-on tables with millions of rows.
+on tables with millions of rows. The base ModelAdmin, object pages and
+declared actions are in admin_pages.py and admin_actions.py.
 """
 
 import functools
-import uuid
 from urllib.parse import urlencode
 
 from django import forms
 from django.apps import apps as django_apps
-from django.contrib import admin, messages
 from django.contrib.admin import helpers as admin_forms
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import models
-from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from apps.audit import services as audit
-from apps.core.errors import ApiError
 from apps.core.models import VersionedModel
-from apps.core.state import change_state
 
 GREEN, BLUE, ORANGE, RED, GREY = "#1e7e34", "#1f5fa8", "#b35c00", "#b3261e", "#6c757d"
 
@@ -181,50 +176,6 @@ class AuditedAdminMixin:
         return entries
 
 
-class PanelModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    """Base of the panel's model admins.
-
-    State fields are never form fields here: statuses move only through the
-    service functions, which the admin reaches through actions. A change to a
-    versioned row goes through ``change_state`` so its ``state_version`` moves
-    like any other change.
-    """
-
-    form = VersionGuardedForm
-    change_form_template = "admin/pressluft/change_form.html"
-    # (action name, button label) shown on the change page; see object_actions_for.
-    object_actions: tuple = ()
-    search_ids_on_pk = True
-
-    def object_actions_for(self, request, obj) -> list[tuple[str, str]]:
-        actions = self.get_actions(request)
-        return [(name, label) for name, label in self.object_actions if name in actions]
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None:
-            context["object_actions"] = self.object_actions_for(request, obj)
-        return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def save_model(self, request, obj, form, change):
-        if change and isinstance(obj, VersionedModel):
-            names = {field.name for field in obj._meta.concrete_fields}
-            changes = {name: getattr(obj, name) for name in form.changed_data if name in names}
-            if changes:
-                change_state(obj, **changes)
-            return
-        super().save_model(request, obj, form, change)
-
-    def get_search_results(self, request, queryset, search_term):
-        # Operators paste ids from the API, job logs and audit entries.
-        if not self.search_ids_on_pk or not isinstance(self.model._meta.pk, models.UUIDField):
-            return super().get_search_results(request, queryset, search_term)
-        try:
-            wanted = uuid.UUID(search_term.strip())
-        except ValueError:
-            return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(pk=wanted), False
-
-
 class ReadOnlyAdminMixin:
     """For rows that only services and jobs write: view, never add, edit or delete."""
 
@@ -238,94 +189,8 @@ class ReadOnlyAdminMixin:
         return False
 
 
-def _report_refusal(modeladmin, request, obj, exc, label):
-    """A service refused (its audit entry says so): show the operator the API's own sentence."""
-    modeladmin.message_user(request, f"{label(obj)}: {exc.message}", messages.ERROR)
-
-
-def run_service_action(modeladmin, request, queryset, *, action: str, call, done, label=str):
-    """Apply a service function to each selected object, audit each attempt,
-    and tell the operator what happened in plain words.
-
-    ``call(obj)`` returns the changed object or raises ApiError, whose message
-    is the same sentence an API client would get. ``done`` is the success text,
-    or a function of the changed object returning it.
-    """
-    actor = audit.Actor.of_request(request)
-    for obj in queryset:
-        try:
-            with audit.action(actor, action, resource=obj, details={"via": "admin"}) as attempt:
-                changed = call(obj)
-                if status := getattr(changed, "status", None):
-                    attempt.describe(details={"status": status})
-        except ApiError as exc:
-            _report_refusal(modeladmin, request, obj, exc, label)
-            continue
-        text = done(changed) if callable(done) else done
-        modeladmin.message_user(request, f"{label(obj)}: {text}", messages.SUCCESS)
-    if request.POST.get("_return_to_object") and len(queryset) == 1:
-        return HttpResponseRedirect(admin_url(queryset[0]))
-    return None
-
-
 def job_link(job):
     return change_link(job, f"{job.job_type} {str(job.pk)[:8]}")
-
-
-def run_job_action(modeladmin, request, queryset, *, action: str, call, label=str, done="queued"):
-    """Like ``run_service_action``, for services that queue a job: ``call(obj)``
-    returns the job (or raises ApiError). Each accepted request is audited with
-    its job, so the job's outcome closes the entry. When one object was acted
-    on, the browser goes to the job's page, where its log shows the progress.
-    """
-    actor = audit.Actor.of_request(request)
-    objects = list(queryset)
-    jobs = []
-    for obj in objects:
-        try:
-            with audit.action(actor, action, resource=obj, details={"via": "admin"}) as attempt:
-                job = call(obj)
-                attempt.describe(job=job)
-        except ApiError as exc:
-            _report_refusal(modeladmin, request, obj, exc, label)
-            continue
-        jobs.append(job)
-        modeladmin.message_user(
-            request, format_html("{}: {} job {}; its log shows the progress.", label(obj), done, job_link(job)),
-            messages.SUCCESS,
-        )
-    if len(objects) == 1 and jobs:
-        return HttpResponseRedirect(admin_url(jobs[0]))
-    if request.POST.get("_return_to_object") and len(objects) == 1:
-        return HttpResponseRedirect(admin_url(objects[0]))
-    return None
-
-
-def confirm_action(modeladmin, request, queryset, *, title: str, question: str, button: str,
-                   warnings=(), details=None):
-    """The confirmation page of an admin action, or None once the operator confirmed.
-
-    The page posts the same action and selection back to the changelist with
-    ``post=yes``; ``details`` (label, value) rows describe each object.
-    """
-    if request.POST.get("post") == "yes":
-        return None
-    objects = list(queryset)
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "question": question,
-        "button": button,
-        "warnings": list(warnings),
-        "objects": [(obj, details(obj) if details else []) for obj in objects],
-        "opts": modeladmin.model._meta,
-        "action_name": request.POST.get("action", ""),
-        "return_to_object": request.POST.get("_return_to_object", ""),
-        "action_checkbox_name": admin_forms.ACTION_CHECKBOX_NAME,
-        "cancel_url": admin_url(objects[0]) if len(objects) == 1 else admin_url(modeladmin.model, "changelist"),
-    }
-    request.current_app = modeladmin.admin_site.name
-    return TemplateResponse(request, "admin/pressluft/confirm_action.html", context)
 
 
 def render_service_form(modeladmin, request, form, *, title: str, submit: str, intro: str = "",
@@ -354,35 +219,3 @@ def form_errors_from_serializer(form, serializer_errors: dict) -> None:
         target = field if field in form.fields else None
         for error in errors:
             form.add_error(target, str(error))
-
-
-class ResetFailedStateMixin:
-    """The "Reset failed state" action of sites and environments: one code path,
-    the resource's reset service doing the validation (failed -> active)."""
-
-    # Each admin sets these and defines reset_service(obj), calling its service.
-    reset_audit_action = ""  # e.g. "site.reset"
-    reset_permission = ""  # e.g. "sites.change_site"
-
-    def has_reset_permission(self, request):
-        return request.user.has_perm(self.reset_permission)
-
-    def check_reset_allowed(self, request, obj) -> None:
-        """Raise PermissionMissing (an ApiError) when this object needs more than
-        ``reset_permission`` (a production environment does)."""
-
-    def _checked_reset(self, request, obj):
-        self.check_reset_allowed(request, obj)
-        return self.reset_service(obj)
-
-    @admin.action(description="Reset failed state (failed → active)", permissions=["reset"])
-    def reset_failed_state(self, request, queryset):
-        return run_service_action(
-            self,
-            request,
-            queryset,
-            action=self.reset_audit_action,
-            call=lambda obj: self._checked_reset(request, obj),
-            done="reset; it is active again.",
-            label=lambda obj: f"{obj._meta.verbose_name.capitalize()} {obj}",
-        )

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from apps.core.admin_helpers import PanelModelAdmin, ReadOnlyAdminMixin, change_link, status_badge
+from apps.core.admin_helpers import ReadOnlyAdminMixin, change_link, status_badge
+from apps.core.admin_pages import PanelModelAdmin
 from apps.domains.models import Domain
 
 

@@ -4,19 +4,18 @@ from django.contrib import admin
 from django.db.models import Max
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, JsonResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
+from apps.core.admin_actions import ObjectAction
 from apps.core.admin_helpers import (
     CappedCountPaginator,
-    PanelModelAdmin,
     ReadOnlyAdminMixin,
     change_link,
     changelist_link,
-    run_job_action,
-    run_service_action,
     status_badge,
 )
+from apps.core.admin_pages import ObjectPage, PanelModelAdmin
 from apps.jobs import services
 from apps.jobs.choices import CAN_CANCEL, JobStatus
 from apps.jobs.models import Job, JobLogLine
@@ -76,6 +75,77 @@ class JobTypeFilter(admin.SimpleListFilter):
         return queryset.filter(job_type=self.value()) if self.value() else queryset
 
 
+class JobAction(ObjectAction):
+    permission = "jobs.change_job"
+
+    def label_of(self, job):
+        return f"Job {job.job_type} {str(job.pk)[:8]}"
+
+
+class CancelJob(JobAction):
+    name = "cancel_jobs"
+    label = "Cancel job"
+    description = "Cancel selected jobs"
+    audit = "job.cancel"
+    queues_job = False
+
+    def shown(self, request, job):
+        return job.status in CAN_CANCEL
+
+    def call(self, request, job):
+        return services.cancel_job(job.pk, user=request.user)
+
+    @staticmethod
+    def done(job):
+        return "cancelled." if job.status == JobStatus.CANCELLED else "asked to stop; it ends at its next safe point."
+
+
+class RetryJob(JobAction):
+    name = "retry_jobs"
+    label = "Retry job"
+    description = "Retry selected failed jobs"
+    audit = "job.retry"
+    done = "queued a new run as"
+
+    def shown(self, request, job):
+        return job.status in services.RETRYABLE_BY_OPERATOR
+
+    def call(self, request, job):
+        return services.retry_job(job.pk, user=request.user)
+
+
+class LogTail(ObjectPage):
+    """Log lines after ``?after=<seq>`` and the job's status, for live-log.js."""
+
+    name = "log_tail"
+    path = "log-tail"
+
+    # A script reads this URL: a job it may not see is as missing as one that
+    # does not exist, and neither answer is a redirect to the index.
+    def allowed(self, request):
+        return True
+
+    def allowed_on(self, request, job):
+        if not self.modeladmin.has_view_permission(request, job):
+            raise Http404("No such job.")
+        return True
+
+    def not_found(self, request, object_id):
+        raise Http404("No such job.")
+
+    def get(self, request, job):
+        try:
+            after = int(request.GET.get("after", "0"))
+        except ValueError:
+            after = 0
+        lines = job.log_lines.filter(seq__gt=after).order_by("seq")[:LOG_TAIL_LINES]
+        return JsonResponse({
+            "status": job.status,
+            "finished": job.status not in CAN_CANCEL,
+            "lines": [{"seq": line.seq, "level": line.level, "message": line.message} for line in lines],
+        })
+
+
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     """Jobs are created by services and moved by workers; the operator watches
@@ -114,8 +184,7 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         "dedup_key", "state_version", "payload_json", "result_json",
     )
     inlines = (JobLogLineInline,)
-    actions = ("cancel_jobs", "retry_jobs")
-    object_actions = (("cancel_jobs", "Cancel job"), ("retry_jobs", "Retry job"))
+    object_actions = (CancelJob(), RetryJob(), LogTail())
 
     @admin.display(description="Job", ordering="created_at")
     def short_id(self, obj):
@@ -159,27 +228,6 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     class Media:
         js = ("pressluft/live-log.js",)
 
-    def get_urls(self):
-        tail = path("<path:object_id>/log-tail/", self.admin_site.admin_view(self.log_tail_view),
-                    name="jobs_job_log_tail")
-        return [tail, *super().get_urls()]
-
-    def log_tail_view(self, request, object_id):
-        """Log lines after ``?after=<seq>`` and the job's status, for live-log.js."""
-        job = self.get_object(request, object_id)
-        if job is None or not self.has_view_permission(request, job):
-            raise Http404("No such job.")
-        try:
-            after = int(request.GET.get("after", "0"))
-        except ValueError:
-            after = 0
-        lines = job.log_lines.filter(seq__gt=after).order_by("seq")[:LOG_TAIL_LINES]
-        return JsonResponse({
-            "status": job.status,
-            "finished": job.status not in CAN_CANCEL,
-            "lines": [{"seq": line.seq, "level": line.level, "message": line.message} for line in lines],
-        })
-
     @admin.display(description="Payload")
     def payload_json(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
@@ -187,44 +235,6 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     @admin.display(description="Result")
     def result_json(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.result, indent=2, sort_keys=True))
-
-    def has_cancel_permission(self, request):
-        return request.user.has_perm("jobs.change_job")
-
-    @admin.action(description="Cancel selected jobs", permissions=["cancel"])
-    def cancel_jobs(self, request, queryset):
-        return run_service_action(
-            self,
-            request,
-            queryset,
-            action="job.cancel",
-            call=lambda job: services.cancel_job(job.pk, user=request.user),
-            done=lambda job: (
-                "cancelled." if job.status == JobStatus.CANCELLED
-                else "asked to stop; it ends at its next safe point."
-            ),
-            label=lambda job: f"Job {job.job_type} {str(job.pk)[:8]}",
-        )
-
-    @admin.action(description="Retry selected failed jobs", permissions=["cancel"])
-    def retry_jobs(self, request, queryset):
-        return run_job_action(
-            self,
-            request,
-            queryset,
-            action="job.retry",
-            call=lambda job: services.retry_job(job.pk, user=request.user),
-            label=lambda job: f"Job {job.job_type} {str(job.pk)[:8]}",
-            done="queued a new run as",
-        )
-
-    def object_actions_for(self, request, obj):
-        wanted = set()
-        if obj.status in CAN_CANCEL:
-            wanted.add("cancel_jobs")
-        if obj.status in services.RETRYABLE_BY_OPERATOR:
-            wanted.add("retry_jobs")
-        return [entry for entry in super().object_actions_for(request, obj) if entry[0] in wanted]
 
 
 @admin.register(JobLogLine)

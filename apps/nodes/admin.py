@@ -7,17 +7,15 @@ from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
 from apps.audit import services as audit
+from apps.core.admin_actions import ObjectAction
 from apps.core.admin_helpers import (
-    PanelModelAdmin,
     admin_url,
     changelist_link,
-    confirm_action,
     form_errors_from_serializer,
     render_service_form,
-    run_job_action,
-    run_service_action,
     status_badge,
 )
+from apps.core.admin_pages import PanelModelAdmin
 from apps.core.errors import ApiError
 from apps.environments.models import Environment
 from apps.jobs.models import Job
@@ -128,6 +126,74 @@ def health_rows(health: dict) -> list[tuple[str, object]]:
     return rows
 
 
+class NodeAction(ObjectAction):
+    permission = "nodes.manage_node"
+
+    def shown(self, request, node):
+        return node.status != NodeStatus.DECOMMISSIONED
+
+
+class ProvisionNode(NodeAction):
+    name = "provision_nodes"
+    label = "Provision"
+    description = "Provision selected nodes (install and configure the stack)"
+    audit = "node.provision"
+
+    def call(self, request, node):
+        return services.provision_node(node, user=request.user)
+
+
+class RefreshHealth(NodeAction):
+    name = "refresh_health"
+    label = "Refresh health"
+    description = "Refresh health (a live check on the node)"
+    audit = "node.health_check"
+    queues_job = False
+
+    def call(self, request, node):
+        check_health(node)  # a failure is the API error the operator is shown
+        node.refresh_from_db()
+        return node
+
+    @staticmethod
+    def done(node):
+        stopped = sorted(name for name, up in (node.health.get("services") or {}).items() if not up)
+        return f"health checked; stopped services: {', '.join(stopped)}." if stopped \
+            else "health checked; all services are running."
+
+
+class RepinHostKey(NodeAction):
+    name = "repin_host_keys"
+    label = "Re-pin host key"
+    description = "Re-pin host key (after verifying the node's new key)"
+    audit = "node.repin_host_key"
+    queues_job = False
+    confirm = dict(
+        title="Re-pin host key",
+        question="Pin the host key these nodes show now? The panel then trusts that key for all further "
+                 "work on them.",
+        warnings=[
+            "Do this only after you have verified the node's new host key yourself, on the node "
+            "(for example with ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console). A host key "
+            "that changed unexpectedly can mean that someone is intercepting the connection. After pinning, "
+            "the panel shows the fingerprint it pinned: compare it with the one you verified.",
+        ],
+        button="I have verified the new key: pin it",
+        details=lambda node: [
+            ("connection", f"{node.ssh_user}@{node.hostname}:{node.ssh_port}"),
+            ("pinned now", fingerprint(node.host_key) if node.host_key else "nothing"),
+            ("status", node.status_reason or node.get_status_display()),
+        ],
+    )
+
+    def call(self, request, node):
+        return services.repin_host_key(node)
+
+    @staticmethod
+    def done(node):
+        return f"host key {fingerprint(node.host_key)} is pinned now; compare it with the one you verified on the node."
+
+
 @admin.register(Node)
 class NodeAdmin(PanelModelAdmin):
     """Nodes are registered through a form that connects once and pins the
@@ -151,12 +217,7 @@ class NodeAdmin(PanelModelAdmin):
         "ssh_port", "ssh_user", "public_ipv4", "host_key_column", "panel_public_key", "last_seen_at", "id",
         "state_version", "created_at", "updated_at",
     )
-    actions = ("provision_nodes", "refresh_health", "repin_host_keys")
-    object_actions = (
-        ("provision_nodes", "Provision"),
-        ("refresh_health", "Refresh health"),
-        ("repin_host_keys", "Re-pin host key"),
-    )
+    object_actions = (ProvisionNode(), RefreshHealth(), RepinHostKey())
 
     def has_add_permission(self, request):
         return request.user.has_perm("nodes.add_node")
@@ -242,71 +303,3 @@ class NodeAdmin(PanelModelAdmin):
             '<div class="help">Authorize this key for the node\'s SSH user (~/.ssh/authorized_keys).</div>',
             keys.public_key(),
         )
-
-    # --- actions ------------------------------------------------------------------------
-
-    def has_manage_permission(self, request):
-        return request.user.has_perm("nodes.manage_node")
-
-    @admin.action(description="Provision selected nodes (install and configure the stack)", permissions=["manage"])
-    def provision_nodes(self, request, queryset):
-        return run_job_action(
-            self,
-            request,
-            queryset,
-            action="node.provision",
-            call=lambda node: services.provision_node(node, user=request.user),
-            label=lambda obj: f"Node {obj}",
-        )
-
-    @admin.action(description="Refresh health (a live check on the node)", permissions=["manage"])
-    def refresh_health(self, request, queryset):
-        def check(node):
-            check_health(node)  # a failure is the API error the operator is shown
-            node.refresh_from_db()
-            return node
-
-        def summary(node):
-            stopped = sorted(name for name, up in (node.health.get("services") or {}).items() if not up)
-            return f"health checked; stopped services: {', '.join(stopped)}." if stopped \
-                else "health checked; all services are running."
-
-        return run_service_action(
-            self, request, queryset, action="node.health_check", call=check, done=summary,
-            label=lambda obj: f"Node {obj}",
-        )
-
-    @admin.action(description="Re-pin host key (after verifying the node's new key)", permissions=["manage"])
-    def repin_host_keys(self, request, queryset):
-        confirmation = confirm_action(
-            self, request, queryset,
-            title="Re-pin host key",
-            question="Pin the host key these nodes show now? The panel then trusts that key for all further "
-                     "work on them.",
-            warnings=[
-                "Do this only after you have verified the node's new host key yourself, on the node "
-                "(for example with ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console). A host key "
-                "that changed unexpectedly can mean that someone is intercepting the connection. After pinning, "
-                "the panel shows the fingerprint it pinned: compare it with the one you verified.",
-            ],
-            button="I have verified the new key: pin it",
-            details=lambda node: [
-                ("connection", f"{node.ssh_user}@{node.hostname}:{node.ssh_port}"),
-                ("pinned now", fingerprint(node.host_key) if node.host_key else "nothing"),
-                ("status", node.status_reason or node.get_status_display()),
-            ],
-        )
-        if confirmation is not None:
-            return confirmation
-        return run_service_action(
-            self, request, queryset, action="node.repin_host_key",
-            call=services.repin_host_key,
-            done=lambda node: f"host key {fingerprint(node.host_key)} is pinned now; compare it with the one "
-                              "you verified on the node.",
-            label=lambda obj: f"Node {obj}",
-        )
-
-    def object_actions_for(self, request, obj):
-        if obj.status == NodeStatus.DECOMMISSIONED:
-            return []
-        return super().object_actions_for(request, obj)

@@ -7,20 +7,17 @@ from django.utils.html import format_html
 from apps.accounts.permissions import MANAGE_PRODUCTION
 from apps.audit import services as audit
 from apps.backups.models import Backup
+from apps.core.admin_actions import ObjectAction, ResetFailedState
 from apps.core.admin_helpers import (
-    PanelModelAdmin,
-    ResetFailedStateMixin,
     admin_url,
     change_link,
     changelist_link,
-    confirm_action,
     form_errors_from_serializer,
     job_link,
     render_service_form,
-    run_job_action,
     status_badge,
 )
-from apps.core.choices import LifecycleStatus
+from apps.core.admin_pages import PanelModelAdmin
 from apps.core.errors import ApiError
 from apps.environments.models import Environment
 from apps.jobs.models import Job
@@ -89,8 +86,32 @@ class EnvironmentInline(admin.TabularInline):
         return status_badge(obj.status, obj.get_status_display())
 
 
+class DeleteSite(ObjectAction):
+    name = "delete_sites"
+    label = "Delete site"
+    description = "Delete selected sites (from their nodes too)"
+    # A site goes with its production environment: as in the API, that needs manage_production too.
+    permission = ("sites.delete_site", MANAGE_PRODUCTION)
+    audit = "site.delete"
+    done = "being deleted by"
+    confirm = dict(
+        title="Delete site",
+        question="Delete these sites? Each one's environments are removed from their nodes: Linux users, "
+                 "PHP-FPM pools, databases, server blocks and files, then the records in the panel.",
+        warnings=["This cannot be undone. Take a backup first if you may need the data again."],
+        button="Yes, delete",
+        details=lambda site: [
+            ("environments", ", ".join(f"{env.slug} on {env.node.name}" for env in
+                                       site.environments.select_related("node").order_by("slug")) or "none"),
+        ],
+    )
+
+    def call(self, request, site):
+        return services.delete_site(site.pk, user=request.user)
+
+
 @admin.register(Site)
-class SiteAdmin(ResetFailedStateMixin, PanelModelAdmin):
+class SiteAdmin(PanelModelAdmin):
     """Sites are created and deleted by jobs on a node: "Add site" queues
     site_create and "Delete site" site_delete, and both lead to the job's page.
     Here the operator also renames a site and resets a failed one."""
@@ -105,8 +126,10 @@ class SiteAdmin(ResetFailedStateMixin, PanelModelAdmin):
     )
     readonly_fields = ("slug", "status_column", "status_reason", "related", "id", "state_version", "created_at", "updated_at")
     inlines = (EnvironmentInline,)
-    actions = ("reset_failed_state", "delete_sites")
-    object_actions = (("reset_failed_state", "Reset failed state"), ("delete_sites", "Delete site"))
+    object_actions = (
+        ResetFailedState(permission="sites.change_site", audit="site.reset", service=services.reset_site),
+        DeleteSite(),
+    )
 
     def has_add_permission(self, request):
         return request.user.has_perm("sites.add_site")
@@ -140,36 +163,6 @@ class SiteAdmin(ResetFailedStateMixin, PanelModelAdmin):
                   "and checks that the preview URL answers. You are taken to the job to follow it.",
         )
 
-    def has_remove_permission(self, request):
-        # A site goes with its production environment: as in the API, that needs manage_production too.
-        return request.user.has_perms(["sites.delete_site", MANAGE_PRODUCTION])
-
-    @admin.action(description="Delete selected sites (from their nodes too)", permissions=["remove"])
-    def delete_sites(self, request, queryset):
-        confirmation = confirm_action(
-            self, request, queryset,
-            title="Delete site",
-            question="Delete these sites? Each one's environments are removed from their nodes: Linux users, "
-                     "PHP-FPM pools, databases, server blocks and files, then the records in the panel.",
-            warnings=["This cannot be undone. Take a backup first if you may need the data again."],
-            button="Yes, delete",
-            details=lambda site: [
-                ("environments", ", ".join(f"{env.slug} on {env.node.name}" for env in
-                                           site.environments.select_related("node").order_by("slug")) or "none"),
-            ],
-        )
-        if confirmation is not None:
-            return confirmation
-        return run_job_action(
-            self,
-            request,
-            queryset,
-            action="site.delete",
-            call=lambda site: services.delete_site(site.pk, user=request.user),
-            label=lambda obj: f"Site {obj}",
-            done="being deleted by",
-        )
-
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -185,15 +178,3 @@ class SiteAdmin(ResetFailedStateMixin, PanelModelAdmin):
             changelist_link(Job, "jobs", site=obj.pk),
             changelist_link(Backup, "backups", environment__site=obj.pk),
         )
-
-    reset_audit_action = "site.reset"
-    reset_permission = "sites.change_site"
-
-    def reset_service(self, site):
-        return services.reset_site(site.pk)
-
-    def object_actions_for(self, request, obj):
-        offered = super().object_actions_for(request, obj)
-        if obj.status != LifecycleStatus.FAILED:
-            offered = [(name, label) for name, label in offered if name != "reset_failed_state"]
-        return offered

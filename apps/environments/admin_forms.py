@@ -1,0 +1,64 @@
+"""The forms of the environment admin's pages (clone, deploy, git repository)."""
+
+from django import forms
+
+from apps.core.admin_helpers import form_errors_from_serializer
+from apps.environments.choices import EnvironmentType, PromotionPreset
+from apps.environments.serializers import CreateEnvironmentSerializer
+
+
+class CloneEnvironmentForm(forms.Form):
+    """The admin's "Clone environment": validated exactly like
+    ``POST /api/sites/{id}/environments``, the source being the environment shown."""
+
+    name = forms.CharField(max_length=200, strip=False, help_text="Shown in the panel.")
+    slug = forms.CharField(
+        max_length=63,
+        help_text="Lower-case letters, digits and inner dashes, at most 63; unique within the site.",
+    )
+    type = forms.ChoiceField(
+        choices=[(EnvironmentType.STAGING, "Staging"), (EnvironmentType.CLONE, "Clone")],
+        initial=EnvironmentType.STAGING,
+    )
+    promotion_preset = forms.ChoiceField(choices=PromotionPreset.choices, initial=PromotionPreset.CONTENT_PROTECT)
+
+    def clean(self):
+        cleaned = super().clean()
+        given = {key: cleaned[key] for key in self.fields if cleaned.get(key) not in (None, "")}
+        body = CreateEnvironmentSerializer(data=given, partial=True)
+        if not body.is_valid():
+            form_errors_from_serializer(self, body.errors)
+        else:
+            # The API's normalisation (a trimmed name) is what the service gets.
+            cleaned.update(body.validated_data)
+        return cleaned
+
+
+class DeployForm(forms.Form):
+    """The admin's "Deploy": a git ref, or an archive to upload and deploy."""
+
+    git_ref = forms.CharField(
+        required=False, max_length=500, label="Git ref",
+        help_text="A branch, tag or commit of the environment's repository (or <repository>#<ref>).",
+    )
+    archive = forms.FileField(
+        required=False, help_text="Or a tar/zip archive holding a wp-content tree or a whole WordPress tree.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("git_ref")) == bool(cleaned.get("archive")):
+            raise forms.ValidationError("Give either a git ref or an archive.")
+        return cleaned
+
+
+class GitRepositoryForm(forms.Form):
+    repository_url = forms.CharField(
+        required=False, max_length=500, label="Repository URL",
+        help_text="https://, ssh:// or git@host:path URL; empty to unset. No user name, password or "
+                  "token in it: a private repository is reached over ssh with the deploy key below.",
+    )
+    new_deploy_key = forms.BooleanField(
+        required=False, label="Make a new deploy key",
+        help_text="The old key stops being used; replace it at the repository host.",
+    )
