@@ -9,10 +9,13 @@ the rest of the suite keeps Django's check.
 """
 
 import os
+import re
+import time
 
 import pytest
 
 from tests.browser.support import LIVE_LOG_RECORDER, PageWatch, PanelServer, launch_chromium
+from tests.jobs.support import REPO_DIR
 from tests.nodes.fixtures import *  # noqa: F401,F403
 
 
@@ -43,15 +46,22 @@ def panel(django_db_setup, tmp_path_factory):
     server.stop()
 
 
+def artifacts_dir(request):
+    """Where a failing test's screenshot and HTML go: var/ of the work tree,
+    which outlives pytest's tmp directories (several runs share and prune those)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:80]
+    return REPO_DIR / "var" / "browser-failures" / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+
+
 @pytest.fixture
-def browser_page(request, browser, panel, tmp_path):
+def browser_page(request, browser, panel):
     """A new tab in a context of its own, watched for JavaScript errors and
     failed requests; a failing test leaves a screenshot and the page's HTML."""
     context = browser.new_context(base_url=panel.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
     context.add_init_script(LIVE_LOG_RECORDER)
     page = context.new_page()
-    watch = PageWatch(page, panel.url, tmp_path / "browser-failure")
+    watch = PageWatch(page, panel.url, artifacts_dir(request))
     request.node.browser_watch = watch
     request.node.browser_panel = panel
     yield watch

@@ -150,10 +150,14 @@ class PageWatch:
             return
         where = message.location.get("url", "") if message.location else ""
         text = f"console error on {self.page.url}: {message.text} ({where})"
-        # Chromium reports a failed load as a console error too; a foreign one is not ours.
-        if message.text.startswith("Failed to load resource") and where and not is_own(where, self.panel_url):
-            self.foreign.append(text)
-            return
+        if message.text.startswith("Failed to load resource") and where:
+            # Chromium reports a failed load as a console error too; a foreign one is not ours.
+            if not is_own(where, self.panel_url):
+                self.foreign.append(text)
+                return
+            # The browser asks for /favicon.ico by itself (no page asks for it); the panel has none.
+            if urlsplit(where).path == "/favicon.ico":
+                return
         self.problems.append(text)
 
     def _request_failed(self, request):
@@ -203,9 +207,10 @@ LIVE_LOG_RECORDER = """
     const pre = box.querySelector("pre");
     if (!state || !pre) { return; }
     const seen = JSON.parse(sessionStorage.getItem(KEY) || "[]");
-    const snap = {path: location.pathname, after: box.dataset.after, state: state.textContent, text: pre.textContent};
+    const snap = {path: location.pathname, load: performance.timeOrigin, after: box.dataset.after,
+                  state: state.textContent, text: pre.textContent};
     const last = seen[seen.length - 1];
-    if (last && last.path === snap.path && last.state === snap.state && last.text === snap.text) { return; }
+    if (last && last.load === snap.load && last.state === snap.state && last.text === snap.text) { return; }
     seen.push(snap);
     sessionStorage.setItem(KEY, JSON.stringify(seen));
   }
@@ -215,8 +220,12 @@ LIVE_LOG_RECORDER = """
 
 
 def live_log_snapshots(page, path: str) -> list[dict]:
-    seen = json.loads(page.evaluate("sessionStorage.getItem('pressluft-test-live-log') || '[]'"))
-    return [snap for snap in seen if snap["path"] == path]
+    """What the live log on ``path`` showed, one snapshot a change, from the
+    last load of that page that had a live log (an action posted from the page
+    loads it anew)."""
+    seen = [snap for snap in json.loads(page.evaluate("sessionStorage.getItem('pressluft-test-live-log') || '[]'"))
+            if snap["path"] == path]
+    return [snap for snap in seen if snap["load"] == seen[-1]["load"]] if seen else []
 
 
 def log_in(page, email: str, password: str) -> None:
