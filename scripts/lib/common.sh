@@ -28,6 +28,16 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
 }
 
+# What the browser tests (tests/browser) drive: Debian's Chromium, never a
+# browser build downloaded by Playwright; a font so screenshots are legible.
+BROWSER_TEST_PACKAGES=(chromium fonts-dejavu-core)
+# The playwright package brings its driver; browsers come from apt only.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+install_browser_packages() {
+  apt_install "${BROWSER_TEST_PACKAGES[@]}"
+}
+
 find_python() {
   # A Python >= 3.11 that can make virtual environments.
   local candidate
