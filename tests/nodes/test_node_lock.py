@@ -148,3 +148,31 @@ def test_a_malformed_fence_is_refused_before_anything_runs(tmp_path):
     line = outcome(bad)
     assert line.startswith("ERROR remote_step_failed 0 fence:"), line
     assert not (tmp_path / "record").exists()
+
+
+CONFIG_PROGRAM = f"""
+import sys, time
+sys.path.insert(0, {str(NODE_LIB)!r})
+from pathlib import Path
+import node_lock
+
+name, record, directory = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+with node_lock.shared_config(directory):
+    with node_lock.shared_config(directory):  # nested: held once
+        with open(record, "a") as out:
+            out.write(f"start {{name}} {{time.monotonic()}}\\n")
+        time.sleep(0.8)
+        with open(record, "a") as out:
+            out.write(f"end {{name}} {{time.monotonic()}}\\n")
+"""
+
+
+def test_changes_to_the_nodes_configuration_are_made_one_program_at_a_time(tmp_path):
+    program = tmp_path / "config.py"
+    program.write_text(CONFIG_PROGRAM)
+    locks = tmp_path / "locks"
+    processes = [subprocess.Popen([sys.executable, str(program), name, str(tmp_path / "record"), str(locks)])
+                 for name in ("first", "second", "third")]
+    assert [process.wait(timeout=30) for process in processes] == [0, 0, 0]
+    spans = sorted(intervals(tmp_path).values(), key=lambda span: span["start"])
+    assert all(later["start"] >= earlier["end"] for earlier, later in zip(spans, spans[1:])), spans

@@ -14,6 +14,11 @@ of each job it has seen.
 - A program of an older attempt than one already started for its job is a
   stale run the panel has given up on: it refuses to start (``claim_stale``).
 
+Changes to the node's shared configuration (Nginx, PHP-FPM, certbot: write,
+validate, restore, reload) take one more lock, ``shared_config``, so that
+programs of different environments running side by side (a node with more
+than one job slot) never validate or reload each other's half-written files.
+
 Locks are ``flock`` on files in a root-only directory, taken with close-on-
 exec descriptors, so they end with the program (or its killed session) and
 no daemon it starts inherits them.
@@ -149,3 +154,30 @@ def held(fence: dict, directory: Path = FENCE_DIR):
     finally:
         for fd in reversed(descriptors):
             os.close(fd)
+
+
+CONFIG_WAIT_SECONDS = 120
+_config_depth = 0
+
+
+@contextlib.contextmanager
+def shared_config(directory: Path = FENCE_DIR, wait: float = CONFIG_WAIT_SECONDS):
+    """Hold the node's configuration lock; nested uses in one program hold it once."""
+    global _config_depth
+    if _config_depth:
+        _config_depth += 1
+        try:
+            yield
+        finally:
+            _config_depth -= 1
+        return
+    fd = _open_lock(_private_dir(directory), "config")
+    try:
+        _lock(fd, "the node's configuration", "exclusive", time.monotonic() + wait)
+        _config_depth = 1
+        try:
+            yield
+        finally:
+            _config_depth = 0
+    finally:
+        os.close(fd)

@@ -122,7 +122,7 @@ def main(handler) -> None:
         with node_lock.held(fence) if fence else contextlib.nullcontext():
             result = handler(params)
     except node_lock.Busy as exc:
-        _fail("node_busy", True, f"Another job's program is running here: {exc}.")
+        _fail("node_busy", True, f"Another program is working here: {exc}.")
     except node_lock.Stale as exc:
         _fail("claim_stale", False, f"Refused to start: {exc}.")
     except node_lock.BadFence as exc:
@@ -268,34 +268,41 @@ def install_config(path: str | Path, content: str, validate: list[str] | None, m
     """Replace a config file, run ``validate``; on failure put the old file back.
 
     Returns True if the file changed (the caller then reloads the service).
+    Holds the node's configuration lock (node_lock.shared_config) throughout.
     """
+    import node_lock
+
     path = Path(path)
-    previous = path.read_bytes() if path.exists() else None
-    if not write_file(path, content, mode):
-        return False
-    if validate:
-        check = run(validate, check=False)
-        if check.returncode != 0:
-            if previous is None:
-                path.unlink()
-            else:
-                write_file(path, previous, mode)
-            detail = " | ".join((check.stderr or check.stdout).strip().splitlines()[-3:])
-            raise NodeError("config_invalid", f"{path} was refused by {validate[0]}: {detail}")
+    with node_lock.shared_config():
+        previous = path.read_bytes() if path.exists() else None
+        if not write_file(path, content, mode):
+            return False
+        if validate:
+            check = run(validate, check=False)
+            if check.returncode != 0:
+                if previous is None:
+                    path.unlink()
+                else:
+                    write_file(path, previous, mode)
+                detail = " | ".join((check.stderr or check.stdout).strip().splitlines()[-3:])
+                raise NodeError("config_invalid", f"{path} was refused by {validate[0]}: {detail}")
     return True
 
 
 def remove_config(path: str | Path, validate: list[str] | None) -> bool:
+    import node_lock
+
     path = Path(path)
-    if not path.exists():
-        return False
-    previous = path.read_bytes()
-    path.unlink()
-    if validate:
-        check = run(validate, check=False)
-        if check.returncode != 0:
-            write_file(path, previous)
-            raise NodeError("config_invalid", f"removing {path} broke the configuration; restored it")
+    with node_lock.shared_config():
+        if not path.exists():
+            return False
+        previous = path.read_bytes()
+        path.unlink()
+        if validate:
+            check = run(validate, check=False)
+            if check.returncode != 0:
+                write_file(path, previous)
+                raise NodeError("config_invalid", f"removing {path} broke the configuration; restored it")
     return True
 
 

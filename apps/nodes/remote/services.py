@@ -11,6 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import node_lock
 from nodelib import NodeError, has_systemd, pid_alive, run, wait_for
 
 PHP_VERSION = "8.2"
@@ -81,7 +82,13 @@ def ensure_running(name: str) -> bool:
 
 
 def reload(name: str) -> None:
-    """Reload configuration (start the service if it is not running)."""
+    """Reload configuration (start the service if it is not running), holding
+    the node's configuration lock so no other program changes it meanwhile."""
+    with node_lock.shared_config():
+        _reload(name)
+
+
+def _reload(name: str) -> None:
     if ensure_running(name):
         return
     if has_systemd():
@@ -101,6 +108,11 @@ def reload(name: str) -> None:
 
 
 def restart(name: str) -> None:
+    with node_lock.shared_config():
+        _restart(name)
+
+
+def _restart(name: str) -> None:
     if has_systemd():
         run(["systemctl", "restart", UNITS[name]])
         return
