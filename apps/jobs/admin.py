@@ -152,11 +152,11 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     them and may cancel one."""
 
     list_display = (
-        "short_id", "job_type", "status_column", "site_link", "environment_link", "node", "attempts",
+        "short_id", "job_type", "status_column", "priority", "site_link", "environment_link", "node", "attempts",
         "created_at", "started_at", "finished_at", "error_code",
     )
     list_display_links = ("short_id",)
-    list_filter = ("status", JobTypeFilter, "cancel_requested", "node", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("status", JobTypeFilter, "priority", "cancel_requested", "node", ("created_at", admin.DateFieldListFilter))
     search_fields = ("job_type", "error_code", "site__slug", "environment__slug", "node__name")
     list_select_related = ("site", "environment__site", "node")
     show_full_result_count = False
@@ -167,7 +167,7 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         ("Error", {"fields": ("error_code", "error_message")}),
         (
             "Progress",
-            {"fields": ("attempts", "run_after", "timeout_seconds", "cancel_requested", "created_at", "started_at",
+            {"fields": ("priority", "attempts", "run_after", "timeout_seconds", "cancel_requested", "created_at", "started_at",
                         "finished_at")},
         ),
         (
@@ -179,7 +179,7 @@ class JobAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     )
     readonly_fields = (
         "id", "job_type", "status_column", "site_link", "environment_link", "node", "created_by", "log_link", "live_log",
-        "error_code", "error_message", "attempts", "run_after", "timeout_seconds", "cancel_requested",
+        "error_code", "error_message", "priority", "attempts", "run_after", "timeout_seconds", "cancel_requested",
         "created_at", "started_at", "finished_at", "locked_by", "locked_at", "heartbeat_at", "last_dispatched_at",
         "dedup_key", "state_version", "payload_json", "result_json",
     )
