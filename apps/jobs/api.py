@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import needs
 from apps.audit import services as audit
-from apps.core.errors import ApiError
+from apps.core.query_params import integer_param
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer
 from apps.jobs import services
@@ -59,11 +59,18 @@ class JobCancelView(APIView):
         return Response({"success": True, "status": job.status})
 
 
+# The largest seq a log line can have (the column is a PostgreSQL integer).
+MAX_SEQ = 2**31 - 1
+
+
 @extend_schema_view(get=extend_schema(
     operation_id="getJobLog",
     tags=["Jobs"],
     summary="Read a job's log lines",
-    parameters=[OpenApiParameter("after", int, description="Only lines with a larger seq (for tailing).")],
+    parameters=[OpenApiParameter(
+        "after", {"type": "integer", "minimum": 0, "maximum": MAX_SEQ},
+        description="Only lines with a larger seq (for tailing).",
+    )],
     responses={200: ok(JobLogLineSerializer(many=True), "Log lines in order."), **error_responses(401, 404)},
 ))
 class JobLogView(generics.ListAPIView):
@@ -79,11 +86,7 @@ class JobLogView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
         job = get_object_or_404(Job, pk=self.kwargs["id"])
-        raw_after = self.request.query_params.get("after", "0")
-        try:
-            after = int(raw_after)
-        except ValueError:
-            raise ApiError("bad_request", "after must be an integer.", {"fields": {"after": ["not an integer"]}})
+        after = integer_param(self.request, "after", 0, 0, MAX_SEQ)
         return JobLogLine.objects.filter(job=job, seq__gt=after).order_by("seq")[: self.max_lines]
 
 
