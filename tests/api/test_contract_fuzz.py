@@ -91,9 +91,10 @@ NODE_ANSWERED_OPERATIONS = ("createMagicLogin", "listHeldMail", "getNodeHealth")
 # must lie in the future. The panel answers such a request 400 naming the field,
 # and must. Schemathesis' fuzzing phase takes the values below (so that it
 # reaches the accepted path too); its coverage phase does not apply body values
-# and sends the nil-ish uuid and a date in 2000, so for the operations whose
-# body has such fields `positive_data_acceptance` is left out (every other check
-# runs on them, and positive_data_acceptance runs on every other operation).
+# and sends a made-up uuid or a date in 2000, so where that reaches such a 400
+# (createEnvironment, rollbackEnvironment, deployEnvironment) the operation runs
+# without `positive_data_acceptance` (every other check runs on it, and
+# positive_data_acceptance runs on every other operation, createSite included).
 BODY_VALUES = {
     "createSite": {"node_id": "node"},
     "createEnvironment": {"source_environment_id": "production", "expires_at": "2999-01-01T00:00:00Z"},
@@ -101,6 +102,7 @@ BODY_VALUES = {
     # A ref of the environment's repository (seeded; never fetched: no worker runs).
     "deployEnvironment": {"source_type": "git", "source_ref": "main"},
 }
+
 
 def _closed_port() -> socket.socket:
     """A loopback port bound but never listened on: connections to it are refused
