@@ -113,6 +113,8 @@ class DeployArchiveUploadSerializer(serializers.Serializer):
 
 
 class GitRepositorySerializer(StrictSerializer):
+    """The repository git deploys fetch from, and the deploy key its host is given."""
+
     repository_url = serializers.CharField(
         max_length=500, allow_blank=True,
         help_text="https://, ssh:// or git@host:path URL; empty to unset. A URL carrying credentials "
