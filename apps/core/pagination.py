@@ -2,7 +2,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from apps.core.errors import ApiError
+from apps.core.query_params import integer_param
 
 
 class LinkHeaderPagination(BasePagination):
@@ -20,8 +20,8 @@ class LinkHeaderPagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
-        self.limit = self._int_param(request, "limit", self.default_limit, 1, self.max_limit)
-        self.offset = self._int_param(request, "offset", 0, 0, self.max_offset)
+        self.limit = integer_param(request, "limit", self.default_limit, 1, self.max_limit)
+        self.offset = integer_param(request, "offset", 0, 0, self.max_offset)
         # One row more than asked tells whether a next page exists without a COUNT.
         rows = list(queryset[self.offset : self.offset + self.limit + 1])
         self.has_next = len(rows) > self.limit
@@ -56,17 +56,3 @@ class LinkHeaderPagination(BasePagination):
                 "schema": {"type": "integer", "minimum": 0, "maximum": self.max_offset},
             },
         ]
-
-    @staticmethod
-    def _int_param(request, name, default, minimum, maximum):
-        raw = request.query_params.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = int(raw)
-        except ValueError:  # also digit strings too long to convert
-            raise ApiError("bad_request", f"{name} must be an integer.", {"fields": {name: ["not an integer"]}})
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-            raise ApiError("bad_request", f"{name} must be {bound}.", {"fields": {name: [f"must be {bound}"]}})
-        return value

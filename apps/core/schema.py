@@ -5,7 +5,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
 from apps.accounts.permissions import MANAGE_PRODUCTION
-from apps.core.serializers import ErrorSerializer
+from apps.core.serializers import ErrorSerializer, StrictSerializer
 
 _ERROR_TEXT = {
     400: "The request is invalid; nothing was changed.",
@@ -37,8 +37,15 @@ class PanelAutoSchema(AutoSchema):
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return operation
+        if any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
+            # Query parameters are validated (an unknown status, a limit out of range): say so.
+            responses = operation["responses"]
+            responses.setdefault("400", self._get_response_for_code(ERROR_RESPONSES[400], "400"))
+            operation["responses"] = dict(sorted(responses.items()))
         requirement = getattr(self.view, "required_permissions", {}).get(self.method)
-        if operation is None or requirement is None:
+        if requirement is None:
             return operation
         permissions = list(requirement.permissions)
         text = "Needs the permission" + ("s " if len(permissions) > 1 else " ") + \
@@ -52,6 +59,14 @@ class PanelAutoSchema(AutoSchema):
         operation["responses"] = dict(sorted(responses.items()))
         operation["x-required-permissions"] = permissions
         return operation
+
+
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        # What StrictSerializer refuses, the contract forbids: a field it does not know.
+        if direction == "request" and isinstance(serializer, StrictSerializer) and schema.get("type") == "object":
+            schema["additionalProperties"] = False
+        return schema
 
 
 class SessionCookieScheme(OpenApiAuthenticationExtension):

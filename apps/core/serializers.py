@@ -1,16 +1,76 @@
+from django.core.validators import RegexValidator
 from rest_framework import serializers
+
+# JSON types a request field of each kind takes. DRF itself is lenient: a
+# CharField turns 0 into "0", a UUIDField turns 0 into the nil UUID, a
+# BooleanField takes "yes" and 1, an IntegerField takes "7". The contract says
+# "string", "boolean", "integer": the strict serializer holds the body to that.
+# (Order matters: subclasses before their bases.)
+_JSON_TYPES = (
+    (serializers.BooleanField, (bool,), "a boolean"),
+    # JSON Schema's integer includes 7.0 (checked below); DRF takes it as 7.
+    (serializers.IntegerField, (int, float), "an integer"),
+    (serializers.FloatField, (int, float), "a number"),
+    (serializers.ListField, (list,), "an array"),
+    (serializers.DictField, (dict,), "an object"),
+    (serializers.CharField, (str,), "a string"),
+    (serializers.ChoiceField, (str,), "a string"),
+    (serializers.UUIDField, (str,), "a string"),
+    (serializers.DateTimeField, (str,), "a string"),
+)
+
+
+def _matches_as_sent(field, value: str) -> bool:
+    """The value, untrimmed, matches the field's pattern as JSON Schema reads it
+    (where $ is the very end). DRF matches the trimmed value, and Python's $ also
+    matches before a final newline: " site" and "site\n" pass there, not here."""
+    patterns = [validator.regex for validator in field.validators if isinstance(validator, RegexValidator)]
+    return not value.endswith("\n") and all(pattern.search(value) for pattern in patterns)
+
+
+def json_type_problem(field, value) -> str | None:
+    """Why ``value`` is not of the JSON type the contract gives ``field`` (None: it is)."""
+    if value is None:
+        return None  # DRF's own "may not be null" answers this, where null is not allowed
+    for kind, types, name in _JSON_TYPES:
+        if not isinstance(field, kind):
+            continue
+        # bool is an int in Python; JSON keeps them apart.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            return f"Must be {name}."
+        if isinstance(field, serializers.IntegerField) and isinstance(value, float) and not value.is_integer():
+            return f"Must be {name}."
+        # (Only white space is left to DRF, whose answer is "may not be blank".)
+        if isinstance(field, serializers.RegexField) and value.strip() and not _matches_as_sent(field, value):
+            return str(field.error_messages["invalid"])
+        if isinstance(field, serializers.ListField):
+            for item in value:
+                problem = json_type_problem(field.child, item)
+                if problem:
+                    return "Every item " + problem[0].lower() + problem[1:]
+        return None
+    return None
 
 
 class StrictSerializer(serializers.Serializer):
-    """A request body serializer that refuses fields it does not know
-    (the contract's ``additionalProperties: false``)."""
+    """A request body. Fields it does not declare, and values of another JSON
+    type than the field's (a number for a string, a string for a boolean), are
+    refused with 400."""
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        writable = {name: field for name, field in self.fields.items() if not field.read_only}
+        problems = {name: ["Unknown field."] for name in sorted(set(data) - set(writable))}
+        for name, value in data.items():
+            field = writable.get(name)
+            if field is None:
+                continue
+            problem = json_type_problem(field, value)
+            if problem:
+                problems[name] = [problem]
+        if problems:
+            raise serializers.ValidationError(problems)
         return super().to_internal_value(data)
 
 

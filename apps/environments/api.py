@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import needs
 from apps.audit import services as audit
 from apps.core.errors import ApiError
+from apps.core.query_params import integer_param
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
 from apps.environments import held_mail, services
@@ -155,15 +156,14 @@ class EnvironmentHeldMailView(APIView):
         tags=["Environments"],
         summary="Mail a non-production environment held back",
         description="Reads the latest held mails from the node (no job), newest first. Production holds none.",
-        parameters=[OpenApiParameter("limit", int, description=f"At most this many (1-{held_mail.HELD_MAIL_MAX}).")],
+        parameters=[OpenApiParameter(
+            "limit", {"type": "integer", "minimum": 1, "maximum": held_mail.HELD_MAIL_MAX},
+            description=f"At most this many (1-{held_mail.HELD_MAIL_MAX}, default {held_mail.HELD_MAIL_MAX}).",
+        )],
         responses={200: ok(HeldMailSerializer(many=True), "Newest first."), **error_responses(400, 401, 404, 409, 502)},
     )
     def get(self, request, id):
-        raw = request.query_params.get("limit", str(held_mail.HELD_MAIL_MAX))
-        try:
-            limit = int(raw)
-        except ValueError:
-            raise ApiError("bad_request", "limit must be a whole number.", {"fields": {"limit": ["not a number"]}}) from None
+        limit = integer_param(request, "limit", held_mail.HELD_MAIL_MAX, 1, held_mail.HELD_MAIL_MAX)
         return Response(HeldMailSerializer(held_mail.held_mail(id, limit=limit), many=True).data)
 
 

@@ -1,7 +1,14 @@
 from rest_framework import serializers
 
 from apps.core.serializers import StrictSerializer
-from apps.core.validators import SLUG_INVALID_MESSAGE, SLUG_MAX_LENGTH, SLUG_PATTERN
+from apps.core.validators import (
+    NAME_INVALID_MESSAGE,
+    NAME_MAX_LENGTH,
+    NAME_PATTERN,
+    SLUG_INVALID_MESSAGE,
+    SLUG_MAX_LENGTH,
+    SLUG_PATTERN,
+)
 from apps.environments.choices import EnvironmentType, PromotionPreset
 from apps.environments.models import DeployArchive, Environment
 
@@ -49,7 +56,10 @@ class MagicLoginResponseSerializer(serializers.Serializer):
 
 
 class CreateEnvironmentSerializer(StrictSerializer):
-    name = serializers.CharField(min_length=1, max_length=200)
+    name = serializers.RegexField(
+        NAME_PATTERN, min_length=1, max_length=NAME_MAX_LENGTH, error_messages={"invalid": NAME_INVALID_MESSAGE},
+        help_text="Printable text; surrounding white space is trimmed.",
+    )
     slug = serializers.RegexField(
         SLUG_PATTERN,
         min_length=1,
@@ -73,8 +83,7 @@ class CreateEnvironmentSerializer(StrictSerializer):
         return value
 
     def validate_name(self, value):
-        if any(ord(char) < 32 for char in value) or not value.strip():
-            raise serializers.ValidationError("The name must be printable text.")
+        # NAME_PATTERN has let through only printable text with something visible in it.
         return value.strip()
 
 
@@ -104,6 +113,8 @@ class DeployArchiveUploadSerializer(serializers.Serializer):
 
 
 class GitRepositorySerializer(StrictSerializer):
+    """The repository git deploys fetch from, and the deploy key its host is given."""
+
     repository_url = serializers.CharField(
         max_length=500, allow_blank=True,
         help_text="https://, ssh:// or git@host:path URL; empty to unset. A URL carrying credentials "

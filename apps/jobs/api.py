@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import needs
 from apps.audit import services as audit
-from apps.core.errors import ApiError
+from apps.core.query_params import integer_param
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer
 from apps.jobs import services
@@ -79,11 +79,8 @@ class JobLogView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
         job = get_object_or_404(Job, pk=self.kwargs["id"])
-        raw_after = self.request.query_params.get("after", "0")
-        try:
-            after = int(raw_after)
-        except ValueError:
-            raise ApiError("bad_request", "after must be an integer.", {"fields": {"after": ["not an integer"]}})
+        # Any integer: beyond the last line (or before the first) is a position too.
+        after = integer_param(self.request, "after", 0)
         return JobLogLine.objects.filter(job=job, seq__gt=after).order_by("seq")[: self.max_lines]
 
 

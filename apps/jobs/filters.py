@@ -1,10 +1,11 @@
 import django_filters
 
+from apps.core.filters import ContractFilterSet
 from apps.jobs.choices import JobStatus
 from apps.jobs.models import Job
 
 
-class JobFilter(django_filters.FilterSet):
+class JobFilter(ContractFilterSet):
     status = django_filters.ChoiceFilter(choices=JobStatus.choices, help_text="Only jobs in this status.")
     job_type = django_filters.CharFilter(help_text="Only jobs of this type.")
     site = django_filters.UUIDFilter(field_name="site_id", help_text="Only jobs of this site.")

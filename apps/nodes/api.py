@@ -1,6 +1,6 @@
 """Nodes API (beyond the reference contract): register, list, provision, health."""
 
-from drf_spectacular.types import OpenApiTypes
+from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.response import Response
@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import needs, require
 from apps.audit import services as audit
+from apps.core.errors import ApiError
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer, StrictSerializer
 from apps.nodes import keys, services
@@ -103,11 +104,17 @@ class NodeProvisionView(APIView):
                                                              **error_responses(400, 401, 404, 409)})
     def post(self, request, id):
         node = generics.get_object_or_404(Node, pk=id)
-        body = ProvisionOptionsSerializer(data=request.data if request.data else {})
+        # No body at all is the defaults; a body that is not an object (null, [], 0) is refused.
+        no_body = isinstance(request.data, QueryDict) and not request.data
+        body = ProvisionOptionsSerializer(data={} if no_body else request.data)
         body.is_valid(raise_exception=True)
         job = services.provision_node(node, user=request.user, options=body.validated_data)
         audit.annotate(request, action="node.provision", resource=node, job=job)
         return Response({"job_id": str(job.pk)}, status=202)
+
+
+# The values ?refresh= takes, and whether each asks for a live check.
+REFRESH_VALUES = {"1": True, "true": True, "0": False, "false": False}
 
 
 class NodeHealthView(APIView):
@@ -120,13 +127,20 @@ class NodeHealthView(APIView):
         summary="The node's health: services, disk, memory, versions",
         description="The last recorded report; with `refresh=1` a live check on the node first (at most 10 s), "
                     "which needs `nodes.manage_node` as well.",
-        parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="Check the node now.")],
+        parameters=[OpenApiParameter(
+            "refresh", {"type": "string", "enum": list(REFRESH_VALUES)},
+            description="`1` or `true`: check the node now; `0` or `false` (the default): the last report.",
+        )],
         responses={200: ok(NodeHealthSerializer, "Services, disk, memory, versions."),
                    **error_responses(401, 404, 502)},
     )
     def get(self, request, id):
         node = generics.get_object_or_404(Node, pk=id)
-        if request.query_params.get("refresh", "").lower() in ("1", "true", "yes"):
+        refresh = request.query_params.get("refresh", "false")
+        if refresh not in REFRESH_VALUES:
+            raise ApiError("bad_request", "refresh must be 1, true, 0 or false.",
+                           {"fields": {"refresh": ["expected 1, true, 0 or false"]}})
+        if REFRESH_VALUES[refresh]:
             require(request.user, "nodes.manage_node")
             check_health(node)  # a failure is the API error already
             node.refresh_from_db()

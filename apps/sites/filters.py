@@ -1,10 +1,11 @@
 import django_filters
 
 from apps.core.choices import LifecycleStatus
+from apps.core.filters import ContractFilterSet
 from apps.sites.models import Site
 
 
-class SiteFilter(django_filters.FilterSet):
+class SiteFilter(ContractFilterSet):
     status = django_filters.ChoiceFilter(choices=LifecycleStatus.choices, help_text="Only sites in this status.")
 
     class Meta:

@@ -1,7 +1,14 @@
 from rest_framework import serializers
 
 from apps.core.serializers import StrictSerializer
-from apps.core.validators import SLUG_INVALID_MESSAGE, SLUG_MAX_LENGTH, SLUG_PATTERN
+from apps.core.validators import (
+    NAME_INVALID_MESSAGE,
+    NAME_MAX_LENGTH,
+    NAME_PATTERN,
+    SLUG_INVALID_MESSAGE,
+    SLUG_MAX_LENGTH,
+    SLUG_PATTERN,
+)
 from apps.sites.models import Site
 
 
@@ -18,7 +25,10 @@ class SiteSerializer(serializers.ModelSerializer):
 
 
 class CreateSiteSerializer(StrictSerializer):
-    name = serializers.CharField(min_length=1, max_length=200)
+    name = serializers.RegexField(
+        NAME_PATTERN, min_length=1, max_length=NAME_MAX_LENGTH, error_messages={"invalid": NAME_INVALID_MESSAGE},
+        help_text="Printable text; surrounding white space is trimmed.",
+    )
     slug = serializers.RegexField(
         SLUG_PATTERN,
         min_length=1,
@@ -28,6 +38,5 @@ class CreateSiteSerializer(StrictSerializer):
     node_id = serializers.UUIDField(required=False, help_text="The node for the site; default: the local or only active node.")
 
     def validate_name(self, value):
-        if any(ord(char) < 32 for char in value) or not value.strip():
-            raise serializers.ValidationError("The name must be printable text.")
+        # NAME_PATTERN has let through only printable text with something visible in it.
         return value.strip()
