@@ -41,6 +41,7 @@ class SoakPlan:
     node_job_every: int = 8  # every so many jobs, one for a whole node (no site)
     steps: int = 2
     step_interval: float = 0.005
+    scoped: bool = True  # False: the same jobs with no site or node, nothing to wait for (the uncontended rate)
     seed: int = 1
     timeout: float = 600.0  # jobs not ended by then count as lost
 
@@ -160,7 +161,9 @@ class Soak:
                    "interval": self.plan.step_interval}
         scopes = {}
         for index in range(self.plan.jobs):
-            if self.plan.node_job_every and index % self.plan.node_job_every == 0:
+            if not self.plan.scoped:
+                job = enqueue_job(JOB_TYPE, payload=payload)
+            elif self.plan.node_job_every and index % self.plan.node_job_every == 0:
                 job = enqueue_job(JOB_TYPE, node=self.chooser.choice(nodes), payload=payload)
             else:
                 job = enqueue_job(JOB_TYPE, environment=self.chooser.choice(environments), payload=payload)
@@ -169,6 +172,7 @@ class Soak:
 
     def run(self) -> SoakResult:
         from django.db.models import Count
+        from django.utils import timezone
 
         from apps.jobs.choices import TERMINAL
         from apps.jobs.models import Job
@@ -179,8 +183,12 @@ class Soak:
         events = ["kill"] * self.plan.kills + ["pause"] * self.plan.pauses
         self.chooser.shuffle(events)
         started = time.monotonic()
+        since = timezone.now()
         scopes = self._enqueue(nodes, environments)
-        mine = Job.objects.filter(node__in=nodes)
+        if self.plan.scoped:
+            mine = Job.objects.filter(node__in=nodes)
+        else:
+            mine = Job.objects.filter(job_type=JOB_TYPE, node__isnull=True, created_at__gte=since)
         self.say(f"soak: {len(scopes)} jobs enqueued in {time.monotonic() - started:.1f} s")
 
         deadline = started + self.plan.timeout
