@@ -7,10 +7,18 @@
   ``qcluster``, from the first enqueue until all were processed;
 - ratio: jobs_per_s / q2_tasks_per_s, what the job bookkeeping costs;
 - commit_to_start_ms_p50: on an idle queue, median time from a job's commit
-  to its handler's first log line.
+  to its handler's first log line;
+- blocked_start_ms_p50: median time from a blocking job's end to the start of
+  the job of its site that waited for it;
+- contended_jobs_per_s: the soak's shape without kills or pauses
+  (tests/jobs/soak.py: short fenced jobs over 12 sites on 4 nodes, 4
+  ``runworker`` processes, the product's heartbeat, sweep and lost-worker
+  settings), from the first enqueue until all ended;
+- contended_ratio: contended_jobs_per_s against the same jobs through the same
+  workers with no site or node (nothing to wait for), measured in this run.
 
-Run it as ``scripts/bench queue``; BENCH_JOBS and BENCH_LATENCY_SAMPLES change
-the sizes. The last line printed is the BENCH line.
+Run it as ``scripts/bench queue``; BENCH_JOBS, BENCH_CONTENDED_JOBS and
+BENCH_LATENCY_SAMPLES change the sizes. The last line printed is the BENCH line.
 """
 
 import os
@@ -27,6 +35,7 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parents[2]
 JOBS = int(os.environ.get("BENCH_JOBS", "1000"))
 LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY_SAMPLES", "20"))
+CONTENDED_JOBS = int(os.environ.get("BENCH_CONTENDED_JOBS", "400"))
 BLOCKED_SAMPLES = 5
 PLAIN_TASK = "scripts.benchmarks.queue.noop"
 
@@ -187,6 +196,31 @@ def plain_tasks_per_second(workers, count) -> float:
     return count / elapsed
 
 
+def soak_shape_per_second(log_dir: Path, scoped: bool) -> float:
+    """The soak's jobs through its workers without kills or pauses; jobs per second."""
+    from django.conf import settings
+
+    from tests.jobs.soak import Soak, SoakPlan
+
+    plan = SoakPlan(
+        jobs=CONTENDED_JOBS, kills=0, pauses=0, scoped=scoped, timeout=max(600.0, CONTENDED_JOBS * 2.0),
+        # The product's own timings: a sweep every 10 s must not be what moves blocked jobs.
+        lost_after=settings.JOB_LOST_AFTER, heartbeat=settings.JOB_HEARTBEAT_INTERVAL,
+        sweep_interval=settings.JOB_SWEEP_INTERVAL,
+    )
+    work_dir = log_dir / ("contended" if scoped else "uncontended")
+    result = Soak(plan, work_dir, settings_database_url()).run()
+    what = f"{plan.sites} sites on {plan.nodes} nodes" if scoped else "no site or node"
+    if result.lost or result.overlaps or result.statuses != {"succeeded": plan.jobs}:
+        sys.exit(f"bench: soak shape ({what}): {result.summary()} {result.statuses}\n{result.worker_logs}")
+    say(f"soak shape, {what}: {plan.jobs} jobs through {plan.workers} workers in {result.seconds:.2f} s")
+    return result.jobs_per_s
+
+
+def settings_database_url() -> str:
+    return os.environ["DATABASE_URL"]
+
+
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pressluft.settings")
     # The no-op test handlers; the worker processes inherit this too.
@@ -213,13 +247,18 @@ def main():
         with Workers("qcluster", Path(log_dir)) as workers:
             plain_tasks_per_second(workers, 1)
             tasks_rate = plain_tasks_per_second(workers, JOBS)
+        uncontended_rate = soak_shape_per_second(Path(log_dir), scoped=False)
+        contended_rate = soak_shape_per_second(Path(log_dir), scoped=True)
 
     p50 = statistics.median(latencies)
     say(f"idle commit -> handler start ms: p50 {p50:.1f}, max {max(latencies):.1f} ({len(latencies)} samples)")
     say(f"blocked job start after its blocker ended ms: p50 {statistics.median(blocked):.1f}, max {max(blocked):.1f}")
+    say(f"soak shape: contended {contended_rate:.1f} jobs/s, uncontended {uncontended_rate:.1f} jobs/s")
     say(
         f"BENCH queue jobs_per_s={jobs_rate:.1f} q2_tasks_per_s={tasks_rate:.1f} "
-        f"ratio={jobs_rate / tasks_rate:.2f} commit_to_start_ms_p50={p50:.1f}"
+        f"ratio={jobs_rate / tasks_rate:.2f} commit_to_start_ms_p50={p50:.1f} "
+        f"blocked_start_ms_p50={statistics.median(blocked):.1f} "
+        f"contended_jobs_per_s={contended_rate:.1f} contended_ratio={contended_rate / uncontended_rate:.2f}"
     )
 
 

@@ -4,13 +4,14 @@ django-q2 messages sent, real worker processes, and the runs handlers record."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection, connections
@@ -229,3 +230,146 @@ def find_overlaps(scopes, runs) -> list[str]:
 
 def overlapping_runs(jobs) -> list[str]:
     return find_overlaps({job.pk: (job.site_id, job.node_id) for job in jobs}, recorded_runs(jobs))
+
+
+def database_url_through(url: str, port: int, host: str = "127.0.0.1") -> str:
+    """The same database URL, reached at host:port instead (a TcpProxy in front of it)."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{host}:{port}" if credentials else f"{host}:{port}"))
+
+
+class TcpProxy:
+    """A relay on loopback in front of a TCP service (PostgreSQL here) that a
+    test can cut, as a network would cut a worker off from its database.
+
+    ``cut()`` drops every connection and refuses new ones (the worker's driver
+    sees errors at once); ``cut(silently=True)`` keeps the worker's sockets
+    open but forwards nothing any more and answers no new connection (the
+    worker waits on reads that never return, as behind a lost route). Either
+    way the service side is closed, so the server ends those sessions and
+    their locks, as it would notice a vanished client."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut_at_ns: int | None = None
+        self._silent = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self.cut_at_ns is not None:
+                    # Silent: left unanswered (never closed until the proxy stops); else refused.
+                    (self._held.append if self._silent else _close)(client)
+                    continue
+                try:
+                    upstream = socket.create_connection(self.target, timeout=10)
+                except OSError:
+                    client.close()
+                    continue
+                upstream.settimeout(None)
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if not data or self.cut_at_ns is not None:
+                if self.cut_at_ns is None or not self._silent:
+                    _close(sink)
+                if not data:
+                    return
+                continue  # cut silently: swallowed
+            try:
+                sink.sendall(data)
+            except OSError:
+                _close(source)
+                return
+
+    def cut(self, silently: bool = False) -> None:
+        with self._lock:
+            self._silent = silently
+            self.cut_at_ns = time.time_ns()
+            upstream_side = self._sockets[1::2]
+            client_side = self._sockets[0::2]
+            for sock in upstream_side:
+                _close(sock)
+            if not silently:
+                for sock in client_side:
+                    _close(sock)
+                self.listener.close()
+            else:
+                self._held += client_side
+
+    def stop(self) -> None:
+        with self._lock:
+            self.cut_at_ns = self.cut_at_ns or time.time_ns()
+            for sock in self._sockets + self._held:
+                _close(sock)
+            _close(self.listener)
+
+
+def _close(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+def effect_lines(path: Path) -> list[tuple]:
+    """The lines a fenced test handler appended to ``path``: (job hex, attempt, pid, wall clock ns)."""
+    if not Path(path).exists():
+        return []
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            rows.append((parts[0], int(parts[1]), int(parts[2]), int(parts[3])))
+    return rows
+
+
+def effect_spans(rows) -> dict:
+    """(job hex, attempt) -> (first effect ns, last effect ns)."""
+    spans = {}
+    for job, attempt, _pid, at in rows:
+        first, last = spans.get((job, attempt), (at, at))
+        spans[(job, attempt)] = (min(first, at), max(last, at))
+    return spans
+
+
+def interleaved_effects(scopes, rows) -> list[str]:
+    """scopes: job hex -> (site id, node id). Every pair of runs (a job's attempt)
+    whose side effects interleaved on one site or one node: the first effect of
+    one came before the last effect of another that had started earlier."""
+    by_scope = defaultdict(list)
+    for (job, attempt), (first, last) in effect_spans(rows).items():
+        site_id, node_id = scopes[job]
+        for scope in (("site", site_id), ("node", node_id)):
+            if scope[1]:
+                by_scope[scope].append((first, last, f"{job} attempt {attempt + 1}"))
+    found = []
+    for scope, spans in by_scope.items():
+        spans.sort()
+        latest_end, latest_run = None, None
+        for first, last, run in spans:
+            if latest_end is not None and first < latest_end:
+                found.append(f"{scope[0]} {scope[1]}: {run} began {(latest_end - first) / 1e6:.3f} ms "
+                             f"before {latest_run} had done its last")
+            if latest_end is None or last > latest_end:
+                latest_end, latest_run = last, run
+    return found
