@@ -92,10 +92,6 @@ def health_programs() -> set[int]:
     return {int(pid) for pid in found}
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known gap: the SSH layer kills the stale program's session (pkill -s), but nodelib.run_bounded starts the "
-    "site's PHP in a session of its own, so it outlives the kill while the node lock (held by the program alone) "
-    "is released: the rerun's WordPress load starts beside it (most runs; timing). Remove this mark with the fix."))
 def test_a_paused_workers_node_program_and_the_rerun_never_run_together(slow_environment, start_workers, tmp_path):
     environment, record = slow_environment
     workers = start_workers(

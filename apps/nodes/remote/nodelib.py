@@ -154,7 +154,11 @@ def run_bounded(argv: list[str], *, input: str | None = None, timeout: float, en
     repository host): only the last ``keep_*`` bytes of stdout and stderr are
     kept, so a flood of output cannot exhaust memory. With ``user``/``group``
     it runs as that account with no supplementary groups and umask 077. On
-    ``timeout`` its whole process group is killed and TimeoutExpired raised."""
+    ``timeout`` its whole process group is killed and TimeoutExpired raised.
+
+    The command gets a process group of its own but stays in the program's
+    session: when the panel stops the program (``pkill -s`` on its session),
+    the command dies with it and cannot outlive the program's node lock."""
     import signal
     import threading
 
@@ -162,7 +166,7 @@ def run_bounded(argv: list[str], *, input: str | None = None, timeout: float, en
         argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, env=env, cwd=cwd, user=user, group=group,
         extra_groups=[] if user is not None else None, umask=0o077 if user is not None else -1,
-        start_new_session=True,
+        process_group=0,
     )
     kept = {"stdout": bytearray(), "stderr": bytearray()}
 
