@@ -1,6 +1,7 @@
-"""Nodes API (beyond the reference contract): register, list, provision, health."""
+"""Nodes API (beyond the reference contract): register, list, change job slots, provision, health."""
 
 from django.http import QueryDict
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.response import Response
@@ -65,16 +66,19 @@ class NodeDetailView(generics.RetrieveAPIView):
 
     @extend_schema(
         operation_id="updateNode", tags=["Nodes"], summary="Change a node's settings",
-        description="`max_site_jobs`: how many site jobs run on the node at once. Raising it starts "
+        description="Fields left out stay as they are. `max_site_jobs`: how many site jobs run on the node at once. Raising it starts "
                     "waiting jobs at once; running jobs are not stopped by lowering it.",
         request=NodeUpdateSerializer,
         responses={200: ok(NodeSerializer, "The node."), **error_responses(400, 401, 404, 409)},
     )
     def patch(self, request, id):
         audit.annotate(request, action="node.update", resource_type="node", resource_id=id)
-        body = NodeUpdateSerializer(data=request.data)
+        body = NodeUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        node = services.set_max_site_jobs(id, body.validated_data["max_site_jobs"])
+        if "max_site_jobs" in body.validated_data:
+            node = services.set_max_site_jobs(id, body.validated_data["max_site_jobs"])
+        else:  # nothing to change
+            node = get_object_or_404(Node, pk=id)
         return Response(NodeSerializer(node).data)
 
 

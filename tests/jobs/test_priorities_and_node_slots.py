@@ -98,7 +98,7 @@ def test_more_slots_start_waiting_jobs_at_once(make_site, api_client):
 
 
 @pytest.mark.parametrize("body", [{"max_site_jobs": 0}, {"max_site_jobs": 17}, {"max_site_jobs": "2x"},
-                                  {"max_site_jobs": 2, "name": "x"}, {}])
+                                  {"max_site_jobs": 2, "name": "x"}, {"max_site_jobs": None}])
 def test_bad_slot_counts_are_refused_and_change_nothing(api_client, body):
     node = NodeFactory()
     response = api_client.patch(f"/api/nodes/{node.pk}", body, format="json")
@@ -106,3 +106,9 @@ def test_bad_slot_counts_are_refused_and_change_nothing(api_client, body):
     assert set(response.json()) >= {"code", "message"}
     node.refresh_from_db()
     assert node.max_site_jobs == 1
+
+
+def test_an_empty_patch_changes_nothing(api_client):
+    node = NodeFactory()
+    response = api_client.patch(f"/api/nodes/{node.pk}", {}, format="json")
+    assert (response.status_code, response.json()["max_site_jobs"]) == (200, 1)
