@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 RUN_JOB_TASK = "apps.jobs.runner.run_job"
 # How long a dispatched-but-not-started job waits before the sweeper re-sends it.
-REDISPATCH_AFTER = timedelta(seconds=30)
+REDISPATCH_AFTER = timedelta(seconds=10)
 # Finishing a job wakes at most this many waiting jobs of its site and node.
 WAKE_LIMIT = 10
 
@@ -47,6 +47,26 @@ def dispatch_jobs(jobs) -> None:
             Job.objects.filter(pk__in=free).update(last_dispatched_at=now)
 
 
+def dispatch_new_job(job) -> None:
+    """After a new job's commit: tell a worker only if it can start now. One
+    that waits behind its site or for a slot on its node is woken when that
+    frees; checking after the commit means a blocker that ends meanwhile sees
+    the job (and wakes it) or has ended before this check (which sends it)."""
+    from apps.jobs import admission
+
+    if any(head.pk == job.pk for head in admission.runnable_heads(_scope_of(job), limit=WAKE_LIMIT)):
+        dispatch_jobs([job])
+
+
+def _scope_of(job) -> Q:
+    scope = Q(pk=job.pk)
+    if job.site_id:
+        scope |= Q(site_id=job.site_id)
+    if job.node_id:
+        scope |= Q(node_id=job.node_id)
+    return scope
+
+
 def wake_waiting(job, include_self: bool = False) -> None:
     """After ``job`` ended (or was requeued), wake the queued jobs that can
     start now in the room it left: the best-ranked head of each site of its
@@ -56,14 +76,7 @@ def wake_waiting(job, include_self: bool = False) -> None:
     for jobs that would be refused."""
     from apps.jobs import admission
 
-    scope = Q()
-    if job.site_id:
-        scope |= Q(site_id=job.site_id)
-    if job.node_id:
-        scope |= Q(node_id=job.node_id)
-    if not scope:
-        return
-    heads = admission.runnable_heads(scope, limit=WAKE_LIMIT)
+    heads = admission.runnable_heads(_scope_of(job), limit=WAKE_LIMIT)
     if not include_self:
         heads = [head for head in heads if head.pk != job.pk]
     dispatch_jobs(heads)

@@ -54,7 +54,8 @@ def enqueue_job(
     run_after=None,
     priority: int = JobPriority.OPERATOR,
 ) -> Job:
-    """Create a queued job; a worker is told about it once the transaction commits."""
+    """Create a queued job; once the transaction commits, a worker is told
+    about it if it can start now (otherwise what holds it back wakes it)."""
     spec = get_handler(job_type)
     if spec is None:
         raise ValueError(f"no handler is registered for job type {job_type!r}")
@@ -74,7 +75,7 @@ def enqueue_job(
         max_attempts=settings.JOB_MAX_ATTEMPTS,
         timeout_seconds=spec.timeout_seconds or settings.JOB_DEFAULT_TIMEOUT,
     )
-    transaction.on_commit(lambda: dispatch.dispatch_jobs([job]))
+    transaction.on_commit(lambda: dispatch.dispatch_new_job(job))
     return job
 
 # --- cancel -----------------------------------------------------------------
