@@ -1,8 +1,7 @@
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import generics
 
 from apps.accounts.permissions import needs
+from apps.core.api_views import ChildListView
 from apps.core.schema import error_responses, ok
 from apps.domains.filters import DomainFilter
 from apps.domains.models import Domain
@@ -14,14 +13,13 @@ from apps.environments.models import Environment
     operation_id="listEnvironmentDomains", tags=["Domains"], summary="List an environment's domains",
     responses={200: ok(DomainSerializer(many=True), "The environment's domains."), **error_responses(401, 404)},
 ))
-class EnvironmentDomainListView(generics.ListAPIView):
+class EnvironmentDomainListView(ChildListView):
+    """An environment's domains: each hostname, whether it is the primary one, and the state of its certificate."""
+
     required_permissions = {"GET": needs("domains.view_domain")}
     queryset = Domain.objects.none()  # for schema generation; get_queryset scopes it
     serializer_class = DomainSerializer
     filterset_class = DomainFilter
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
-        environment = get_object_or_404(Environment, pk=self.kwargs["id"])
-        return Domain.objects.filter(environment=environment).order_by("hostname")
+    parent_model = Environment
+    parent_field = "environment"
+    ordering = ("hostname",)

@@ -10,6 +10,7 @@ from apps.accounts.permissions import needs
 from apps.audit import services as audit
 from apps.core.errors import ApiError
 from apps.core.query_params import integer_param
+from apps.core.api_views import ChildListView, job_accepted
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
 from apps.environments import held_mail, services
@@ -33,7 +34,7 @@ from apps.sites.models import Site
     operation_id="listSiteEnvironments", tags=["Environments"], summary="List a site's environments",
     responses={200: ok(EnvironmentSerializer(many=True), "The site's environments."), **error_responses(401, 404)},
 ))
-class SiteEnvironmentListView(generics.ListAPIView):
+class SiteEnvironmentListView(ChildListView):
     """GET: the site's environments. POST: a new staging or clone environment, copied from another."""
 
     # A new environment is never production (the serializer refuses it); copying from production only reads it.
@@ -42,11 +43,9 @@ class SiteEnvironmentListView(generics.ListAPIView):
     serializer_class = EnvironmentSerializer
     filterset_class = EnvironmentFilter
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
-        site = get_object_or_404(Site, pk=self.kwargs["id"])
-        return Environment.objects.filter(site=site).order_by("created_at")
+    parent_model = Site
+    parent_field = "site"
+    ordering = ("created_at",)
 
     @extend_schema(
         operation_id="createEnvironment",
@@ -77,8 +76,7 @@ class SiteEnvironmentListView(generics.ListAPIView):
             expires_at=data.get("expires_at"),
             user=request.user,
         )
-        audit.annotate(request, resource_id=job.environment_id, job=job)
-        return Response({"job_id": str(job.pk)}, status=202)
+        return job_accepted(request, job, resource_id=job.environment_id)
 
 
 @extend_schema_view(get=extend_schema(
@@ -105,8 +103,7 @@ class EnvironmentDetailView(generics.RetrieveDestroyAPIView):
     def delete(self, request, id):
         audit.annotate(request, action="environment.delete", resource_type="environment", resource_id=id)
         job = services.delete_environment(id, user=request.user)
-        audit.annotate(request, job=job)
-        return Response({"job_id": str(job.pk)}, status=202)
+        return job_accepted(request, job)
 
 
 class EnvironmentResetView(APIView):
@@ -180,8 +177,7 @@ class EnvironmentHealthCheckView(APIView):
     )
     def post(self, request, id):
         job = services.request_health_check(id, user=request.user)
-        audit.annotate(request, action="environment.health_check", resource_type="environment", resource_id=id, job=job)
-        return Response({"job_id": str(job.pk)}, status=202)
+        return job_accepted(request, job, action="environment.health_check", resource_type="environment", resource_id=id)
 
 
 class EnvironmentDeployView(APIView):
@@ -206,8 +202,7 @@ class EnvironmentDeployView(APIView):
         body.is_valid(raise_exception=True)
         audit.annotate(request, action="environment.deploy", resource_type="environment", resource_id=id)
         job = services.deploy(id, user=request.user, **body.validated_data)
-        audit.annotate(request, job=job)
-        return Response({"job_id": str(job.pk)}, status=202)
+        return job_accepted(request, job)
 
 
 class EnvironmentRollbackView(APIView):
@@ -225,8 +220,7 @@ class EnvironmentRollbackView(APIView):
         body.is_valid(raise_exception=True)
         audit.annotate(request, action="environment.rollback", resource_type="environment", resource_id=id)
         job = services.rollback(id, body.validated_data["release_id"], user=request.user)
-        audit.annotate(request, job=job)
-        return Response({"job_id": str(job.pk)}, status=202)
+        return job_accepted(request, job)
 
 
 class EnvironmentDeployArchiveView(APIView):

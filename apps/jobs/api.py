@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import needs
 from apps.audit import services as audit
 from apps.core.query_params import integer_param
+from apps.core.api_views import job_accepted
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer
 from apps.jobs import services
@@ -100,5 +101,4 @@ class JobRetryView(APIView):
     )
     def post(self, request, id):
         job = services.retry_job(id, user=request.user)
-        audit.annotate(request, action="job.retry", resource_type="job", resource_id=id, job=job)
-        return Response({"job_id": str(job.pk)}, status=202)
+        return job_accepted(request, job, action="job.retry", resource_type="job", resource_id=id)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import needs, require
 from apps.audit import services as audit
 from apps.core.errors import ApiError
+from apps.core.api_views import job_accepted
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer, StrictSerializer
 from apps.nodes import keys, services
@@ -113,8 +114,7 @@ class NodeProvisionView(APIView):
         body = ProvisionOptionsSerializer(data={} if no_body else request.data)
         body.is_valid(raise_exception=True)
         job = services.provision_node(node, user=request.user, options=body.validated_data)
-        audit.annotate(request, action="node.provision", resource=node, job=job)
-        return Response({"job_id": str(job.pk)}, status=202)
+        return job_accepted(request, job, action="node.provision", resource=node)
 
 
 # The values ?refresh= takes, and whether each asks for a live check.

@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import MANAGE_PRODUCTION, needs
 from apps.audit import services as audit
+from apps.core.api_views import job_accepted
 from apps.core.schema import error_responses, ok
 from apps.core.errors import ApiError
 from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
@@ -50,8 +51,7 @@ class SiteListView(generics.ListAPIView):
                 raise ApiError("bad_request", "No node with this id.", {"fields": {"node_id": ["unknown node"]}})
         audit.annotate(request, action="site.create", resource_type="site")
         job = services.create_site(name=data["name"], slug=data["slug"], node=node, user=request.user)
-        audit.annotate(request, resource_id=job.site_id, job=job)
-        return Response({"job_id": str(job.pk)}, status=202)
+        return job_accepted(request, job, resource_id=job.site_id)
 
 
 @extend_schema_view(get=extend_schema(
@@ -78,8 +78,7 @@ class SiteDetailView(generics.RetrieveDestroyAPIView):
     def delete(self, request, id):
         audit.annotate(request, action="site.delete", resource_type="site", resource_id=id)
         job = services.delete_site(id, user=request.user)
-        audit.annotate(request, job=job)
-        return Response({"job_id": str(job.pk)}, status=202)
+        return job_accepted(request, job)
 
 
 class SiteResetView(APIView):
