@@ -86,6 +86,13 @@ class JobContext:
     def confirm_claim(self) -> None:
         """Before node work: the lease holds and the database still names this run."""
         self.checkpoint()
+        self._ask_database()
+        if self.cancelled.is_set():
+            raise JobCancelled()
+
+    def _ask_database(self) -> None:
+        """Whether the run is still the job's (else stop now) and a cancel was asked for."""
+        self._last_cancel_poll = time.monotonic()
         ours, cancel = services.run_state(self.job.pk, self._claim.token)
         if not ours:
             self.lose_claim()
@@ -93,7 +100,6 @@ class JobContext:
         if cancel:
             self.cancelled.set()
             self.stop_event.set()
-            raise JobCancelled()
 
     def fence(self) -> dict:
         """What the node's own lock needs to know of this run (apps/nodes/remote/node_lock.py)."""
@@ -117,16 +123,8 @@ class JobContext:
         if self.timed_out.is_set() or self.elapsed() > self.job.timeout_seconds:
             self.timed_out.set()
             raise JobTimedOut()
-        now = time.monotonic()
-        if not self.cancelled.is_set() and now - self._last_cancel_poll >= CANCEL_POLL_SECONDS:
-            self._last_cancel_poll = now
-            ours, cancel = services.run_state(self.job.pk, self._claim.token)
-            if not ours:
-                self.lose_claim()
-                raise JobClaimLost()
-            if cancel:
-                self.cancelled.set()
-                self.stop_event.set()
+        if not self.cancelled.is_set() and time.monotonic() - self._last_cancel_poll >= CANCEL_POLL_SECONDS:
+            self._ask_database()
         if self.cancelled.is_set():
             raise JobCancelled()
 
