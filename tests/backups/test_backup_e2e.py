@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import tarfile
 from datetime import timedelta
@@ -123,3 +124,24 @@ def _backups(api_client, site, production, backup_storage, s3_server):
     assert only_db.storage_path == first.storage_path
     tags = json.loads(restic(site, "snapshots", "--json", "--tag", f"backup:{only_db.pk}"))
     assert [snapshot["paths"] for snapshot in tags] == [["/database.sql"]]
+
+    # Storage that does not answer: the backup fails (to be tried again), the site is untouched.
+    from apps.core.models import PanelSettings
+
+    panel = PanelSettings.load()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    panel.backup_s3_endpoint = f"http://127.0.0.1:{closed_port}"
+    panel.save()
+    response = api_client.post(f"/api/environments/{production.pk}/backups", {"backup_scope": "db"}, format="json")
+    job_id = response.json()["job_id"]
+    runner.run_job(job_id)
+    job = Job.objects.get(pk=job_id)
+    assert job.error_code == "backup_storage_failed", job_log(job_id)
+    assert job.status == "queued" and job.attempt_count == 1  # retryable: back in the queue, later
+    assert Backup.objects.get(pk=job.payload["backup_id"]).status == "failed"
+    production.refresh_from_db()
+    site.refresh_from_db()
+    assert (site.status, production.status) == ("active", "active")
+    assert api_client.post(f"/api/jobs/{job_id}/cancel").status_code in (200, 202)
