@@ -14,6 +14,7 @@ import tarfile
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 
 from apps.backups import services, storage
 from apps.backups.models import Backup
@@ -124,6 +125,11 @@ def _backups(api_client, site, production, backup_storage, s3_server):
     assert only_db.storage_path == first.storage_path
     tags = json.loads(restic(site, "snapshots", "--json", "--tag", f"backup:{only_db.pk}"))
     assert [snapshot["paths"] for snapshot in tags] == [["/database.sql"]]
+
+    # The management command, run here and now.
+    call_command("backup_environment", site.slug, production.slug, "--scope", "db", "--wait")
+    by_command = Backup.objects.filter(environment=production).order_by("-created_at").first()
+    assert (by_command.backup_scope, by_command.status) == ("db", "completed")
 
     # Storage that does not answer: the backup fails (to be tried again), the site is untouched.
     from apps.core.models import PanelSettings

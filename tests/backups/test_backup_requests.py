@@ -173,6 +173,8 @@ def test_admin_back_up_now_without_storage_says_how_to_turn_backups_on(admin_cli
 
 def test_admin_back_up_now_queues_a_full_backup(admin_client, site_with_production, backup_storage):
     _, production = site_with_production
+    page = admin_client.get(reverse("admin:environments_environment_change", args=(production.pk,)))
+    assert page.status_code == 200 and 'value="back_up_now"' in page.content.decode()
     response = admin_client.post(
         reverse("admin:environments_environment_changelist"),
         {"action": "back_up_now", "index": 0, "_selected_action": [str(production.pk)]},
