@@ -12,7 +12,11 @@ def backup_create(ctx):
     """Database and/or files of the environment into its site's restic
     repository, streamed on the node; the Backup row records snapshots,
     checksum and size. The environment itself is only read."""
-    backup = Backup.objects.select_related("environment__node", "environment__site").get(pk=ctx.payload["backup_id"])
+    backup = (Backup.objects.select_related("environment__node", "environment__site")
+              .filter(pk=ctx.payload["backup_id"]).first())
+    if backup is None:
+        ctx.log("the backup's record is gone (its environment was deleted): nothing to do")
+        return
     if backup.status == BackupStatus.COMPLETED:
         ctx.log("this backup was completed by an earlier run")
         ctx.result = {"backup_id": str(backup.pk), "checksum": backup.checksum}
