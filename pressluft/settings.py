@@ -265,6 +265,23 @@ NGINX_CACHE_ZONE = "pressluft"
 NODE_APPLY_FIREWALL = env_bool("PRESSLUFT_NODE_APPLY_FIREWALL", True)
 NGINX_SNIPPETS_DIR = "/etc/nginx/snippets"
 
+# --- backups -----------------------------------------------------------------
+# S3-compatible storage for backups (restic repositories, one per site). Each
+# value set here wins over the one in the admin's Panel settings; the admin
+# shows which come from the environment (apps/backups/storage.py).
+BACKUP_STORAGE_FROM_ENVIRONMENT = {
+    field: value
+    for field, value in (
+        ("endpoint", env_str("PRESSLUFT_BACKUP_S3_ENDPOINT")),
+        ("region", env_str("PRESSLUFT_BACKUP_S3_REGION")),
+        ("bucket", env_str("PRESSLUFT_BACKUP_S3_BUCKET")),
+        ("prefix", env_str("PRESSLUFT_BACKUP_S3_PREFIX")),
+        ("access_key_id", env_str("PRESSLUFT_BACKUP_S3_ACCESS_KEY_ID")),
+        ("secret_access_key", env_str("PRESSLUFT_BACKUP_S3_SECRET_ACCESS_KEY")),
+    )
+    if value is not None
+}
+
 # --- job queue -------------------------------------------------------------
 JOB_DEFAULT_TIMEOUT = env_int("PRESSLUFT_JOB_TIMEOUT", 30 * 60)
 

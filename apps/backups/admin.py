@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 
+from apps.backups import storage
 from apps.backups.models import Backup
 from apps.core.admin_helpers import ReadOnlyAdminMixin, change_link, status_badge
 from apps.core.admin_pages import PanelModelAdmin
@@ -19,9 +20,19 @@ class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     show_full_result_count = False
     fields = (
         "id", "environment_link", "backup_scope", "status_column", "storage_type", "storage_path", "size",
-        "checksum", "retention_until", "completed_at", "state_version", "created_at", "updated_at",
+        "added", "checksum", "parts", "retention_until", "completed_at", "state_version", "created_at", "updated_at",
     )
     readonly_fields = fields
+
+    def changelist_view(self, request, extra_context=None):
+        if storage.configured_storage() is None:
+            # Said where backups are looked for: they are off, and how to turn them on.
+            self.message_user(request, storage.NOT_CONFIGURED_HINT, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="New data stored", ordering="added_bytes")
+    def added(self, obj):
+        return "-" if obj.added_bytes is None else filesizeformat(obj.added_bytes)
 
     def lookup_allowed(self, lookup, value, request=None):
         # The site page links to "all backups of this site".
@@ -38,3 +49,4 @@ class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     @admin.display(description="Size", ordering="size_bytes")
     def size(self, obj):
         return "-" if obj.size_bytes is None else filesizeformat(obj.size_bytes)
+

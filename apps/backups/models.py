@@ -4,7 +4,8 @@ from django.db import models
 from django.utils import timezone
 
 from apps.backups.choices import BackupScope, BackupStatus, StorageType
-from apps.core.models import VersionedModel
+from apps.core.fields import EncryptedTextField
+from apps.core.models import TimestampedModel, VersionedModel
 
 DEFAULT_RETENTION = timedelta(days=30)
 
@@ -27,6 +28,12 @@ class Backup(VersionedModel):
     checksum = models.CharField(max_length=128, null=True, blank=True)
     size_bytes = models.BigIntegerField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # New data this backup stored (restic's data_added): what it cost after deduplication.
+    added_bytes = models.BigIntegerField(null=True, blank=True)
+    # What restore verifies and reads, per part ("db", "files"): restic's
+    # snapshot id, the SHA-256 and length of the stream that was backed up.
+    # ``checksum`` is the SHA-256 over these parts (see apps/backups/services.py).
+    parts = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -45,3 +52,21 @@ class Backup(VersionedModel):
 
     def __str__(self):
         return f"{self.backup_scope} backup of {self.environment_id} ({self.status})"
+
+
+class BackupRepository(TimestampedModel):
+    """A site's restic repository password, generated on first use.
+
+    Keyed by the site's id rather than linked to the row: the password must
+    outlive the site, whose final backups are kept for their retention.
+    """
+
+    site_id = models.UUIDField(unique=True)
+    site_slug = models.CharField(max_length=63)
+    password = EncryptedTextField()
+
+    class Meta:
+        verbose_name_plural = "backup repositories"
+
+    def __str__(self):
+        return f"restic repository of site {self.site_slug}"

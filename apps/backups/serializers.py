@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
+from apps.backups.choices import BackupScope
 from apps.backups.models import Backup
+from apps.core.serializers import StrictSerializer
 
 
 class BackupSerializer(serializers.ModelSerializer):
@@ -23,3 +25,9 @@ class BackupSerializer(serializers.ModelSerializer):
             "completed_at",
         ]
         read_only_fields = fields
+
+
+class CreateBackupSerializer(StrictSerializer):
+    backup_scope = serializers.ChoiceField(
+        choices=BackupScope.values, help_text="db: the database; files: code, uploads and wp-config.php; full: both.",
+    )

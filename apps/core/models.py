@@ -43,6 +43,20 @@ class PanelSettings(models.Model):
     # The installation's SSH key pair: nodes authorize the public half.
     ssh_private_key = EncryptedTextField(blank=True, default="", editable=False)
     ssh_public_key = models.TextField(blank=True, default="", editable=False)
+    # Backup storage: S3-compatible object storage (apps/backups/storage.py; each
+    # value can also come from a PRESSLUFT_BACKUP_S3_* environment variable, which wins).
+    backup_s3_endpoint = models.CharField(
+        "S3 endpoint", max_length=500, blank=True, default="",
+        help_text="e.g. https://s3.eu-central-1.amazonaws.com or https://objects.example.com:9000",
+    )
+    backup_s3_region = models.CharField("S3 region", max_length=64, blank=True, default="")
+    backup_s3_bucket = models.CharField("S3 bucket", max_length=63, blank=True, default="")
+    backup_s3_prefix = models.CharField(
+        "path prefix", max_length=200, blank=True, default="",
+        help_text="Folder in the bucket under which each site gets its repository (<prefix>/sites/<site id>).",
+    )
+    backup_s3_access_key_id = EncryptedTextField(blank=True, default="")
+    backup_s3_secret_access_key = EncryptedTextField(blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

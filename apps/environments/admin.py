@@ -58,6 +58,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.HeldMailPage(),
         pages.ReleasesPage(),
         pages.RunHealthCheck(),
+        pages.BackUpNow(),
         pages.ResetEnvironment(),
         pages.DeleteEnvironment(),
         pages.WordPressAdminFromList(),

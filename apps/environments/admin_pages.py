@@ -80,6 +80,21 @@ class RunHealthCheck(OnEnvironment, ObjectAction):
         return services.request_health_check(environment.pk, user=request.user)
 
 
+class BackUpNow(OnEnvironment, ObjectAction):
+    name = "back_up_now"
+    label = "Back up now"
+    description = "Back up now (full: database and files)"
+    permission = "backups.add_backup"
+    audit = "environment.backup"
+    when_active = True
+    done = "full backup queued as"
+
+    def call(self, request, environment):
+        from apps.backups import services as backups
+
+        return backups.request_backup(environment.pk, "full", user=request.user)
+
+
 class DeleteEnvironment(OnEnvironment, ObjectAction):
     name = "delete_environments"
     label = "Delete environment"

@@ -42,6 +42,10 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
                                     "(the node's own lock); the job runs again later."),
     "claim_stale": JobErrorCode(False, "The node refused a program of an attempt the panel had already given up on "
                                        "(a newer run of the job has started there)."),
+    "backup_storage_not_configured": JobErrorCode(False, "Backups are off: no S3-compatible storage is configured "
+                                                         "(Panel settings or PRESSLUFT_BACKUP_S3_*)."),
+    "backup_storage_failed": JobErrorCode(True, "restic could not open, create or write the site's repository in the "
+                                                "backup storage (unreachable, refused keys, full); the job runs again."),
     "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "
                                        "directory or file; nothing was changed. The site may be compromised: an operator should look."),
 }

@@ -42,6 +42,8 @@ PACKAGES = [
     "fail2ban", "nftables", "certbot", "rsync",
     # git deploys (ssh for repositories reached with a deploy key)
     "git", "openssh-client",
+    # backups: deduplicated, encrypted repositories in S3-compatible storage
+    "restic",
 ]
 # fail2ban reads sshd's log from the journal on systemd nodes, through this module.
 SYSTEMD_PACKAGES = ["python3-systemd"]
