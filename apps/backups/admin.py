@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 
 from apps.backups import storage
-from apps.backups.models import Backup
+from apps.backups.models import Backup, BackupRepository
 from apps.core.admin_helpers import ReadOnlyAdminMixin, change_link, status_badge
 from apps.core.admin_pages import PanelModelAdmin
 
@@ -50,3 +50,13 @@ class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     def size(self, obj):
         return "-" if obj.size_bytes is None else filesizeformat(obj.size_bytes)
 
+
+
+@admin.register(BackupRepository)
+class BackupRepositoryAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
+    """Which sites have a restic repository; the password is never shown."""
+
+    list_display = ("site_slug", "site_id", "created_at")
+    search_fields = ("site_slug",)
+    fields = ("site_slug", "site_id", "created_at")
+    readonly_fields = fields
