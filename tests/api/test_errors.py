@@ -41,7 +41,7 @@ def test_wrong_method_is_json_405_with_allow(api_client):
 
 def test_not_yet_served_mutation_is_405_not_a_fake_job(api_client, site_with_production):
     _, production = site_with_production
-    response = api_client.post(f"/api/environments/{production.id}/backups", {"backup_scope": "db"}, format="json")
+    response = api_client.post(f"/api/environments/{production.id}/domains", {"hostname": "shop.example.test"}, format="json")
     assert_error_shape(response, 405, "method_not_allowed")
 
 
