@@ -65,6 +65,8 @@ note_running_node_daemons() {
 
 stop_started_node_daemons() {
   local entry name
+  # Several test runs in one machine's worktrees share the node's services.
+  [ -z "${PRESSLUFT_KEEP_NODE_DAEMONS:-}" ] || return 0
   for entry in "${NODE_DAEMONS[@]}"; do
     name="${entry%%:*}"
     [[ " $NODE_DAEMONS_RUNNING_BEFORE " == *" $name "* ]] && continue
