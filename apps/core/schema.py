@@ -66,6 +66,8 @@ class PanelAutoSchema(AutoSchema):
         # What StrictSerializer refuses, the contract forbids: a field it does not know.
         if direction == "request" and isinstance(serializer, StrictSerializer) and schema.get("type") == "object":
             schema["additionalProperties"] = False
+            if getattr(serializer, "min_properties", None):
+                schema["minProperties"] = serializer.min_properties
         return schema
 
 

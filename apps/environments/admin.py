@@ -58,6 +58,8 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.HeldMailPage(),
         pages.ReleasesPage(),
         pages.RunHealthCheck(),
+        pages.CachePage(),
+        pages.PurgeCaches(),
         pages.BackUpNow(),
         pages.ResetEnvironment(),
         pages.DeleteEnvironment(),

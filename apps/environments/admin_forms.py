@@ -1,4 +1,4 @@
-"""The forms of the environment admin's pages (clone, deploy, git repository)."""
+"""The forms of the environment admin's pages (clone, deploy, git repository, caching)."""
 
 from django import forms
 
@@ -61,4 +61,15 @@ class GitRepositoryForm(forms.Form):
     new_deploy_key = forms.BooleanField(
         required=False, label="Make a new deploy key",
         help_text="The old key stops being used; replace it at the repository host.",
+    )
+
+
+class CacheForm(forms.Form):
+    fastcgi_cache_enabled = forms.BooleanField(
+        required=False, label="Page cache (Nginx FastCGI)",
+        help_text="Pages for anonymous visitors are served from Nginx's cache (header X-FastCGI-Cache).",
+    )
+    redis_cache_enabled = forms.BooleanField(
+        required=False, label="Object cache (Redis)",
+        help_text="WordPress keeps its object cache in Redis, under this environment's own prefix.",
     )

@@ -27,7 +27,7 @@ from apps.core.admin_pages import FormPage, ObjectPage
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.environments import held_mail, services
-from apps.environments.admin_forms import CloneEnvironmentForm, DeployForm, GitRepositoryForm
+from apps.environments.admin_forms import CacheForm, CloneEnvironmentForm, DeployForm, GitRepositoryForm
 from apps.environments.choices import ReleaseHealth
 
 RELEASES_SHOWN = 20
@@ -119,6 +119,55 @@ class DeleteEnvironment(OnEnvironment, ObjectAction):
 
     def call(self, request, environment):
         return services.delete_environment(environment.pk, user=request.user)
+
+
+class PurgeCaches(OnEnvironment, ObjectAction):
+    name = "purge_caches"
+    label = "Purge caches"
+    description = "Purge caches (page cache and object cache)"
+    permission = "environments.change_environment"
+    audit = "environment.cache_purge"
+    when_active = True
+    done = "cache purge queued as"
+
+    def call(self, request, environment):
+        return services.purge_cache(environment.pk, user=request.user)
+
+
+class CachePage(OnEnvironment, FormPage):
+    """The two cache switches -> services.set_cache (queues env_cache_toggle)."""
+
+    name = "caching"
+    path = "caching"
+    label = "Caching"
+    action_name = "edit_caching"
+    description = "Caching (one selected environment)"
+    permission = "environments.change_environment"
+    when_active = True
+    form_class = CacheForm
+    submit = "Apply"
+
+    def allowed_on(self, request, environment):
+        return may_act_on_environment(request.user, environment, self.permission)
+
+    def title(self, environment):
+        return f"Caching of {environment}"
+
+    def intro(self, environment):
+        return ("Turning a cache on or off renders the environment's server block again (checked by nginx -t "
+                "before it replaces the old one) or installs or removes the object cache drop-in; the "
+                "environment's caches are purged either way. You are taken to the job to follow it.")
+
+    def initial(self, environment):
+        return {"fastcgi_cache_enabled": environment.fastcgi_cache_enabled,
+                "redis_cache_enabled": environment.redis_cache_enabled}
+
+    def perform(self, request, environment, data):
+        return run_job_action(
+            self.modeladmin, request, [environment], action="environment.cache_toggle",
+            call=lambda target: services.set_cache(target.pk, user=request.user, **data),
+            label=lambda target: f"Caching of {target}", done="cache change queued as",
+        )
 
 
 def magic_login_redirect(modeladmin, request, environment, back=None):

@@ -17,6 +17,7 @@ from apps.environments import held_mail, services
 from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
 from apps.environments.serializers import (
+    CacheSettingsSerializer,
     CreateEnvironmentSerializer,
     DeployArchiveSerializer,
     DeployArchiveUploadSerializer,
@@ -290,3 +291,48 @@ class EnvironmentGitRepositoryView(APIView):
             id, body.validated_data["repository_url"], new_deploy_key=body.validated_data["new_deploy_key"],
             user=request.user,
         ))
+
+
+class EnvironmentCacheView(APIView):
+    required_permissions = {"PATCH": needs("environments.change_environment", production_guard=True)}
+
+    @extend_schema(
+        operation_id="updateEnvironmentCache",
+        tags=["Caching"],
+        summary="Turn the page cache or the object cache on or off",
+        description=(
+            "Queues `env_cache_toggle`: the environment's Nginx server block is rendered again with or without "
+            "the FastCGI page cache (checked with `nginx -t`, replaced atomically), the Redis object cache "
+            "drop-in is installed or removed, and the environment's caches are purged. The environment's "
+            "flags change once the node has done it. Fields left out stay as they are."
+        ),
+        request=CacheSettingsSerializer,
+        responses={202: ok(JobResponseSerializer, "Change queued."), **error_responses(400, 401, 404, 409)},
+    )
+    def patch(self, request, id):
+        audit.annotate(request, action="environment.cache_toggle", resource_type="environment", resource_id=id)
+        get_object_or_404(Environment, pk=id)
+        body = CacheSettingsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = services.set_cache(id, user=request.user, **body.validated_data)
+        return job_accepted(request, job)
+
+
+class EnvironmentCachePurgeView(APIView):
+    required_permissions = {"POST": needs("environments.change_environment", production_guard=True)}
+
+    @extend_schema(
+        operation_id="purgeEnvironmentCache",
+        tags=["Caching"],
+        summary="Purge the environment's caches",
+        description=(
+            "Queues `cache_purge`: the environment's FastCGI page cache entries and its Redis keys (those under "
+            "its own prefix, found with SCAN and removed with UNLINK) are removed; other environments' stay."
+        ),
+        request=None,
+        responses={202: ok(JobResponseSerializer, "Purge queued."), **error_responses(401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.cache_purge", resource_type="environment", resource_id=id)
+        job = services.purge_cache(id, user=request.user)
+        return job_accepted(request, job)

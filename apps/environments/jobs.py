@@ -1,6 +1,7 @@
 """Job handlers of the environments domain."""
 
 from apps.core.choices import LifecycleStatus
+from apps.core.state import change_state
 from apps.environments import naming, node_ops, releases, services
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import DeployArchive, Environment
@@ -177,3 +178,33 @@ def release_rollback(ctx):
     target = environment.releases.get(pk=ctx.payload["release_id"])
     _roll_back(ctx, environment, target)
     ctx.result = {"release": target.directory}
+
+
+@job_handler("env_cache_toggle")
+def env_cache_toggle(ctx):
+    """The page cache and the object cache as the job asks: the server block
+    regenerated (nginx -t, atomic), the drop-in installed or removed, the
+    caches purged; then the environment's flags record it."""
+    environment = Environment.objects.select_related("node").get(pk=ctx.job.environment_id)
+    wanted = {name: bool(ctx.payload[name]) for name in services.CACHE_FLAGS if name in ctx.payload}
+    for name, value in wanted.items():
+        setattr(environment, name, value)
+    shown = ", ".join(f"{'page' if name.startswith('fastcgi') else 'object'} cache {'on' if value else 'off'}"
+                      for name, value in wanted.items())
+    with ctx.step(f"{shown} on {environment.node.name}"):
+        result = node_ops.toggle_cache(environment, ctx)
+    ctx.checkpoint()
+    saved = Environment.objects.get(pk=environment.pk)
+    change_state(saved, **wanted)
+    ctx.result = {"fastcgi_cache_enabled": saved.fastcgi_cache_enabled,
+                  "redis_cache_enabled": saved.redis_cache_enabled,
+                  "pages_removed": result.get("pages_removed")}
+
+
+@job_handler("cache_purge")
+def cache_purge(ctx):
+    """The environment's page cache entries and Redis keys are removed."""
+    environment = Environment.objects.select_related("node").get(pk=ctx.job.environment_id)
+    with ctx.step(f"purge the caches of {environment.slug}"):
+        result = node_ops.purge_caches(environment, ctx)
+    ctx.result = {"pages_removed": result.get("pages_removed"), "redis_keys_removed": result.get("redis_keys_removed")}

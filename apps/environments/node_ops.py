@@ -46,6 +46,14 @@ def redis_params(environment) -> dict:
     return {"password": redis_password(environment), "key_prefix": naming.redis_key_prefix(environment)}
 
 
+def cache_params(environment) -> dict:
+    """What a node program needs to purge the environment's caches: the host
+    names its pages are cached under, and its Redis key prefix."""
+    hostnames = [urlsplit(environment.preview_url).hostname]
+    hostnames += [name for name in environment.domains.values_list("hostname", flat=True) if name not in hostnames]
+    return {"hostnames": hostnames, "key_prefix": naming.redis_key_prefix(environment)}
+
+
 def render_configs(environment) -> dict:
     hostnames = [urlsplit(environment.preview_url).hostname]
     listen = f"{settings.NODE_LISTEN_ADDRESS}:" if settings.NODE_LISTEN_ADDRESS else ""
@@ -87,6 +95,7 @@ def setup(environment, *, release: str, install: dict | None, ctx=None) -> dict:
         paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
         install=install,
         redis=redis_params(environment),
+        object_cache=environment.redis_cache_enabled,
     )
     return run_program(environment.node, "env_setup.py", params, ctx=ctx, timeout=1200)
 
@@ -102,6 +111,7 @@ def clone(environment, source, *, release: str, wp_options: dict | None = None, 
         source=_base(source),
         wp_options=wp_options or {},
         redis=redis_params(environment),
+        object_cache=environment.redis_cache_enabled,
     )
     return run_program(environment.node, "env_clone.py", params, ctx=ctx, timeout=3600)
 
@@ -222,7 +232,7 @@ def deploy_git(environment, *, release: str, repository: str, ref: str, keep: in
     if repository == environment.git_repository and environment.deploy_key_private:
         # The key travels as data on stdin; the node keeps it only for the fetch.
         git["deploy_key"] = environment.deploy_key_private
-    params = dict(_base(environment), release=release, git=git, keep=keep)
+    params = dict(_base(environment), release=release, git=git, keep=keep, cache=cache_params(environment))
     return run_program(environment.node, "env_deploy.py", params, ctx=ctx, timeout=1800)
 
 
@@ -236,10 +246,34 @@ def deploy_archive(environment, archive, *, release: str, keep: int = 5, ctx=Non
             connection.upload_stream(remote_path, stream, 0o600)
     except ssh.SshError as exc:
         raise as_job_error(exc) from None
-    params = dict(_base(environment), release=release, keep=keep,
+    params = dict(_base(environment), release=release, keep=keep, cache=cache_params(environment),
                   archive={"path": remote_path, "max_unpacked_bytes": settings.DEPLOY_ARCHIVE_MAX_UNPACKED_BYTES})
     return run_program(environment.node, "env_deploy.py", params, ctx=ctx, timeout=1800)
 
 
 def rollback(environment, release: str, ctx=None) -> dict:
-    return run_program(environment.node, "env_rollback.py", dict(_base(environment), release=release), ctx=ctx, timeout=120)
+    params = dict(_base(environment), release=release, cache=cache_params(environment))
+    return run_program(environment.node, "env_rollback.py", params, ctx=ctx, timeout=120)
+
+
+def toggle_cache(environment, ctx=None) -> dict:
+    """Bring the node in line with the environment's cache flags (as set on
+    ``environment``, saved or not): the server block with or without the
+    FastCGI page cache, the object cache drop-in present or not; then purge."""
+    params = dict(
+        _base(environment),
+        files={"vhost": render_configs(environment)["vhost"]},
+        paths={"vhost": naming.vhost_path(environment)},
+        object_cache=environment.redis_cache_enabled,
+        cache=cache_params(environment),
+    )
+    return run_program(environment.node, "env_cache_toggle.py", params, ctx=ctx, timeout=300)
+
+
+def purge_caches(environment, ctx=None) -> dict:
+    """Purge the environment's page cache entries and Redis keys (only its own).
+    The one step every change of what a site shows ends with: deploys and
+    rollbacks do it inside their own node program; updates, promotions,
+    restores and domain changes call this."""
+    params = dict(_base(environment), cache=cache_params(environment))
+    return run_program(environment.node, "cache_purge.py", params, ctx=ctx, timeout=300)

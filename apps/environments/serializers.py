@@ -96,6 +96,23 @@ class DeploySerializer(StrictSerializer):
     )
 
 
+class CacheSettingsSerializer(StrictSerializer):
+    """PATCH /environments/{id}/cache: at least one of the two flags."""
+
+    min_properties = 1
+
+    fastcgi_cache_enabled = serializers.BooleanField(
+        required=False, help_text="Nginx's FastCGI page cache for anonymous visitors.")
+    redis_cache_enabled = serializers.BooleanField(
+        required=False, help_text="The Redis object cache (WordPress's object-cache.php drop-in).")
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give fastcgi_cache_enabled, redis_cache_enabled or both."]})
+        return attrs
+
+
 class DeployArchiveSerializer(serializers.ModelSerializer):
     environment_id = serializers.UUIDField(read_only=True)
 

@@ -359,3 +359,37 @@ def rollback(environment_id, release_id, user=None):
     if environment.status != LifecycleStatus.ACTIVE:
         raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.")
     return enqueue_job("release_rollback", environment=environment, payload={"release_id": str(release.pk)}, user=user)
+
+
+CACHE_FLAGS = ("fastcgi_cache_enabled", "redis_cache_enabled")
+
+
+def _active_environment(environment_id) -> Environment:
+    environment = Environment.objects.select_related("site", "node").filter(pk=environment_id).first()
+    if environment is None:
+        raise ApiError("not_found", "No environment with this id.")
+    if environment.status != LifecycleStatus.ACTIVE:
+        raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.",
+                       {"status": environment.status})
+    return environment
+
+
+def set_cache(environment_id, *, user=None, **flags):
+    """Queue ``env_cache_toggle``: the FastCGI page cache and/or the Redis
+    object cache on or off. The flags given travel in the job; the
+    environment's own flags change when the node has done it, so they always
+    say what the node serves. Returns the job."""
+    flags = {name: bool(value) for name, value in flags.items() if value is not None}
+    unknown = set(flags) - set(CACHE_FLAGS)
+    if not flags or unknown:
+        raise ApiError("bad_request", "Give fastcgi_cache_enabled, redis_cache_enabled or both.",
+                       {"fields": {name: ["unknown field"] for name in unknown}})
+    environment = _active_environment(environment_id)
+    return enqueue_job("env_cache_toggle", environment=environment, payload=flags, user=user)
+
+
+def purge_cache(environment_id, user=None):
+    """Queue ``cache_purge``: the environment's page cache entries and its
+    Redis keys go (other environments' stay). Returns the job."""
+    environment = _active_environment(environment_id)
+    return enqueue_job("cache_purge", environment=environment, user=user)

@@ -5,6 +5,8 @@ routed by apps/backups/urls.py and apps/domains/urls.py."""
 from django.urls import path
 
 from apps.environments.api import (
+    EnvironmentCachePurgeView,
+    EnvironmentCacheView,
     EnvironmentDeployArchiveView,
     EnvironmentDeployView,
     EnvironmentDetailView,
@@ -29,6 +31,8 @@ urlpatterns = [
     path("environments/<uuid:id>/git-repository", EnvironmentGitRepositoryView.as_view(),
          name="environment-git-repository"),
     path("environments/<uuid:id>/held-mail", EnvironmentHeldMailView.as_view(), name="environment-held-mail"),
+    path("environments/<uuid:id>/cache", EnvironmentCacheView.as_view(), name="environment-cache"),
+    path("environments/<uuid:id>/cache/purge", EnvironmentCachePurgeView.as_view(), name="environment-cache-purge"),
     path("environments/<uuid:id>/health-check", EnvironmentHealthCheckView.as_view(),
          name="environment-health-check"),
 ]

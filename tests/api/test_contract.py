@@ -23,8 +23,6 @@ NOT_YET_SERVED = {
     "POST /environments/{id}/updates",
     "POST /environments/{id}/restore",
     "POST /environments/{id}/promote",
-    "PATCH /environments/{id}/cache",
-    "POST /environments/{id}/cache/purge",
     "POST /environments/{id}/domains",
     "DELETE /domains/{id}",
 }

@@ -26,6 +26,7 @@ import redis_acl
 import release_files
 import safe_fs
 import services
+import site_cache
 import wp_helper_client
 from nodelib import LIB_DIR, NodeError, info, install_config, main, run, step, write_file
 
@@ -233,6 +234,12 @@ def clone(params: dict) -> dict:
         result["copied_release"] = copied_from
         write_file(marker, json.dumps(result, sort_keys=True), 0o600)
         changed.append("copy")
+
+    # The copied database was rewritten underneath any object cache: start it empty.
+    step("Redis object cache")
+    redis_acl.delete_keys(params["redis"]["key_prefix"])
+    if site_cache.apply_object_cache(root, name, bool(params.get("object_cache"))):
+        changed.append("object cache")
 
     step("PHP-FPM pool")
     if install_config(params["paths"]["pool"], params["files"]["pool"], env_setup.PHP_FPM_TEST):

@@ -29,11 +29,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import git_user
-import page_cache
 import release_archive
 import release_files
 import safe_fs
 import services
+import site_cache
 import wp_helper_client
 from env_setup import link_current
 from nodelib import NodeError, info, main, run_bounded, step, write_file
@@ -395,8 +395,9 @@ def deploy(params: dict) -> dict:
     link_current(root, release)
     services.reload("php-fpm")
 
-    step("purge the page cache")
-    info(f"{page_cache.purge([urlsplit(params['url']).hostname])} cached page(s) removed")
+    step("purge the page cache and the object cache")
+    cache = params.get("cache") or {"hostnames": [urlsplit(params["url"]).hostname], "key_prefix": None}
+    site_cache.purge(cache["hostnames"], cache["key_prefix"])
 
     step("prune old releases")
     removed = prune(root, int(params.get("keep", 5)), {release, previous})

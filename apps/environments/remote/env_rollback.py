@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import page_cache
 import safe_fs
 import services
+import site_cache
 from env_setup import NAME, link_current
 from nodelib import NodeError, main, step
 
@@ -29,8 +29,9 @@ def rollback(params: dict) -> dict:
     step(f"switch back to release {release}")
     link_current(root, release)
     services.reload("php-fpm")
-    step("purge the page cache")
-    page_cache.purge([urlsplit(params["url"]).hostname])
+    step("purge the page cache and the object cache")
+    cache = params.get("cache") or {"hostnames": [urlsplit(params["url"]).hostname], "key_prefix": None}
+    site_cache.purge(cache["hostnames"], cache["key_prefix"])
     return {"release": release}
 
 

@@ -14,6 +14,7 @@ Parameters (JSON on stdin), all produced by the panel:
   paths         where the configs go: {"pool", "vhost"}
   install       {"title", "admin_user", "admin_email", "admin_password"} or null
   redis         {"password", "key_prefix"}: the environment's own Redis user
+  object_cache  whether the Redis object cache drop-in is installed
 """
 
 import hashlib
@@ -30,6 +31,7 @@ import redis_acl
 import release_files
 import safe_fs
 import services
+import site_cache
 import wp_helper_client
 from nodelib import NodeError, info, install_config, main, run, step, write_file
 
@@ -164,6 +166,10 @@ def setup(params: dict) -> dict:
     step("release with WordPress core")
     if build_release(root, params["release"], params["core"], name):
         changed.append("release")
+
+    step("Redis object cache drop-in")
+    if site_cache.apply_object_cache(root, name, bool(params.get("object_cache"))):
+        changed.append("object cache")
 
     step("PHP-FPM pool")
     if install_config(params["paths"]["pool"], params["files"]["pool"], PHP_FPM_TEST):

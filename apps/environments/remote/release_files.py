@@ -22,7 +22,10 @@ from safe_fs import UnsafePath, open_directory
 OWNER = "root"
 # Links every release has into its environment's shared/ (relative, so a copy
 # of the release in another environment points at that one's shared/).
-SHARED_LINKS = {"wp-content/uploads": "../../../shared/uploads", "wp-config.php": "../../shared/wp-config.php"}
+# wp-content/object-cache.php leads to the environment's Redis object cache
+# drop-in when it is on (site_cache.py), and to nothing when it is off.
+SHARED_LINKS = {"wp-content/uploads": "../../../shared/uploads", "wp-config.php": "../../shared/wp-config.php",
+                "wp-content/object-cache.php": "../../../shared/object-cache.php"}
 # Pressluft's must-use plugins: name in the release -> file in the node bundle.
 MU_PLUGINS = {"pressluft-login.php": "pressluft-login-mu.php", "pressluft-staging.php": "pressluft-staging-mu.php"}
 

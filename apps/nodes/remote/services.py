@@ -107,6 +107,42 @@ def _reload(name: str) -> None:
         pass  # their configuration is read at start; nothing to reload
 
 
+NGINX_WORKER = "nginx: worker process"
+
+
+def _nginx_workers() -> dict[int, str]:
+    """The Nginx master's children: pid -> process title."""
+    master = pid_alive(PID_FILES["nginx"])
+    found = {}
+    if not master:
+        return found
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            if parent != master:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                found[int(entry)] = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def reload_nginx_and_wait(timeout: float = 20) -> None:
+    """Reload Nginx and return once its old workers have stopped taking
+    requests (they finish what they serve, titled "is shutting down"): a
+    request made afterwards is answered by the new configuration."""
+    with node_lock.shared_config():
+        before = {pid for pid, title in _nginx_workers().items() if title == NGINX_WORKER}
+        _reload("nginx")
+        if before:
+            wait_for(lambda: not any(_nginx_workers().get(pid) == NGINX_WORKER for pid in before), timeout,
+                     "nginx's reload")
+
+
 def restart(name: str) -> None:
     with node_lock.shared_config():
         _restart(name)
