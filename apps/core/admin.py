@@ -1,49 +1,23 @@
-import re
-
 from django import forms
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 
+from apps.core import panel_settings
 from apps.core.admin_helpers import admin_url
 from apps.core.admin_pages import PanelModelAdmin
 from apps.core.models import PanelSettings
-from pressluft.allowed_hosts import control_plane_domain
 
 admin.site.site_header = "Pressluft"
 admin.site.site_title = "Pressluft"
 admin.site.index_title = "Sites, environments, jobs and nodes"
 
-# A DNS name of letters, digits and hyphens: these values end up in Nginx
-# configuration and certificate requests, so nothing else may get through.
-HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 
-
-def _hostname(value: str, label: str) -> str:
-    value = (value or "").strip().lower().rstrip(".")
-    if value and not HOSTNAME_RE.match(value):
-        raise forms.ValidationError(f"{label} must be a DNS name such as panel.example.com.")
-    return value
-
-
-S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-S3_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-S3_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
-# A key or secret is one printable word: it goes to restic's environment on the node.
-S3_KEY_RE = re.compile(r"^[\x21-\x7e]{1,256}$")
-
-
-def _endpoint(value: str) -> str:
-    from urllib.parse import urlsplit
-
-    value = (value or "").strip().rstrip("/")
-    if not value:
-        return value
-    parts = urlsplit(value)
-    if (parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password
-            or parts.query or parts.fragment or parts.path or any(char.isspace() for char in value)):
-        raise forms.ValidationError("The endpoint is a URL such as https://s3.eu-central-1.amazonaws.com "
-                                    "(scheme, host and port only; the keys go in their own fields).")
-    return value
+def _checked(check, value):
+    """A check of apps.core.panel_settings, its refusal as the form's error."""
+    try:
+        return check(value)
+    except panel_settings.Invalid as exc:
+        raise forms.ValidationError(str(exc)) from None
 
 
 class BackupStorageFields(forms.ModelForm):
@@ -60,38 +34,22 @@ class BackupStorageFields(forms.ModelForm):
     clear_backup_s3_keys = forms.BooleanField(label="Remove the stored access key and secret", required=False)
 
     def clean_backup_s3_endpoint(self):
-        return _endpoint(self.cleaned_data.get("backup_s3_endpoint"))
+        return _checked(panel_settings.s3_endpoint, self.cleaned_data.get("backup_s3_endpoint"))
 
     def clean_backup_s3_region(self):
-        value = (self.cleaned_data.get("backup_s3_region") or "").strip().lower()
-        if value and not S3_REGION_RE.match(value):
-            raise forms.ValidationError("The region is a name such as eu-central-1.")
-        return value
+        return _checked(panel_settings.s3_region, self.cleaned_data.get("backup_s3_region"))
 
     def clean_backup_s3_bucket(self):
-        value = (self.cleaned_data.get("backup_s3_bucket") or "").strip()
-        if value and not S3_BUCKET_RE.match(value):
-            raise forms.ValidationError("A bucket name has 3 to 63 lower-case letters, digits, dots and hyphens.")
-        return value
+        return _checked(panel_settings.s3_bucket, self.cleaned_data.get("backup_s3_bucket"))
 
     def clean_backup_s3_prefix(self):
-        value = (self.cleaned_data.get("backup_s3_prefix") or "").strip().strip("/")
-        if value and (not S3_PREFIX_RE.match(value) or ".." in value.split("/") or "." in value.split("/")):
-            raise forms.ValidationError("The prefix is a folder path such as pressluft/backups "
-                                        "(letters, digits, . _ - and /).")
-        return value
-
-    def _clean_key(self, name):
-        value = self.cleaned_data.get(name) or ""
-        if value and not S3_KEY_RE.match(value):
-            raise forms.ValidationError("A key is one word of printable characters.")
-        return value
+        return _checked(panel_settings.s3_prefix, self.cleaned_data.get("backup_s3_prefix"))
 
     def clean_new_backup_s3_access_key_id(self):
-        return self._clean_key("new_backup_s3_access_key_id")
+        return _checked(panel_settings.s3_key, self.cleaned_data.get("new_backup_s3_access_key_id"))
 
     def clean_new_backup_s3_secret_access_key(self):
-        return self._clean_key("new_backup_s3_secret_access_key")
+        return _checked(panel_settings.s3_key, self.cleaned_data.get("new_backup_s3_secret_access_key"))
 
     def clean(self):
         cleaned = super().clean()
@@ -101,13 +59,14 @@ class BackupStorageFields(forms.ModelForm):
             raise forms.ValidationError("Either enter new storage keys or remove them, not both.")
         return cleaned
 
-    def save_backup_storage(self):
+    def backup_storage_changes(self) -> dict:
+        changes = {}
         if self.cleaned_data.get("clear_backup_s3_keys"):
-            self.instance.backup_s3_access_key_id = ""
-            self.instance.backup_s3_secret_access_key = ""
+            changes.update(backup_s3_access_key_id="", backup_s3_secret_access_key="")
         for field in ("backup_s3_access_key_id", "backup_s3_secret_access_key"):
             if self.cleaned_data.get(f"new_{field}"):
-                setattr(self.instance, field, self.cleaned_data[f"new_{field}"])
+                changes[field] = self.cleaned_data[f"new_{field}"]
+        return changes
 
 
 class PanelSettingsForm(BackupStorageFields):
@@ -131,16 +90,17 @@ class PanelSettingsForm(BackupStorageFields):
         }
 
     def clean_control_plane_domain(self):
-        return _hostname(self.cleaned_data.get("control_plane_domain"), "The control plane domain")
+        return _checked(panel_settings.BY_NAME["control_plane_domain"].check,
+                        self.cleaned_data.get("control_plane_domain"))
 
     def clean_preview_domain(self):
-        return _hostname(self.cleaned_data.get("preview_domain"), "The preview domain")
+        return _checked(panel_settings.BY_NAME["preview_domain"].check, self.cleaned_data.get("preview_domain"))
 
     def clean_dns01_provider(self):
-        value = (self.cleaned_data.get("dns01_provider") or "").strip().lower()
-        if value and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", value):
-            raise forms.ValidationError("The provider is a name such as cloudflare or route53.")
-        return value
+        return _checked(panel_settings.dns01_provider, self.cleaned_data.get("dns01_provider"))
+
+    def clean_new_dns01_credentials(self):
+        return _checked(panel_settings.credentials, self.cleaned_data.get("new_dns01_credentials"))
 
     def clean(self):
         cleaned = super().clean()
@@ -148,13 +108,15 @@ class PanelSettingsForm(BackupStorageFields):
             raise forms.ValidationError("Either enter new credentials or remove them, not both.")
         return cleaned
 
-    def save(self, commit=True):
+    def changes(self) -> dict:
+        """What the operator changed, for apps.core.panel_settings.update (secrets only when typed)."""
+        changes = {name: self.cleaned_data[name] for name in self.changed_data if name in panel_settings.BY_NAME}
         if self.cleaned_data.get("clear_dns01_credentials"):
-            self.instance.dns01_credentials = ""
+            changes["dns01_credentials"] = ""
         elif self.cleaned_data.get("new_dns01_credentials"):
-            self.instance.dns01_credentials = self.cleaned_data["new_dns01_credentials"]
-        self.save_backup_storage()
-        return super().save(commit)
+            changes["dns01_credentials"] = self.cleaned_data["new_dns01_credentials"]
+        changes.update(self.backup_storage_changes())
+        return changes
 
 
 @admin.register(PanelSettings)
@@ -193,10 +155,9 @@ class PanelSettingsAdmin(PanelModelAdmin):
         return HttpResponseRedirect(admin_url(PanelSettings.load()))
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        # The panel answers to the control plane domain (ALLOWED_HOSTS): this
-        # process at once, the other web workers within a few seconds.
-        control_plane_domain.forget()
+        # The same service as PATCH /api/settings (checks, storing, ALLOWED_HOSTS refreshed).
+        panel_settings.update(form.changes())
+        obj.refresh_from_db()
 
     @admin.display(description="DNS-01 credentials")
     def dns01_credentials_state(self, obj):

@@ -89,3 +89,29 @@ class ResourceResetResponseSerializer(serializers.Serializer):
 
     success = serializers.BooleanField()
     status = serializers.ChoiceField(choices=LifecycleStatus.choices)
+
+
+def _panel_settings_serializers():
+    """The answer and the PATCH body of /api/settings, both generated from
+    apps.core.panel_settings.SETTINGS (a new setting needs no change here)."""
+    from apps.core.panel_settings import SETTINGS
+
+    shown, accepted = {}, {}
+    for setting in SETTINGS:
+        if setting.secret:
+            shown[f"{setting.name}_set"] = serializers.BooleanField(
+                help_text=f"Whether it is stored (write-only: the value is never shown). {setting.help}")
+        else:
+            shown[setting.name] = serializers.CharField(allow_blank=True, help_text=setting.help)
+        accepted[setting.name] = serializers.CharField(
+            required=False, allow_blank=True, max_length=setting.max_length, trim_whitespace=False,
+            help_text=setting.help + (" Write-only." if setting.secret else "") + " An empty string clears it.")
+    shown["backups_enabled"] = serializers.BooleanField(
+        help_text="Backup storage is complete (stored here or given by PRESSLUFT_BACKUP_S3_* variables).")
+    shown["updated_at"] = serializers.DateTimeField()
+    accepted["min_properties"] = 1
+    return (type("PanelSettingsSerializer", (serializers.Serializer,), shown),
+            type("PanelSettingsUpdateSerializer", (StrictSerializer,), accepted))
+
+
+PanelSettingsSerializer, PanelSettingsUpdateSerializer = _panel_settings_serializers()

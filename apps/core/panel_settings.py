@@ -1,0 +1,186 @@
+"""The panel's settings (the one ``PanelSettings`` row): what each one is,
+how it is checked, which are secrets, and the one way to change them.
+
+The API (``GET/PATCH /api/settings``) and the admin's Panel settings page are
+both built from ``SETTINGS``: adding a setting is a model field and one
+``Setting`` line here (with its check), nothing else. Secrets are
+write-only everywhere: stored encrypted, answered only as ``<name>_set``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlsplit
+
+from django.db import transaction
+
+from apps.core.errors import ApiError
+from apps.core.models import PanelSettings
+
+# A DNS name of letters, digits and hyphens: these values end up in Nginx
+# configuration and certificate requests, so nothing else may get through.
+HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+PROVIDER_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+S3_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+S3_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+# A key or secret is one printable word: it goes to restic's environment on the node.
+S3_KEY_RE = re.compile(r"^[\x21-\x7e]{1,256}$")
+MAX_CREDENTIALS = 10_000
+
+
+class Invalid(ValueError):
+    """A refused value; its text is shown to the operator."""
+
+
+# --- checks: each returns the value as stored ("" clears) or raises Invalid ----------
+
+def hostname(label: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        value = (value or "").strip().lower().rstrip(".")
+        if value and not HOSTNAME_RE.match(value):
+            raise Invalid(f"{label} must be a DNS name such as panel.example.com.")
+        return value
+    return check
+
+
+def dns01_provider(value: str) -> str:
+    value = (value or "").strip().lower()
+    if value and not PROVIDER_RE.match(value):
+        raise Invalid("The provider is a name such as rfc2136, cloudflare or route53.")
+    return value
+
+
+def credentials(value: str) -> str:
+    value = (value or "").strip()
+    if len(value) > MAX_CREDENTIALS or "\x00" in value:
+        raise Invalid(f"Credentials are text of at most {MAX_CREDENTIALS} characters.")
+    return value
+
+
+def s3_endpoint(value: str) -> str:
+    value = (value or "").strip().rstrip("/")
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if (parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password
+            or parts.query or parts.fragment or parts.path or any(char.isspace() for char in value)):
+        raise Invalid("The endpoint is a URL such as https://s3.eu-central-1.amazonaws.com "
+                      "(scheme, host and port only; the keys go in their own fields).")
+    return value
+
+
+def s3_region(value: str) -> str:
+    value = (value or "").strip().lower()
+    if value and not S3_REGION_RE.match(value):
+        raise Invalid("The region is a name such as eu-central-1.")
+    return value
+
+
+def s3_bucket(value: str) -> str:
+    value = (value or "").strip()
+    if value and not S3_BUCKET_RE.match(value):
+        raise Invalid("A bucket name has 3 to 63 lower-case letters, digits, dots and hyphens.")
+    return value
+
+
+def s3_prefix(value: str) -> str:
+    value = (value or "").strip().strip("/")
+    if value and (not S3_PREFIX_RE.match(value) or ".." in value.split("/") or "." in value.split("/")):
+        raise Invalid("The prefix is a folder path such as pressluft/backups (letters, digits, . _ - and /).")
+    return value
+
+
+def s3_key(value: str) -> str:
+    value = (value or "").strip()
+    if value and not S3_KEY_RE.match(value):
+        raise Invalid("A key is one word of printable characters.")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the PanelSettings field
+    check: Callable[[str], str]
+    help: str
+    secret: bool = False
+    max_length: int = 500
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("control_plane_domain", hostname("The control plane domain"),
+            "The panel's own host name; the panel answers requests for it.", max_length=253),
+    Setting("preview_domain", hostname("The preview domain"),
+            "Wildcard domain for new environments' preview URLs ({id8}.<domain>); empty: sslip.io from the "
+            "node's address.", max_length=253),
+    Setting("dns01_provider", dns01_provider, "certbot DNS plugin for the wildcard preview certificate "
+            "(e.g. rfc2136).", max_length=64),
+    Setting("dns01_credentials", credentials, "The DNS plugin's credentials (its ini file's content).",
+            secret=True, max_length=MAX_CREDENTIALS),
+    Setting("backup_s3_endpoint", s3_endpoint, "S3-compatible endpoint of the backup storage."),
+    Setting("backup_s3_region", s3_region, "Its region.", max_length=64),
+    Setting("backup_s3_bucket", s3_bucket, "Its bucket.", max_length=63),
+    Setting("backup_s3_prefix", s3_prefix, "Folder in the bucket; each site's repository is "
+            "<prefix>/sites/<site id>.", max_length=200),
+    Setting("backup_s3_access_key_id", s3_key, "Access key ID of the backup storage.", secret=True, max_length=256),
+    Setting("backup_s3_secret_access_key", s3_key, "Secret access key of the backup storage.", secret=True,
+            max_length=256),
+)
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def current() -> dict:
+    """What the API shows: every plain value, and for each secret only whether it is set."""
+    row = PanelSettings.load()
+    shown = {}
+    for setting in SETTINGS:
+        value = getattr(row, setting.name) or ""
+        if setting.secret:
+            shown[f"{setting.name}_set"] = bool(value)
+        else:
+            shown[setting.name] = value
+    from apps.backups import storage
+
+    shown["backups_enabled"] = storage.configured_storage() is not None
+    shown["updated_at"] = row.updated_at
+    return shown
+
+
+def clean(changes: dict) -> dict:
+    """Each given value checked; ApiError bad_request naming every refused field."""
+    cleaned, problems = {}, {}
+    for name, value in changes.items():
+        setting = BY_NAME.get(name)
+        if setting is None:
+            problems[name] = ["Unknown setting."]
+            continue
+        try:
+            cleaned[name] = setting.check("" if value is None else str(value))
+        except Invalid as exc:
+            problems[name] = [str(exc)]
+    if problems:
+        raise ApiError("bad_request", "Some settings were refused.", {"fields": problems})
+    return cleaned
+
+
+def update(changes: dict) -> list[str]:
+    """Check and store ``changes`` (setting name -> value; "" clears). Returns
+    the names of the settings that changed (never their values: the audit
+    entry records the names only)."""
+    cleaned = clean(changes)
+    with transaction.atomic():
+        PanelSettings.load()
+        row = PanelSettings.objects.select_for_update().get(pk=1)
+        changed = [name for name, value in cleaned.items() if (getattr(row, name) or "") != value]
+        for name in changed:
+            setattr(row, name, cleaned[name])
+        if changed:
+            row.save()
+    if "control_plane_domain" in changed:
+        from pressluft.allowed_hosts import control_plane_domain
+
+        # The panel answers to it (ALLOWED_HOSTS): this process at once, the others within seconds.
+        control_plane_domain.forget()
+    return changed
