@@ -201,3 +201,54 @@ def test_cache_requests_are_checked(two_sites, api_client):
     assert response.status_code == 409 and response.json()["code"] == "environment_not_active"
     environment.status = "active"
     environment.save()
+
+
+@pytest.fixture
+def one_site(api_client, local_node):
+    site, environment = create_site(api_client, "Admin Alley", "adminalley")
+    yield environment
+    if Site.objects.filter(pk=site.pk).exists():
+        runner.run_job(api_client.delete(f"/api/sites/{site.id}").json()["job_id"])
+
+
+def test_admin_caching_page_purge_action_and_command(one_site, api_client):
+    from django.core.management import call_command
+    from django.test import Client
+
+    from apps.accounts.factories import UserFactory
+    from apps.environments.models import Environment
+    from apps.jobs.models import Job
+    from tests.test_admin import run_action, url
+
+    environment = one_site
+    admin = Client()
+    admin.force_login(UserFactory(email="root@example.test", is_superuser=True))
+    page_url = url(Environment, "caching", environment.pk)
+    page = admin.get(page_url)
+    assert page.status_code == 200 and 'name="fastcgi_cache_enabled"' in page.content.decode()
+
+    # Page cache stays on, object cache off (an unticked box).
+    response = admin.post(page_url, {"fastcgi_cache_enabled": "on"})
+    job = Job.objects.get(job_type="env_cache_toggle")
+    assert response.status_code == 302 and response["Location"] == url(job)
+    assert runner.run_job(str(job.pk)) == "succeeded", job_log(job.pk)
+    environment.refresh_from_db()
+    assert (environment.fastcgi_cache_enabled, environment.redis_cache_enabled) == (True, False)
+    assert not (Path(naming.root(environment)) / "shared" / "object-cache.php").exists()
+
+    page = f"/?admin-purge={uuid.uuid4().hex}"
+    request(environment, path=page)
+    assert request(environment, path=page)[1] == "HIT"
+    run_action(admin, Environment, "purge_caches", [environment])
+    job = Job.objects.get(job_type="cache_purge")
+    assert runner.run_job(str(job.pk)) == "succeeded", job_log(job.pk)
+    assert request(environment, path=page)[1] == "MISS"
+    assert AuditEntry.objects.filter(action="environment.cache_purge", resource_id=str(environment.pk)).exists()
+
+    call_command("cache_environment", environment.site.slug, environment.slug, "--object", "on", "--page", "off",
+                 "--wait")
+    environment.refresh_from_db()
+    assert (environment.fastcgi_cache_enabled, environment.redis_cache_enabled) == (False, True)
+    assert request(environment, path=page) == (200, None)
+    call_command("cache_environment", environment.site.slug, environment.slug, "--purge", "--wait")
+    assert AuditEntry.objects.filter(action="environment.cache_purge", actor="manage.py cache_environment").exists()
