@@ -61,6 +61,14 @@ class PanelAutoSchema(AutoSchema):
         return operation
 
 
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        # A body that must name at least one field (min_properties) is itself required,
+        # though each of its fields is optional.
+        if body is not None and getattr(self.get_request_serializer(), "min_properties", None):
+            body["required"] = True
+        return body
+
     def _map_serializer(self, serializer, direction, bypass_extensions=False):
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
         # What StrictSerializer refuses, the contract forbids: a field it does not know.
