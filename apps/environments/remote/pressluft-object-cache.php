@@ -48,22 +48,53 @@ class Pressluft_Object_Cache {
         $this->multisite = is_multisite();
         $this->blog_prefix = $this->multisite ? get_current_blog_id() . ':' : '';
         $this->prefix = defined('WP_REDIS_PREFIX') ? (string) WP_REDIS_PREFIX : '';
-        if ($this->prefix === '' || !class_exists('Redis')) {
-            return;
+        if ($this->prefix !== '' && class_exists('Redis')) {
+            $this->connect();
         }
+    }
+
+    private function connect(): bool {
+        $this->redis = null;
         try {
             $redis = new Redis();
             $host = defined('WP_REDIS_HOST') ? WP_REDIS_HOST : '127.0.0.1';
             $port = defined('WP_REDIS_PORT') ? (int) WP_REDIS_PORT : 6379;
             if (!$redis->connect($host, $port, 1.0, null, 0, 1.0)) {
-                return;
+                return false;
             }
             if (defined('WP_REDIS_PASSWORD') && WP_REDIS_PASSWORD && !$redis->auth(WP_REDIS_PASSWORD)) {
-                return;
+                return false;
             }
             $this->redis = $redis;
+            return true;
         } catch (Throwable $e) {
-            $this->redis = null;
+            return false;
+        }
+    }
+
+    /**
+     * One Redis operation: [done, reply]. A dropped connection (Redis drops
+     * every client when its users are reloaded) is opened again and the
+     * operation repeated once, so a write is not lost and leaves no stale
+     * value behind; ``$repeat`` false for what must not run twice (INCRBY).
+     */
+    private function run(callable $operation, bool $repeat = true): array {
+        if ($this->redis === null) {
+            return [false, null];
+        }
+        $this->redis_calls++;
+        try {
+            return [true, $operation($this->redis)];
+        } catch (Throwable $e) {
+            if ($repeat && $this->connect()) {
+                try {
+                    return [true, $operation($this->redis)];
+                } catch (Throwable $again) {
+                    $e = $again;
+                }
+            }
+            $this->failed($e);
+            return [false, null];
         }
     }
 
@@ -72,24 +103,18 @@ class Pressluft_Object_Cache {
         return $this->redis !== null;
     }
 
-    private function failed(): void {
+    private function failed(Throwable $error): void {
         // Whatever Redis could not do, the request goes on without it.
         $this->redis = null;
+        error_log('Pressluft object cache: Redis unavailable for the rest of this request: ' . $error->getMessage());
     }
 
     private function generation(): string {
         if ($this->generation === null) {
             $this->generation = '0';
-            if ($this->redis !== null) {
-                try {
-                    $this->redis_calls++;
-                    $value = $this->redis->get($this->prefix . self::GENERATION_KEY);
-                    if (is_string($value) && $value !== '') {
-                        $this->generation = $value;
-                    }
-                } catch (Throwable $e) {
-                    $this->failed();
-                }
+            [, $value] = $this->run(fn($redis) => $redis->get($this->prefix . self::GENERATION_KEY));
+            if (is_string($value) && $value !== '') {
+                $this->generation = $value;
             }
         }
         return $this->generation;
@@ -162,13 +187,8 @@ class Pressluft_Object_Cache {
 
     /** Look up in Redis; [found, value]. */
     private function fetch(string $id, string $group): array {
-        try {
-            $this->redis_calls++;
-            $stored = $this->redis->get($this->redis_key($id, $group));
-        } catch (Throwable $e) {
-            $this->failed();
-            return [false, null];
-        }
+        $key = $this->redis_key($id, $group);
+        [, $stored] = $this->run(fn($redis) => $redis->get($key));
         if (!is_string($stored)) {
             return [false, null];
         }
@@ -183,13 +203,11 @@ class Pressluft_Object_Cache {
         if ($expire > 0) {
             $options['ex'] = $expire;
         }
-        try {
-            $this->redis_calls++;
-            $done = $options
-                ? $this->redis->set($this->redis_key($id, $group), self::encode($value), $options)
-                : $this->redis->set($this->redis_key($id, $group), self::encode($value));
-        } catch (Throwable $e) {
-            $this->failed();
+        $key = $this->redis_key($id, $group);
+        $encoded = self::encode($value);
+        [$ok, $done] = $this->run(fn($redis) => $options ? $redis->set($key, $encoded, $options)
+            : $redis->set($key, $encoded));
+        if (!$ok) {
             return $condition === null;
         }
         return (bool) $done;
@@ -273,18 +291,17 @@ class Pressluft_Object_Cache {
         }
         if ($pending && $this->persistent($group)) {
             $seconds = $this->expire_seconds($expire);
-            try {
-                $this->redis_calls++;
-                $pipe = $this->redis->multi(Redis::PIPELINE);
-                foreach ($pending as $id => $value) {
-                    $stored_key = $this->redis_key((string) $id, $group);
-                    $seconds > 0 ? $pipe->set($stored_key, self::encode($value), ['ex' => $seconds])
-                        : $pipe->set($stored_key, self::encode($value));
-                }
-                $pipe->exec();
-            } catch (Throwable $e) {
-                $this->failed();
+            $encoded = [];
+            foreach ($pending as $id => $value) {
+                $encoded[$this->redis_key((string) $id, $group)] = self::encode($value);
             }
+            $this->run(function ($redis) use ($encoded, $seconds) {
+                $pipe = $redis->multi(Redis::PIPELINE);
+                foreach ($encoded as $stored_key => $value) {
+                    $seconds > 0 ? $pipe->set($stored_key, $value, ['ex' => $seconds]) : $pipe->set($stored_key, $value);
+                }
+                return $pipe->exec();
+            });
         }
         return $values;
     }
@@ -338,13 +355,7 @@ class Pressluft_Object_Cache {
             foreach ($missing as $id) {
                 $stored_keys[] = $this->redis_key((string) $id, $group);
             }
-            try {
-                $this->redis_calls++;
-                $stored = $this->redis->mget($stored_keys);
-            } catch (Throwable $e) {
-                $this->failed();
-                $stored = [];
-            }
+            [, $stored] = $this->run(fn($redis) => $redis->mget($stored_keys));
             $index = 0;
             foreach ($missing as $key => $id) {
                 $raw = is_array($stored) ? ($stored[$index] ?? false) : false;
@@ -371,12 +382,9 @@ class Pressluft_Object_Cache {
         $existed = $this->local_has($id, $group);
         unset($this->cache[$group][$id]);
         if ($this->persistent($group)) {
-            try {
-                $this->redis_calls++;
-                $existed = $this->redis->del($this->redis_key($id, $group)) > 0 || $existed;
-            } catch (Throwable $e) {
-                $this->failed();
-            }
+            $key = $this->redis_key($id, $group);
+            [, $deleted] = $this->run(fn($redis) => $redis->del($key));
+            $existed = (int) $deleted > 0 || $existed;
         }
         return $existed;
     }
@@ -403,19 +411,17 @@ class Pressluft_Object_Cache {
                 unset($this->cache[$group][$id]);
                 return false;
             }
-            if (is_int($stored) && $this->redis !== null) {
-                try {
-                    // Atomic between requests; below zero is zero, as in WordPress.
-                    $this->redis_calls++;
-                    $value = $this->redis->incrBy($this->redis_key($id, $group), $offset);
+            if (is_int($stored)) {
+                // Atomic between requests (and never repeated); below zero is zero, as in WordPress.
+                $key = $this->redis_key($id, $group);
+                [$ok, $value] = $this->run(fn($redis) => $redis->incrBy($key, $offset), false);
+                if ($ok && is_int($value)) {
                     if ($value < 0) {
                         $value = 0;
-                        $this->redis->set($this->redis_key($id, $group), '0', ['keepttl']);
+                        $this->run(fn($redis) => $redis->set($key, '0', ['keepttl']));
                     }
                     $this->cache[$group][$id] = $value;
                     return $value;
-                } catch (Throwable $e) {
-                    $this->failed();
                 }
             }
             $value = $stored;
@@ -430,12 +436,9 @@ class Pressluft_Object_Cache {
             $value = 0;
         }
         if ($this->persistent($group)) {
-            try {
-                $this->redis_calls++;
-                $this->redis->set($this->redis_key($id, $group), self::encode($value), ['keepttl']);
-            } catch (Throwable $e) {
-                $this->failed();
-            }
+            $key = $this->redis_key($id, $group);
+            $encoded = self::encode($value);
+            $this->run(fn($redis) => $redis->set($key, $encoded, ['keepttl']));
         }
         $this->cache[$group][$id] = $value;
         return $value;
@@ -453,15 +456,12 @@ class Pressluft_Object_Cache {
     public function flush() {
         $this->cache = [];
         if ($this->redis !== null) {
-            try {
-                $this->redis_calls++;
-                $generation = bin2hex(random_bytes(8));
-                $this->redis->set($this->prefix . self::GENERATION_KEY, $generation);
-                $this->generation = $generation;
-            } catch (Throwable $e) {
-                $this->failed();
+            $generation = bin2hex(random_bytes(8));
+            [$ok] = $this->run(fn($redis) => $redis->set($this->prefix . self::GENERATION_KEY, $generation));
+            if (!$ok) {
                 return false;
             }
+            $this->generation = $generation;
         }
         return true;
     }
