@@ -117,6 +117,11 @@ $next_request = [
 ];
 wp_cache_flush();
 $connected_after = $drop_in->is_connected();
+// Redis drops its clients (as ACL LOAD does): the next write still reaches it.
+$hang_up = Closure::bind(function () { $this->redis->rawCommand('QUIT'); }, $drop_in, Pressluft_Object_Cache::class);
+$hang_up();
+$next_request['write after a dropped connection'] = [wp_cache_set('after-drop', 'kept', 'pl-test'),
+    (new Pressluft_Object_Cache())->get('after-drop', 'pl-test', false, $found), $found, $drop_in->is_connected()];
 $after = new Pressluft_Object_Cache();
 $next_request['after flush'] = [$after->get('persist', 'pl-test', false, $found), $found];
 echo 'ANSWER:' . json_encode([
@@ -159,6 +164,7 @@ def test_drop_in_answers_like_wordpress_own_object_cache(site):
         "persistent": [{"kept": 1}, True],
         "non-persistent": [False, False],
         "counter": [15, 15],
+        "write after a dropped connection": [True, "kept", True, True],
         "after flush": [False, False],
     }
     prefix = naming.redis_key_prefix(site)

@@ -59,7 +59,8 @@ class Pressluft_Object_Cache {
             $redis = new Redis();
             $host = defined('WP_REDIS_HOST') ? WP_REDIS_HOST : '127.0.0.1';
             $port = defined('WP_REDIS_PORT') ? (int) WP_REDIS_PORT : 6379;
-            if (!$redis->connect($host, $port, 1.0, null, 0, 1.0)) {
+            // A busy node answers late; a reply given up on would leave a write undone (docs/caching.md).
+            if (!$redis->connect($host, $port, 1.0, null, 0, 3.0)) {
                 return false;
             }
             if (defined('WP_REDIS_PASSWORD') && WP_REDIS_PASSWORD && !$redis->auth(WP_REDIS_PASSWORD)) {
