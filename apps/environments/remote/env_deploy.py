@@ -397,7 +397,7 @@ def deploy(params: dict) -> dict:
 
     step("purge the page cache and the object cache")
     cache = params.get("cache") or {"hostnames": [urlsplit(params["url"]).hostname], "key_prefix": None}
-    site_cache.purge(cache["hostnames"], cache["key_prefix"])
+    site_cache.purge_after_switch(cache["hostnames"], cache["key_prefix"])
 
     step("prune old releases")
     removed = prune(root, int(params.get("keep", 5)), {release, previous})

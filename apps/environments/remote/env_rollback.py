@@ -31,7 +31,7 @@ def rollback(params: dict) -> dict:
     services.reload("php-fpm")
     step("purge the page cache and the object cache")
     cache = params.get("cache") or {"hostnames": [urlsplit(params["url"]).hostname], "key_prefix": None}
-    site_cache.purge(cache["hostnames"], cache["key_prefix"])
+    site_cache.purge_after_switch(cache["hostnames"], cache["key_prefix"])
     return {"release": release}
 
 

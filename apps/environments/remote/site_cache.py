@@ -15,7 +15,7 @@ from pathlib import Path
 import page_cache
 import redis_acl
 import safe_fs
-from nodelib import LIB_DIR, info, write_file
+from nodelib import LIB_DIR, NodeError, info, write_file
 
 DROP_IN = "pressluft-object-cache.php"
 LINK = "wp-content/object-cache.php"
@@ -86,3 +86,12 @@ def purge(hostnames: list[str], key_prefix: str | None) -> dict:
         keys = redis_acl.delete_keys(key_prefix)
         info(f"Redis keys under {key_prefix} removed" if keys else "Redis is not running: no keys to remove")
     return {"pages_removed": pages, "redis_keys_removed": keys}
+
+
+def purge_after_switch(hostnames: list[str], key_prefix: str | None) -> None:
+    """The purge that ends a deploy or rollback: the new code is live already,
+    so a purge that fails is reported in the log, not made the change's failure."""
+    try:
+        purge(hostnames, key_prefix)
+    except NodeError as exc:
+        info(f"the caches could not be purged ({exc.code}: {exc.message}); purge them again from the panel")
