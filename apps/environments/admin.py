@@ -37,6 +37,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         (None, {"fields": ("name", "slug", "site_link", "environment_type", "status_column", "status_reason", "related")}),
         ("Hosting", {"fields": ("node", "preview_link", "primary_domain", "current_release", "source_environment", "expires_at")}),
         ("Deploys", {"fields": ("git_repository", "deploy_key_public")}),
+        ("Staging holds", {"fields": ("outgoing_allowed_hosts",)}),
         (
             "Promotion and caching",
             {"fields": ("promotion_preset", "drift_column", "drift_checked_at", "last_drift_check",
@@ -49,6 +50,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         "preview_link", "primary_domain", "current_release", "source_environment", "expires_at",
         "promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "fastcgi_cache_enabled",
         "redis_cache_enabled", "id", "state_version", "created_at", "updated_at", "git_repository", "deploy_key_public",
+        "outgoing_allowed_hosts",
     )
     object_actions = (
         pages.OpenWordPressAdmin(),
@@ -56,6 +58,9 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.GitRepositoryPage(),
         pages.CloneEnvironment(),
         pages.HeldMailPage(),
+        pages.StagingHoldsPage(),
+        pages.RunScheduledWork(),
+        pages.OutgoingAllowListPage(),
         pages.ReleasesPage(),
         pages.RunHealthCheck(),
         pages.BackUpNow(),
