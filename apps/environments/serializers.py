@@ -173,9 +173,13 @@ class OutgoingRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="payment processor, not on the allow-list, allow-list or own site.")
 
 
+# A host name (any case, an optional final dot): labels of letters, digits and inner hyphens.
+HOST_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+
+
 class OutgoingAllowListSerializer(StrictSerializer):
     hosts = serializers.ListField(
-        child=serializers.CharField(max_length=253), max_length=50,
+        child=serializers.RegexField(HOST_NAME_PATTERN, max_length=253), max_length=50,
         help_text="Host names the environment's WordPress may reach (each covers its subdomains); every other "
                   "host, payment processors included, is refused. Empty: none.",
     )
