@@ -29,9 +29,10 @@ from django.urls import reverse
 from apps.accounts.factories import UserFactory
 from apps.audit.choices import AuditResult
 from apps.audit.models import AuditEntry
-from apps.environments import naming
+from apps.environments import naming, node_ops
 from apps.environments.models import Environment
 from apps.jobs import runner
+from apps.jobs.errors import JobError
 from apps.jobs.models import Job
 from tests.sites.test_environment_clone_e2e import sql, wp_helper
 from tests.sites.test_site_lifecycle_e2e import create_site, http_get, job_log
@@ -292,6 +293,10 @@ def test_a_shop_clone_holds_its_scheduled_work_payments_and_outgoing_requests(
         assert response.status_code == 409 and response.json()["code"] == "conflict", response.content
         response = api_client.post(f"/api/environments/{production.id}/run-scheduled")
         assert response.status_code == 409 and response.json()["code"] == "conflict", response.content
+        # The node refuses it too, should the panel ever ask.
+        with pytest.raises(JobError) as refused:
+            node_ops.run_scheduled(production)
+        assert refused.value.code == "wordpress_failed" and "holds no scheduled work" in refused.value.message
     finally:
         response = api_client.delete(f"/api/sites/{site.id}")
         if response.status_code == 202:

@@ -189,14 +189,16 @@ switch ($command) {
     case 'staging-holds':
         // Which holds the staging must-use plugin has on in this environment
         // (none in production, where it is inert), and the work they hold back.
-        $holds = function_exists('pressluft_staging_holds') ? pressluft_staging_holds() : null;
+        // (PHP declares the plugin's functions even where it returns early: the constant decides.)
+        $staging = defined('PRESSLUFT_STAGING') && PRESSLUFT_STAGING;
+        $holds = $staging && function_exists('pressluft_staging_holds') ? pressluft_staging_holds() : null;
         pl_answer(['ok' => true, 'holds' => $holds, 'due' => pl_due_work()]);
 
     case 'run-held':
         // What wp-cron.php does, once: every due event rescheduled or
         // unscheduled, then run. The Action Scheduler's queue runner is a
         // WP-Cron hook; if it was not due, it runs once after the events.
-        if (!function_exists('pressluft_running_held_work')) {
+        if (!defined('PRESSLUFT_STAGING') || !PRESSLUFT_STAGING || !function_exists('pressluft_running_held_work')) {
             pl_fail('this environment holds no scheduled work (production, or no staging plugin)');
         }
         $before = pl_due_work();
