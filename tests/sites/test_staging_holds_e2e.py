@@ -15,6 +15,7 @@ small server below, which records it (and the test would see it).
 """
 
 import http.server
+import io
 import json
 import subprocess
 import threading
@@ -23,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -413,6 +415,17 @@ def _run_once_from_the_admin(staff_client, staging, payment_api):
     sql(naming.system_name(staging), "UPDATE wp_actionscheduler_actions SET status='pending'")
     cron_request(staging)
     assert action_status(staging) == "pending"
+    # The command runs it once too (audited as the command), and leaves it held.
+    out, err = io.StringIO(), io.StringIO()
+    call_command("run_held_work", staging.site.slug, staging.slug, "--wait", stdout=out, stderr=err)
+    job = Job.objects.get(pk=out.getvalue().strip())
+    assert job.status == "succeeded" and "due Action Scheduler actions left: 0" in err.getvalue(), err.getvalue()
+    entry = AuditEntry.objects.get(action="environment.run_scheduled", job=job)
+    assert entry.actor == "manage.py run_held_work" and entry.result == AuditResult.COMPLETED
+    assert action_status(staging) == "complete"
+    assert payment_api.requests == []
+    with pytest.raises(CommandError, match="conflict"):
+        call_command("run_held_work", staging.site.slug, "production", stdout=io.StringIO(), stderr=io.StringIO())
 
 
 def _the_request_log_is_read_as_hostile(api_client, staging):
