@@ -350,8 +350,7 @@ class StagingHoldsPage(OnEnvironment, ObjectPage):
     def context(self, request, environment):
         holds, requests, error = None, [], ""
         try:
-            holds = staging_holds.staging_holds(environment.pk)
-            requests = staging_holds.outgoing_requests(environment.pk, limit=staging_holds.REQUESTS_MAX)
+            holds, requests = staging_holds.overview(environment.pk, limit=staging_holds.REQUESTS_MAX)
         except ApiError as exc:
             error = exc.message
         return {"holds": holds, "requests": requests, "error": error, "limit": staging_holds.REQUESTS_MAX,

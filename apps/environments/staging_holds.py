@@ -78,7 +78,17 @@ def staging_holds(environment_id) -> dict:
     502 node_unreachable, 502 wp_cli_error.
     """
     environment = non_production_environment(environment_id)
-    answer = _read(environment, 1)
+    return _holds(environment, _read(environment, 1))
+
+
+def overview(environment_id, limit: int = REQUESTS_MAX) -> tuple[dict, list[dict]]:
+    """staging_holds and outgoing_requests from one visit to the node (the admin's page)."""
+    environment = non_production_environment(environment_id)
+    answer = _read(environment, limit)
+    return _holds(environment, answer), _requests(answer, limit)
+
+
+def _holds(environment, answer: dict) -> dict:
     holds = answer.get("holds") if isinstance(answer.get("holds"), dict) else {}
     due = answer.get("due") if isinstance(answer.get("due"), dict) else {}
     return {
@@ -105,7 +115,11 @@ def outgoing_requests(environment_id, limit: int = REQUESTS_MAX) -> list[dict]:
         raise ApiError("bad_request", f"limit must be a whole number from 1 to {REQUESTS_MAX}.",
                        {"fields": {"limit": [f"expected 1 to {REQUESTS_MAX}"]}})
     environment = non_production_environment(environment_id)
-    rows = _read(environment, limit).get("requests") or []
+    return _requests(_read(environment, limit), limit)
+
+
+def _requests(answer: dict, limit: int) -> list[dict]:
+    rows = answer.get("requests") if isinstance(answer.get("requests"), list) else []
     return [_request(row) for row in rows if isinstance(row, dict)][:limit]
 
 
