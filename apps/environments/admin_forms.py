@@ -73,3 +73,11 @@ class CacheForm(forms.Form):
         required=False, label="Object cache (Redis)",
         help_text="WordPress keeps its object cache in Redis, under this environment's own prefix.",
     )
+
+
+class OutgoingAllowListForm(forms.Form):
+    hosts = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 6, "cols": 60}), label="Hosts",
+        help_text="One host name a line (e.g. api.example.com; each covers its subdomains). WordPress on this "
+                  "environment may reach these; every other host, payment processors included, is refused.",
+    )
