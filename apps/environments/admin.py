@@ -57,6 +57,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.CloneEnvironment(),
         pages.HeldMailPage(),
         pages.ReleasesPage(),
+        pages.UpdatesPage(),
         pages.RunHealthCheck(),
         pages.BackUpNow(),
         pages.ResetEnvironment(),

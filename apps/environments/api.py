@@ -26,6 +26,7 @@ from apps.environments.serializers import (
     HeldMailSerializer,
     MagicLoginResponseSerializer,
     RollbackSerializer,
+    UpdatesSerializer,
 )
 from apps.sites.models import Site
 
@@ -290,3 +291,30 @@ class EnvironmentGitRepositoryView(APIView):
             id, body.validated_data["repository_url"], new_deploy_key=body.validated_data["new_deploy_key"],
             user=request.user,
         ))
+
+
+class EnvironmentUpdatesView(APIView):
+    required_permissions = {"POST": needs("environments.deploy_environment", production_guard=True)}
+
+    @extend_schema(
+        operation_id="applyEnvironmentUpdates",
+        tags=["Environments"],
+        summary="Update WordPress core, plugins or themes",
+        description=(
+            "Queues `env_update`: first a fresh backup of the database (without backup storage configured: "
+            "409 `backup_storage_not_configured`, nothing queued), then WordPress's own upgrader installs what "
+            "the update service offers for the scope into a new release, which WordPress must load from before "
+            "it is switched to; a core update then upgrades the database. The health check and a comparison "
+            "of the home page, the latest post and the login page before and after decide: an update that "
+            "breaks a page or empties it is rolled back (with the pre-update database after a core update)."
+        ),
+        request=UpdatesSerializer,
+        responses={202: ok(JobResponseSerializer, "Update queued."), **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.update", resource_type="environment", resource_id=id)
+        get_object_or_404(Environment, pk=id)  # 404 before validating the body
+        body = UpdatesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = services.request_update(id, body.validated_data["scope"], user=request.user)
+        return job_accepted(request, job)

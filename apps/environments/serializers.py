@@ -138,3 +138,10 @@ class HeldMailSerializer(serializers.Serializer):
     recipients = serializers.CharField()
     subject = serializers.CharField(allow_blank=True)
     excerpt = serializers.CharField(allow_blank=True, help_text="The start of the body, tags removed.")
+
+
+class UpdatesSerializer(StrictSerializer):
+    scope = serializers.ChoiceField(
+        choices=["core", "plugins", "themes", "all"],
+        help_text="What to update: WordPress core, every plugin, every theme, or all of them.",
+    )

@@ -14,6 +14,7 @@ from apps.environments.api import (
     EnvironmentMagicLoginView,
     EnvironmentResetView,
     EnvironmentRollbackView,
+    EnvironmentUpdatesView,
     SiteEnvironmentListView,
 )
 
@@ -31,4 +32,5 @@ urlpatterns = [
     path("environments/<uuid:id>/held-mail", EnvironmentHeldMailView.as_view(), name="environment-held-mail"),
     path("environments/<uuid:id>/health-check", EnvironmentHealthCheckView.as_view(),
          name="environment-health-check"),
+    path("environments/<uuid:id>/updates", EnvironmentUpdatesView.as_view(), name="environment-updates"),
 ]
