@@ -167,6 +167,7 @@ def request(client, world: World, route: Route, method: str, environment: Enviro
         ("site-environments", "POST"): {"name": "Copy", "slug": "copy", "type": "staging",
                                         "promotion_preset": "content-protect", "source_environment_id": str(environment.pk)},
         ("environment-deploy", "POST"): {"source_type": "git", "source_ref": "main"},
+        ("environment-updates", "POST"): {"scope": "all"},
         ("environment-rollback", "POST"): {"release_id": str(world.earlier_release[environment.pk].pk)},
         ("environment-git-repository", "PUT"): {"repository_url": "https://git.example.test/other.git",
                                                 "new_deploy_key": True},
@@ -377,6 +378,7 @@ DEVELOPER_WORK = [
     ("environment-reset", "POST", 409),  # staging is not failed
     ("environment-detail", "DELETE", 202),
     ("environment-health-check", "POST", 202),
+    ("environment-updates", "POST", 409),  # past the permission check: no backup storage here
 ]
 ROUTE_BY_NAME = {route.name: route for route in ROUTES}
 
