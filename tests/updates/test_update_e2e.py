@@ -196,3 +196,32 @@ def _updates(api_client, site, production, server, repository):
     assert production.current_release == new
     status, _, body, _ = http_get(production.preview_url)
     assert status == 200 and "update-theme 2.0" in body and "Hello world!" in body
+
+    # A plugin package holding a link that leads out of it: refused before anything is built.
+    server.themes.clear()
+    server.packages["plugin-4.zip"] = zip_tree({f"pressluft-update-plugin/{PLUGIN_FILE.split('/')[1]}": plugin("4.0")},
+                                               links={"pressluft-update-plugin/shadow.txt": "../../../../../etc/shadow"})
+    server.plugins[PLUGIN_FILE] = {"version": "4.0", "package": "plugin-4.zip"}
+    job = update(api_client, production, "plugins")
+    assert (job.status, job.error_code) == ("failed", "update_package_invalid"), job_log(job.pk)
+    assert "shadow.txt" in job.error_message and "leads outside" in job.error_message
+    production.refresh_from_db()
+    assert production.status == "active" and production.current_release == new
+    assert not [p for p in releases.iterdir() if p.name.startswith(".")]  # no half-built release left
+
+    # A core update whose pages fatal after its database upgrade: code and database both go back.
+    server.plugins.clear()
+    server.packages["core-broken.zip"] = core_package(source, "6.1.91", db_version=installed_db_version + 2,
+                                                      broken_pages=True)
+    server.core = {"version": "6.1.91", "package": "core-broken.zip"}
+    job = update(api_client, production, "core")
+    log = job_log(job.pk)
+    assert (job.status, job.error_code) == ("failed", "update_rolled_back"), log
+    assert job.result["database"]["changed"] is True
+    assert "core WordPress 6.1.90 → 6.1.91" in log and "restore the pre-update database" in log
+    assert "and the pre-update database" in job.error_message
+    production.refresh_from_db()
+    assert production.status == "active" and production.current_release == new
+    assert int(wp_helper(production, {"command": "option-get", "name": "db_version"})["value"]) == installed_db_version + 1
+    status, _, body, _ = http_get(production.preview_url)
+    assert status == 200 and 'content="WordPress 6.1.90"' in body and "update-plugin 2.0" in body

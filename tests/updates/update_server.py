@@ -12,19 +12,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-def zip_tree(files: dict[str, str | bytes]) -> bytes:
-    """A zip archive of {name: content}."""
+def zip_tree(files: dict[str, str | bytes], links: dict[str, str] | None = None) -> bytes:
+    """A zip archive of {name: content}, and symbolic links {name: target}."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
             archive.writestr(name, content)
+        for name, target in (links or {}).items():
+            entry = zipfile.ZipInfo(name)
+            entry.create_system = 3
+            entry.external_attr = (0o120777 << 16)
+            archive.writestr(entry, target)
     return buffer.getvalue()
 
 
-def core_package(source: Path, version: str, db_version: int | None = None) -> bytes:
+def core_package(source: Path, version: str, db_version: int | None = None, broken_pages: bool = False) -> bytes:
     """WordPress as installed here (Debian's copy, links read through) in a
     ``wordpress/`` folder, with ``version`` (and ``db_version``) in its
-    version.php; without wp-content, as WordPress.org's no-content packages."""
+    version.php; without wp-content, as WordPress.org's no-content packages.
+    ``broken_pages``: its template loader fatals (every page; WordPress still loads)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for folder, dirs, files in os.walk(source, followlinks=True):
@@ -45,6 +51,8 @@ def core_package(source: Path, version: str, db_version: int | None = None) -> b
                         start = text.index("$wp_db_version = ") + len("$wp_db_version = ")
                         text = text[:start] + str(db_version) + text[text.index(";", start):]
                     data = text.encode()
+                if broken_pages and path.as_posix() == "wp-includes/template-loader.php":
+                    data = data.replace(b"<?php", b"<?php pressluft_core_no_such_function();", 1)
                 archive.writestr(f"wordpress/{path.as_posix()}", data)
     return buffer.getvalue()
 
