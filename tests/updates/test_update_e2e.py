@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
+from django.test import Client
 
+from apps.accounts.factories import UserFactory
 from apps.backups.models import Backup
 from apps.environments import naming
 from apps.jobs import runner
@@ -132,6 +134,14 @@ def _updates(api_client, site, production, server, repository):
     server.core = {"version": "6.1.90", "package": "core.zip"}
     server.plugins[PLUGIN_FILE] = {"version": "2.0", "package": "plugin-2.zip"}
     server.themes[THEME] = {"version": "2.0", "package": "theme-2.zip"}
+
+    # The admin's Updates page asks the node what is offered: installed -> available, and the buttons.
+    admin = Client()
+    admin.force_login(UserFactory(email="root@example.test", is_staff=True, is_superuser=True))
+    page = admin.get(f"/admin/environments/environment/{production.pk}/updates/").content.decode()
+    for shown in ("Pressluft Update Plugin", "Pressluft Update Theme", "6.1.9 → 6.1.90", "1.0 → 2.0",
+                  "Update all (3)", "Update core (1)", "Update plugins (1)", "Update themes (1)"):
+        assert shown in page, shown
 
     production.refresh_from_db()
     before = production.current_release
