@@ -235,3 +235,30 @@ def _updates(api_client, site, production, server, repository):
     assert int(wp_helper(production, {"command": "option-get", "name": "db_version"})["value"]) == installed_db_version + 1
     status, _, body, _ = http_get(production.preview_url)
     assert status == 200 and 'content="WordPress 6.1.90"' in body and "update-plugin 2.0" in body
+
+    # The site's own code runs in WordPress during the update: it tries to write into a file the new release
+    # shares with the live one, and plants a link to a file outside. The write fails (the file is root's),
+    # the link is found when the release is taken back, nothing is switched.
+    planted = (repository / "mu-plugins" / "plant.php")
+    planted.write_text("<?php\nadd_action('upgrader_process_complete', function () {\n"
+                       "    @file_put_contents(ABSPATH . 'wp-includes/version.php', \"\\n// planted\", FILE_APPEND);\n"
+                       "    @symlink('/etc/passwd', ABSPATH . 'leak.txt');\n});\n")
+    git(repository, "add", "-A")
+    git(repository, "commit", "--quiet", "-m", "plant")  # the deploy brings the repository's plugin 1.0 back
+    response = api_client.post(f"/api/environments/{production.id}/deploy",
+                               {"source_type": "git", "source_ref": f"{repository}#main"}, format="json")
+    assert runner.run_job(response.json()["job_id"]) == "succeeded", job_log(response.json()["job_id"])
+    production.refresh_from_db()
+    live = production.current_release
+    server.core = None
+    server.packages["plugin-5.zip"] = zip_tree({f"pressluft-update-plugin/{PLUGIN_FILE.split('/')[1]}": plugin("5.0")})
+    server.plugins[PLUGIN_FILE] = {"version": "5.0", "package": "plugin-5.zip"}
+    job = update(api_client, production, "plugins")
+    assert (job.status, job.error_code) == ("failed", "update_package_invalid"), job_log(job.pk)
+    assert "leak.txt" in job.error_message
+    production.refresh_from_db()
+    assert production.status == "active" and production.current_release == live
+    assert "planted" not in (releases / live.directory / "wp-includes" / "version.php").read_text()
+    assert not [p for p in releases.iterdir() if p.name.startswith(".") or p.name == job.payload["release"]]
+    status, _, body, _ = http_get(production.preview_url)
+    assert status == 200 and "update-plugin 1.0" in body  # as the deploy brought it back
