@@ -208,6 +208,8 @@ def build(params: dict, root: Path, release: str, previous: str, components: lis
     final = root / "releases" / release
     staging = root / "releases" / f".{release}.partial"
     release_files.remove(staging)
+    # Left by an earlier run that stopped before switching (never live: apply() returned early otherwise).
+    release_files.remove(final)
     current = safe_fs.check_release(root, previous)
     release_files.seal(current, (account.uid, account.gid))
     release_files.link_tree(current, staging)
