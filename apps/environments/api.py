@@ -17,6 +17,7 @@ from apps.environments import held_mail, services
 from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
 from apps.environments.serializers import (
+    AvailableUpdatesSerializer,
     CreateEnvironmentSerializer,
     DeployArchiveSerializer,
     DeployArchiveUploadSerializer,
@@ -294,7 +295,26 @@ class EnvironmentGitRepositoryView(APIView):
 
 
 class EnvironmentUpdatesView(APIView):
-    required_permissions = {"POST": needs("environments.deploy_environment", production_guard=True)}
+    required_permissions = {
+        "GET": needs("environments.view_environment"),
+        "POST": needs("environments.deploy_environment", production_guard=True),
+    }
+
+    @extend_schema(
+        operation_id="listEnvironmentUpdates",
+        tags=["Environments"],
+        summary="Updates on offer",
+        description=(
+            "Asks the node now (no job): WordPress's own update check against the configured update service. "
+            "Core and every plugin and theme with the installed version and the version on offer (null when "
+            "there is none)."
+        ),
+        responses={200: ok(AvailableUpdatesSerializer, "What is installed and what is on offer."),
+                   **error_responses(401, 404, 409, 502)},
+    )
+    def get(self, request, id):
+        answer = services.available_updates(id)
+        return Response(AvailableUpdatesSerializer({key: answer.get(key) for key in ("core", "plugins", "themes")}).data)
 
     @extend_schema(
         operation_id="applyEnvironmentUpdates",

@@ -135,6 +135,14 @@ def _updates(api_client, site, production, server, repository):
     server.plugins[PLUGIN_FILE] = {"version": "2.0", "package": "plugin-2.zip"}
     server.themes[THEME] = {"version": "2.0", "package": "theme-2.zip"}
 
+    # The API says the same as the node's check (no package URLs), and so does the admin's Updates page.
+    offer = api_client.get(f"/api/environments/{production.pk}/updates").json()
+    assert offer["core"] == {"installed": "6.1.9", "available": "6.1.90"}
+    assert [(p["file"], p["installed"], p["available"], p["active"]) for p in offer["plugins"]] == [
+        (PLUGIN_FILE, "1.0", "2.0", True)]
+    assert [(t["stylesheet"], t["available"]) for t in offer["themes"]] == [(THEME, "2.0")]
+    assert "package" not in str(offer)
+
     # The admin's Updates page asks the node what is offered: installed -> available, and the buttons.
     admin = Client()
     admin.force_login(UserFactory(email="root@example.test", is_staff=True, is_superuser=True))
