@@ -1,5 +1,7 @@
 """Job handlers of the environments domain."""
 
+import http.client
+
 from apps.core.choices import LifecycleStatus
 from apps.environments import naming, node_ops, releases, services, updates
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
@@ -285,6 +287,6 @@ def _fetch_pages(environment, pages) -> list:
         try:
             status, body = node_ops.http_get(environment, path)
             fetched.append(updates.read_page(label, path, status, body))
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             fetched.append(updates.read_page(label, path, None, b"", error=f"no answer ({type(exc).__name__})"))
     return fetched
