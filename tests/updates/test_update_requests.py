@@ -130,3 +130,20 @@ def test_a_problem_names_the_component_it_points_at():
     fatal = "health check: 1 new PHP fatal error(s), first: Uncaught Error in /var/www/x/releases/r/wp-content/plugins/shop/x.php:3"
     assert updates.blame(fatal, updated).startswith("plugin Shop 1.0 → 2.0 broke it")
     assert "after updating plugin Shop 1.0 → 2.0, theme Lark 1.0 → 1.1" in updates.blame("home page lost most", updated)
+
+
+def test_admin_updates_page_says_why_it_shows_nothing(live):
+    """The node does not answer (this node is not reachable) and backups are off: the page says both."""
+    from apps.accounts.factories import UserFactory
+    from apps.backups import storage
+
+    _, production = live
+    client = Client()
+    client.force_login(UserFactory(email="root@example.test", is_staff=True, is_superuser=True))
+    response = client.get(f"/admin/environments/environment/{production.pk}/updates/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Could not reach node" in page and storage.NOT_CONFIGURED_HINT.split(":")[0] in page
+    assert "Update all" not in page
+    # The environment's page has its button.
+    assert 'value="show_updates"' in client.get(f"/admin/environments/environment/{production.pk}/change/").content.decode()
