@@ -245,12 +245,14 @@ def _updates(api_client, site, production, server, repository):
     assert status == 200 and 'content="WordPress 6.1.90"' in body and "update-plugin 2.0" in body
 
     # The site's own code runs in WordPress during the update: it tries to write into a file the new release
-    # shares with the live one, and plants a link to a file outside. The write fails (the file is root's),
-    # the link is found when the release is taken back, nothing is switched.
+    # shares with the live one, plants a link to a file outside and hard-links a file of its uploads. The write
+    # fails (the file is root's); the links are found when the release is taken back; nothing is switched.
     planted = (repository / "mu-plugins" / "plant.php")
     planted.write_text("<?php\nadd_action('upgrader_process_complete', function () {\n"
                        "    @file_put_contents(ABSPATH . 'wp-includes/version.php', \"\\n// planted\", FILE_APPEND);\n"
-                       "    @symlink('/etc/passwd', ABSPATH . 'leak.txt');\n});\n")
+                       "    @symlink('/etc/passwd', ABSPATH . 'leak.txt');\n"
+                       "    file_put_contents(WP_CONTENT_DIR . '/uploads/mine.php', '<?php echo 1;');\n"
+                       "    @link(WP_CONTENT_DIR . '/uploads/mine.php', ABSPATH . 'planted.php');\n});\n")
     git(repository, "add", "-A")
     git(repository, "commit", "--quiet", "-m", "plant")  # the deploy brings the repository's plugin 1.0 back
     response = api_client.post(f"/api/environments/{production.id}/deploy",
@@ -263,7 +265,7 @@ def _updates(api_client, site, production, server, repository):
     server.plugins[PLUGIN_FILE] = {"version": "5.0", "package": "plugin-5.zip"}
     job = update(api_client, production, "plugins")
     assert (job.status, job.error_code) == ("failed", "update_package_invalid"), job_log(job.pk)
-    assert "leak.txt" in job.error_message
+    assert "leak.txt" in job.error_message and "'planted.php': a hard link to a file outside" in job.error_message
     production.refresh_from_db()
     assert production.status == "active" and production.current_release == live
     assert "planted" not in (releases / live.directory / "wp-includes" / "version.php").read_text()

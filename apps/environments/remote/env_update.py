@@ -203,6 +203,34 @@ def lend_directories(top: Path, uid: int, gid: int) -> None:
             os.close(fd)
 
 
+def _files(top: Path):
+    """(relative name, lstat) of every regular file under ``top``, no link followed."""
+    pending_dirs = [top]
+    while pending_dirs:
+        path = pending_dirs.pop()
+        fd = safe_fs.open_directory(path)
+        try:
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    found = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(found.st_mode):
+                        pending_dirs.append(path / entry.name)
+                    elif stat.S_ISREG(found.st_mode):
+                        yield (path / entry.name).relative_to(top).as_posix(), found
+        finally:
+            os.close(fd)
+
+
+def foreign_hard_links(staging: Path, current: Path) -> list[str]:
+    """Files of the new release that share their inode with something that is
+    not a file of the current release: only the site's processes, while the
+    directories were lent, can have put such a hard link there (WordPress's
+    upgrader writes new files)."""
+    shared = {(found.st_dev, found.st_ino) for _, found in _files(current) if found.st_nlink > 1}
+    return [f"{name!r}: a hard link to a file outside the release" for name, found in _files(staging)
+            if found.st_nlink > 1 and (found.st_dev, found.st_ino) not in shared]
+
+
 def build(params: dict, root: Path, release: str, previous: str, components: list[dict], packages: dict,
           account: safe_fs.Account) -> Path:
     final = root / "releases" / release
@@ -237,6 +265,7 @@ def build(params: dict, root: Path, release: str, previous: str, components: lis
             release_files.remove(staging / leftover)
         problems = release_archive.tree_problems(str(staging), hard_links_ok=True,
                                                  ignore=frozenset(release_files.SHARED_LINKS))
+        problems += foreign_hard_links(staging, current)
         if problems:
             shown = "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
             raise NodeError("update_package_invalid", f"the updated release was refused: {shown}")
