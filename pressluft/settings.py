@@ -4,6 +4,7 @@ With nothing configured the panel runs embedded: SQLite in the data directory,
 the django-q2 ORM broker, and the local machine as its node.
 """
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -259,6 +260,12 @@ NODE_LISTEN_ADDRESS = env_str("PRESSLUFT_NODE_LISTEN_ADDRESS", "")
 # against WORDPRESS_CORE_SHA1 or, if that is empty, the .sha1 file published beside it.
 WORDPRESS_CORE = env_str("PRESSLUFT_WORDPRESS_CORE", "https://wordpress.org/latest.tar.gz")
 WORDPRESS_CORE_SHA1 = env_str("PRESSLUFT_WORDPRESS_CORE_SHA1", "")
+# Where updates come from: the base URL of a WordPress.org-compatible update
+# API (core/version-check, plugins/update-check, themes/update-check), asked
+# by WordPress's own update check instead of api.wordpress.org (docs/updates.md).
+WORDPRESS_UPDATE_API = env_str("PRESSLUFT_WORDPRESS_UPDATE_API", "https://api.wordpress.org/")
+if not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", WORDPRESS_UPDATE_API):
+    raise ConfigurationError("PRESSLUFT_WORDPRESS_UPDATE_API must be an http:// or https:// URL")
 # Defined on every node by node_provision (apps/nodes/remote/nginx-pressluft-*.tmpl).
 NGINX_CACHE_ZONE = "pressluft"
 # Whether node_provision loads its nftables rules on remote nodes (never on the local node).

@@ -63,6 +63,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.RunScheduledWork(),
         pages.OutgoingAllowListPage(),
         pages.ReleasesPage(),
+        pages.UpdatesPage(),
         pages.RunHealthCheck(),
         pages.CachePage(),
         pages.PurgeCaches(),

@@ -542,3 +542,57 @@ def _uuid_or_none(value):
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+class UpdatesPage(OnEnvironment, ObjectPage):
+    """What WordPress's update check offers the environment (asked on the node
+    at each visit): core, each plugin and theme with installed -> available,
+    and "Update all" and per-scope buttons (POST scope) that queue env_update."""
+
+    name = path = "updates"
+    label = "Updates"
+    action_name = "show_updates"
+    description = "Updates (one selected environment)"
+    permission = "environments.deploy_environment"
+    when_active = True
+    methods = ("GET", "POST")
+    template = "admin/environments/updates.html"
+
+    def allowed_on(self, request, environment):
+        return may_act_on_environment(request.user, environment, self.permission)
+
+    def title(self, environment):
+        return f"Updates of {environment}"
+
+    def context(self, request, environment):
+        from apps.backups import storage
+        from apps.environments import updates
+
+        offer, error = None, ""
+        try:
+            offer = services.available_updates(environment.pk)
+        except ApiError as exc:
+            error = exc.message
+        rows = []
+        if offer:
+            core = offer.get("core") or {}
+            rows.append({"kind": "core", "name": "WordPress", "installed": core.get("installed"),
+                         "available": core.get("available"), "active": False})
+            for kind, key in (("plugin", "plugins"), ("theme", "themes")):
+                rows += [dict(row, kind=kind) for row in offer.get(key) or []]
+        counts = {scope: len(updates.available_updates(offer or {}, scope)) for scope in updates.SCOPES}
+        buttons = [("all", "Update all", counts["all"]), ("core", "Update core", counts["core"]),
+                   ("plugins", "Update plugins", counts["plugins"]), ("themes", "Update themes", counts["themes"])]
+        return {"offer": offer, "rows": rows, "error": error, "buttons": buttons,
+                "backups_on": storage.configured_storage() is not None, "backups_hint": storage.NOT_CONFIGURED_HINT,
+                "can_update": environment.status == LifecycleStatus.ACTIVE}
+
+    def post(self, request, environment):
+        scope = request.POST.get("scope", "")
+        outcome = run_job_action(
+            self.modeladmin, request, [environment], action="environment.update",
+            call=lambda target: services.request_update(target.pk, scope, user=request.user),
+            label=lambda target: f"Environment {target}, {scope} updates",
+            done="update queued as",
+        )
+        return HttpResponseRedirect(admin_url(outcome.jobs[0]) if outcome.jobs else self.url_for(environment))

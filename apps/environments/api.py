@@ -17,6 +17,7 @@ from apps.environments import held_mail, services, staging_holds
 from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
 from apps.environments.serializers import (
+    AvailableUpdatesSerializer,
     CacheSettingsSerializer,
     CreateEnvironmentSerializer,
     DeployArchiveSerializer,
@@ -30,6 +31,7 @@ from apps.environments.serializers import (
     OutgoingRequestSerializer,
     RollbackSerializer,
     StagingHoldsSerializer,
+    UpdatesSerializer,
 )
 from apps.sites.models import Site
 
@@ -38,6 +40,8 @@ from apps.sites.models import Site
     operation_id="listSiteEnvironments", tags=["Environments"], summary="List a site's environments",
     responses={200: ok(EnvironmentSerializer(many=True), "The site's environments."), **error_responses(401, 404)},
 ))
+
+
 class SiteEnvironmentListView(ChildListView):
     """GET: the site's environments. POST: a new staging or clone environment, copied from another."""
 
@@ -87,6 +91,8 @@ class SiteEnvironmentListView(ChildListView):
     operation_id="getEnvironment", tags=["Environments"], summary="Get one environment",
     responses={200: ok(EnvironmentSerializer, "The environment."), **error_responses(401, 404)},
 ))
+
+
 class EnvironmentDetailView(generics.RetrieveDestroyAPIView):
     required_permissions = {
         "GET": needs("environments.view_environment"),
@@ -433,3 +439,49 @@ class EnvironmentOutgoingAllowListView(APIView):
                        resource_id=id)
         environment = services.set_outgoing_allowed_hosts(id, body.validated_data["hosts"], user=request.user)
         return Response({"hosts": environment.outgoing_allowed_hosts})
+
+
+class EnvironmentUpdatesView(APIView):
+    required_permissions = {
+        "GET": needs("environments.view_environment"),
+        "POST": needs("environments.deploy_environment", production_guard=True),
+    }
+
+    @extend_schema(
+        operation_id="listEnvironmentUpdates",
+        tags=["Environments"],
+        summary="Updates on offer",
+        description=(
+            "Asks the node now (no job): WordPress's own update check against the configured update service. "
+            "Core and every plugin and theme with the installed version and the version on offer (null when "
+            "there is none)."
+        ),
+        responses={200: ok(AvailableUpdatesSerializer, "What is installed and what is on offer."),
+                   **error_responses(401, 404, 409, 502)},
+    )
+    def get(self, request, id):
+        answer = services.available_updates(id)
+        return Response(AvailableUpdatesSerializer({key: answer.get(key) for key in ("core", "plugins", "themes")}).data)
+
+    @extend_schema(
+        operation_id="applyEnvironmentUpdates",
+        tags=["Environments"],
+        summary="Update WordPress core, plugins or themes",
+        description=(
+            "Queues `env_update`: first a fresh backup of the database (without backup storage configured: "
+            "409 `backup_storage_not_configured`, nothing queued), then WordPress's own upgrader installs what "
+            "the update service offers for the scope into a new release, which WordPress must load from before "
+            "it is switched to; a core update then upgrades the database. The health check and a comparison "
+            "of the home page, the latest post and the login page before and after decide: an update that "
+            "breaks a page or empties it is rolled back (with the pre-update database after a core update)."
+        ),
+        request=UpdatesSerializer,
+        responses={202: ok(JobResponseSerializer, "Update queued."), **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.update", resource_type="environment", resource_id=id)
+        get_object_or_404(Environment, pk=id)  # 404 before validating the body
+        body = UpdatesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = services.request_update(id, body.validated_data["scope"], user=request.user)
+        return job_accepted(request, job)

@@ -23,6 +23,8 @@ class ReleaseSourceType(models.TextChoices):
     CORE = "core", "WordPress core"
     GIT = "git", "Git"
     UPLOAD = "upload", "Upload"
+    # update: the previous release with core, plugin or theme updates installed (env_update).
+    UPDATE = "update", "Update"
 
 
 class ReleaseHealth(models.TextChoices):

@@ -1,8 +1,10 @@
 """Job handlers of the environments domain."""
 
+import http.client
+
 from apps.core.choices import LifecycleStatus
 from apps.core.state import change_state
-from apps.environments import naming, node_ops, releases, services
+from apps.environments import naming, node_ops, releases, services, updates
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import DeployArchive, Environment
 from apps.jobs.choices import LogLevel
@@ -220,3 +222,114 @@ def env_run_scheduled(ctx):
         ctx.result = node_ops.run_scheduled(environment, ctx=ctx)
     ctx.log(f"ran {ctx.result.get('cron_events')} WP-Cron event(s); due actions left: "
             f"{(ctx.result.get('due_after') or {}).get('scheduled_actions')}")
+
+
+@job_handler("env_update", running_status=LifecycleStatus.DEPLOYING, timeout_seconds=2 * 60 * 60)
+def env_update(ctx):
+    """Core, plugin and theme updates (``scope``) by WordPress's own upgrader
+    in a new release, after a fresh database backup; switched like a deploy;
+    health check and the pages compared before and after; an unhealthy update
+    is rolled back (code, and the database when a core update upgraded it)."""
+    from apps.backups import pre_change
+
+    environment = Environment.objects.select_related("node", "site", "current_release").get(pk=ctx.job.environment_id)
+    previous = environment.current_release
+    scope = ctx.payload["scope"]
+    with ctx.step(f"look for {scope} updates"):
+        offer = node_ops.check_updates(environment, ctx=ctx)
+        pending = updates.available_updates(offer, scope)
+        for component in pending:
+            ctx.log(updates.describe(component))
+    if not pending:
+        ctx.log(f"nothing to update ({scope}): everything is at the offered version")
+        ctx.result = {"updated": [], "release": previous.directory if previous else None}
+        return
+    with ctx.step("pre-update backup of the database"):
+        backup = pre_change.take_backup(ctx, environment, "db", "pre-update")
+    ctx.result = {"backup_id": str(backup.pk)}
+    pages = updates.pages_to_compare(offer.get("latest_post_url"))
+    with ctx.step("fetch the pages to compare (" + ", ".join(label for label, _ in pages) + ")"):
+        before = _fetch_pages(environment, pages)
+        for page in before:
+            ctx.log(f"{page.label} {page.path}: {page.status}, title {page.title!r}, {len(page.text)} characters of text")
+    try:
+        result = node_ops.apply_updates(environment, scope=scope, release=ctx.payload["release"], ctx=ctx)
+    except JobError as exc:
+        if exc.code in ("wordpress_failed", "update_failed", "update_package_failed", "update_package_invalid",
+                        "bad_parameters"):
+            # Nothing was switched: the live release is untouched.
+            raise JobError(exc.code, exc.message, retryable=exc.retryable, resource_intact=True) from None
+        raise
+    updated = result.get("updated") or pending
+    if not result.get("release"):
+        ctx.log("nothing was updated: the update check offered nothing any more")
+        ctx.result.update(updated=[])
+        return
+    summary = ", ".join(updates.describe(component) for component in updated)
+    release = releases.record_release(environment, result["release"], ReleaseSourceType.UPDATE,
+                                      f"update: {summary}"[:500])
+    releases.make_current(environment, release)
+    releases.forget_pruned(environment, result.get("pruned") or [])
+    database = result.get("database") or {}
+    ctx.result.update(release=release.directory, updated=updated, database=database or None)
+    for component in updated:
+        ctx.log(f"updated {updates.describe(component)}")
+
+    with ctx.step("health check and page comparison"):
+        report = node_ops.check_health(environment, ctx, fatal_errors_since=result.get("switched_at"))
+        after = _fetch_pages(environment, pages)
+        problems = [updates.blame(f"health check: {report.problem}", updated)] if not report.healthy else []
+        for old, new in zip(before, after):
+            found, notes = updates.compare(old, new)
+            problems += [updates.blame(problem, updated) for problem in found]
+            for note in notes:
+                ctx.log(note)
+    ctx.result["pages"] = {"before": [page.as_dict() for page in before], "after": [page.as_dict() for page in after]}
+    releases.record_health(release, not problems)
+    if not problems:
+        ctx.log(f"release {release.directory} is live and healthy; the pages look as before")
+        return
+    for problem in problems:
+        ctx.log(problem, LogLevel.ERROR)
+    target = releases.last_healthy_release(environment, exclude=release, prefer=previous)
+    if target is None:
+        raise JobError("update_rolled_back", "The update made the site unhealthy and no healthy release is left "
+                                             f"to roll back to: {problems[0]}")
+    with ctx.step(f"roll back to release {target.directory}"):
+        try:
+            node_ops.rollback(environment, target.directory, ctx=ctx)
+        except JobError as exc:
+            raise JobError("rollback_failed", f"Rolling back to {target.directory} failed: {exc.message}") from None
+    releases.make_current(environment, target)
+    restored = ""
+    if database.get("changed"):
+        with ctx.step(f"restore the pre-update database (backup {backup.pk})"):
+            part = backup.parts["db"]
+            try:
+                node_ops.restore_update_database(environment, repository=pre_change.repository_of(environment),
+                                                 snapshot_id=part["snapshot_id"], sha256=part["sha256"], ctx=ctx)
+            except JobError as exc:
+                raise JobError("rollback_failed", f"The code is back at {target.directory}, but the pre-update "
+                                                  f"database could not be restored: {exc.message}") from None
+            restored = " and the pre-update database"
+    with ctx.step("health check after the rollback"):
+        check = node_ops.check_health(environment, ctx)
+    releases.record_health(target, check.healthy)
+    if not check.healthy:
+        raise JobError("rollback_failed", f"Rolled back to {target.directory}, but it is unhealthy too: {check.problem}.")
+    raise JobError(
+        "update_rolled_back",
+        f"The update made the site unhealthy ({problems[0]}); rolled back to {target.directory}{restored}.",
+        resource_intact=True,
+    )
+
+
+def _fetch_pages(environment, pages) -> list:
+    fetched = []
+    for label, path in pages:
+        try:
+            status, body = node_ops.http_get(environment, path)
+            fetched.append(updates.read_page(label, path, status, body))
+        except (OSError, http.client.HTTPException) as exc:
+            fetched.append(updates.read_page(label, path, None, b"", error=f"no answer ({type(exc).__name__})"))
+    return fetched

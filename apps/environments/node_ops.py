@@ -182,6 +182,11 @@ class _NodeHTTPSConnection(http.client.HTTPSConnection):
 def http_status(environment, path: str = "/") -> int:
     """GET the environment's URL from its node's public IP with the right Host
     header (and SNI): public DNS is not asked, the preview host may not resolve."""
+    return http_get(environment, path, max_body=0)[0]
+
+
+def http_get(environment, path: str = "/", *, max_body: int = 2 * 1024 * 1024) -> tuple[int, bytes]:
+    """Status and (at most ``max_body`` bytes of) body of one page, asked as http_status asks."""
     parts = urlsplit(environment.preview_url)
     ip = environment.node.public_ipv4
     if parts.scheme == "https":
@@ -190,7 +195,8 @@ def http_status(environment, path: str = "/") -> int:
         connection = http.client.HTTPConnection(ip, 80, timeout=HEALTH_TIMEOUT)
     try:
         connection.request("GET", path, headers={"Host": parts.hostname, "User-Agent": "Pressluft-HealthCheck/1"})
-        return connection.getresponse().status
+        response = connection.getresponse()
+        return response.status, (response.read(max_body) if max_body else b"")
     finally:
         connection.close()
 
@@ -294,3 +300,28 @@ def purge_caches(environment, ctx=None) -> dict:
     restores and domain changes call this."""
     params = dict(_base(environment), cache=cache_params(environment))
     return run_program(environment.node, "cache_purge.py", params, ctx=ctx, timeout=300)
+
+
+# Updates (env_update.py): what WordPress's update check offers, and the update itself.
+UPDATE_CHECK_TIMEOUT = 120
+
+
+def update_params(environment, action: str, **extra) -> dict:
+    return dict(_base(environment), action=action, api=settings.WORDPRESS_UPDATE_API, cache=cache_params(environment),
+                **extra)
+
+
+def apply_updates(environment, *, scope: str, release: str, keep: int = 5, ctx=None) -> dict:
+    params = update_params(environment, "apply", scope=scope, release=release, keep=keep,
+                           max_package_bytes=settings.DEPLOY_ARCHIVE_MAX_UNPACKED_BYTES)
+    return run_program(environment.node, "env_update.py", params, ctx=ctx, timeout=3600)
+
+
+def check_updates(environment, ctx=None) -> dict:
+    return run_program(environment.node, "env_update.py", update_params(environment, "check"), ctx=ctx,
+                       timeout=UPDATE_CHECK_TIMEOUT)
+
+
+def restore_update_database(environment, *, repository: dict, snapshot_id: str, sha256: str, ctx=None) -> dict:
+    params = update_params(environment, "restore_db", repository=repository, snapshot_id=snapshot_id, sha256=sha256)
+    return run_program(environment.node, "env_update.py", params, ctx=ctx, timeout=3600)

@@ -200,3 +200,37 @@ class OutgoingAllowListSerializer(StrictSerializer):
         help_text="Host names the environment's WordPress may reach (each covers its subdomains); every other "
                   "host, payment processors included, is refused. Empty: none.",
     )
+
+
+class UpdatesSerializer(StrictSerializer):
+    scope = serializers.ChoiceField(
+        choices=["core", "plugins", "themes", "all"],
+        help_text="What to update: WordPress core, every plugin, every theme, or all of them.",
+    )
+
+
+class CoreUpdateSerializer(serializers.Serializer):
+    installed = serializers.CharField(allow_null=True)
+    available = serializers.CharField(allow_null=True, help_text="A newer version on offer, else null.")
+
+
+class PluginUpdateSerializer(serializers.Serializer):
+    file = serializers.CharField(help_text="The plugin's main file, e.g. akismet/akismet.php.")
+    name = serializers.CharField()
+    installed = serializers.CharField(allow_blank=True)
+    available = serializers.CharField(allow_null=True, help_text="A newer version on offer, else null.")
+    active = serializers.BooleanField()
+
+
+class ThemeUpdateSerializer(serializers.Serializer):
+    stylesheet = serializers.CharField()
+    name = serializers.CharField()
+    installed = serializers.CharField(allow_blank=True)
+    available = serializers.CharField(allow_null=True, help_text="A newer version on offer, else null.")
+    active = serializers.BooleanField()
+
+
+class AvailableUpdatesSerializer(serializers.Serializer):
+    core = CoreUpdateSerializer(allow_null=True)
+    plugins = PluginUpdateSerializer(many=True)
+    themes = ThemeUpdateSerializer(many=True)

@@ -427,3 +427,53 @@ def set_outgoing_allowed_hosts(environment_id, hosts, user=None) -> Environment:
         run_now(environment.node, "env_write_config.py", node_ops.write_config_params(environment),
                 timeout=WRITE_CONFIG_DEADLINE, task="configuration update")
         return change_state(environment, outgoing_allowed_hosts=hosts)
+
+
+def request_update(environment_id, scope: str, user=None):
+    """Queue ``env_update`` (core, plugins, themes or all).
+
+    Refused: 400 unknown scope; 409 ``backup_storage_not_configured`` (an
+    update always starts with a fresh database backup: without storage there
+    is no way back from a database upgrade, so none is started);
+    409 ``environment_not_active``; 409 ``conflict`` without a release.
+    """
+    from apps.backups import services as backups
+    from apps.backups import storage
+    from apps.environments.updates import SCOPES
+
+    if scope not in SCOPES:
+        raise ApiError("bad_request", f"Unknown update scope {scope!r}.",
+                       {"fields": {"scope": [f"one of {', '.join(SCOPES)}"]}})
+    with transaction.atomic():
+        environment = (Environment.objects.select_for_update(no_key=True).select_related("site", "node")
+                       .filter(pk=environment_id).first())
+        if environment is None:
+            raise ApiError("not_found", "No environment with this id.")
+        if storage.configured_storage() is None:
+            raise backups.storage_not_configured()
+        if environment.status != LifecycleStatus.ACTIVE:
+            raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.",
+                           {"status": environment.status})
+        if environment.current_release_id is None:
+            raise ApiError("conflict", "The environment has no release yet to update.")
+        return enqueue_job("env_update", environment=environment, user=user,
+                           payload={"scope": scope, "release": naming.new_release_name()})
+
+
+def available_updates(environment_id) -> dict:
+    """What WordPress's update check offers the environment now (asked on the
+    node, no job): {"core", "plugins", "themes"} with installed and available versions."""
+    environment = Environment.objects.select_related("node").filter(pk=environment_id).first()
+    if environment is None:
+        raise ApiError("not_found", "No environment with this id.")
+    if environment.status != LifecycleStatus.ACTIVE:
+        raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.",
+                       {"status": environment.status})
+    answer = run_now(environment.node, "env_update.py", node_ops.update_params(environment, "check"),
+                     timeout=node_ops.UPDATE_CHECK_TIMEOUT, wordpress_action="check for updates")
+    for key in ("plugins", "themes"):
+        for row in answer.get(key) or []:
+            row.pop("package", None)
+    if answer.get("core"):
+        answer["core"] = {key: answer["core"].get(key) for key in ("installed", "available")}
+    return answer

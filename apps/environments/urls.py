@@ -20,6 +20,7 @@ from apps.environments.api import (
     EnvironmentRollbackView,
     EnvironmentRunScheduledView,
     EnvironmentStagingHoldsView,
+    EnvironmentUpdatesView,
     SiteEnvironmentListView,
 )
 
@@ -46,4 +47,5 @@ urlpatterns = [
          name="environment-run-scheduled"),
     path("environments/<uuid:id>/health-check", EnvironmentHealthCheckView.as_view(),
          name="environment-health-check"),
+    path("environments/<uuid:id>/updates", EnvironmentUpdatesView.as_view(), name="environment-updates"),
 ]

@@ -46,6 +46,19 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
                                                          "(Panel settings or PRESSLUFT_BACKUP_S3_*)."),
     "backup_storage_failed": JobErrorCode(True, "restic could not open, create or write the site's repository in the "
                                                 "backup storage (unreachable, refused keys, full); the job runs again."),
+    "update_failed": JobErrorCode(False, "WordPress's upgrader could not install an update in the new release, or the "
+                                         "release does not report the new versions; nothing was switched."),
+    "update_package_failed": JobErrorCode(True, "An update package could not be downloaded; nothing was switched "
+                                                "and the job runs again."),
+    "update_package_invalid": JobErrorCode(False, "An update package (or the release built from it) broke the archive "
+                                                  "rules: links leading out, special files, unsafe names, too big; "
+                                                  "nothing was switched."),
+    "update_rolled_back": JobErrorCode(False, "The updated site failed its health check or its pages broke or lost "
+                                              "most of their content; the update was rolled back (and the database "
+                                              "restored when a core update had upgraded it). The job log names the "
+                                              "component."),
+    "backup_checksum_mismatch": JobErrorCode(False, "What the backup storage gave back does not match the backup's "
+                                                    "recorded checksum; nothing was loaded."),
     "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "
                                        "directory or file; nothing was changed. The site may be compromised: an operator should look."),
 }

@@ -86,7 +86,7 @@ EXCLUDED_OPERATION_CHECKS = {
 # their documented 502 (`node_unreachable`) is the right answer there, not a
 # server fault; everywhere else any 5xx fails the run.
 NODE_ANSWERED_OPERATIONS = ("createMagicLogin", "listHeldMail", "getNodeHealth", "getStagingHolds",
-                            "listOutgoingRequests", "setOutgoingAllowList")
+                            "listOutgoingRequests", "setOutgoingAllowList", "listEnvironmentUpdates")
 
 # Body fields whose validity no schema can state, because it depends on other
 # objects or on the clock: a random uuid names no node, environment or release

@@ -29,6 +29,141 @@ function pl_fail(string $message): void {
     pl_answer(['ok' => false, 'error' => $message], 1);
 }
 
+/** Ask the update API the panel names instead of WordPress.org's (the default asks WordPress.org itself). */
+function pl_update_api(string $api): void {
+    $api = rtrim($api, '/') . '/';
+    $origins = ['https://api.wordpress.org/', 'http://api.wordpress.org/'];
+    if ($api === '/' || in_array($api, $origins, true)) {
+        return;
+    }
+    add_filter('pre_http_request', function ($pre, $args, $url) use ($api, $origins) {
+        static $inside = false;
+        if ($inside || !is_string($url)) {
+            return $pre;
+        }
+        foreach ($origins as $origin) {
+            if (strpos($url, $origin) === 0) {
+                $inside = true;
+                $answer = wp_remote_request($api . substr($url, strlen($origin)), $args);
+                $inside = false;
+                return $answer;
+            }
+        }
+        return $pre;
+    }, 10, 3);
+}
+
+/** Core, plugins and themes: installed version and (when $offers) what the update check offers. */
+function pl_components(bool $offers): array {
+    global $wp_version;
+    $core = ['installed' => $wp_version, 'available' => null, 'package' => null];
+    if ($offers) {
+        foreach ((array) get_core_updates() as $offer) {
+            if (is_object($offer) && ($offer->response ?? '') === 'upgrade'
+                && version_compare((string) $offer->current, $wp_version, '>')) {
+                $core['available'] = (string) $offer->current;
+                $core['package'] = (string) ($offer->packages->full ?? $offer->download ?? '');
+                $core['php_version'] = (string) ($offer->php_version ?? '');
+                $core['mysql_version'] = (string) ($offer->mysql_version ?? '');
+                break;
+            }
+        }
+    }
+    $plugin_updates = $offers ? get_site_transient('update_plugins') : null;
+    $plugins = [];
+    foreach (get_plugins() as $file => $data) {
+        $row = ['file' => (string) $file, 'name' => (string) $data['Name'], 'installed' => (string) $data['Version'],
+                'available' => null, 'package' => null, 'active' => is_plugin_active($file)];
+        $offer = is_object($plugin_updates) ? ($plugin_updates->response[$file] ?? null) : null;
+        if (is_object($offer) && isset($offer->new_version)) {
+            $row['available'] = (string) $offer->new_version;
+            $row['package'] = (string) ($offer->package ?? '');
+        }
+        $plugins[] = $row;
+    }
+    $theme_updates = $offers ? get_site_transient('update_themes') : null;
+    $themes = [];
+    foreach (wp_get_themes() as $stylesheet => $theme) {
+        $row = ['stylesheet' => (string) $stylesheet, 'name' => (string) $theme->get('Name'),
+                'installed' => (string) $theme->get('Version'), 'available' => null, 'package' => null,
+                'active' => $stylesheet === get_stylesheet()];
+        $offer = is_object($theme_updates) ? ($theme_updates->response[$stylesheet] ?? null) : null;
+        if (is_array($offer) && isset($offer['new_version'])) {
+            $row['available'] = (string) $offer['new_version'];
+            $row['package'] = (string) ($offer['package'] ?? '');
+        }
+        $themes[] = $row;
+    }
+    $latest = get_posts(['numberposts' => 1, 'post_status' => 'publish', 'post_type' => 'post',
+                         'orderby' => 'date', 'order' => 'DESC']);
+    return ['core' => $core, 'plugins' => $plugins, 'themes' => $themes,
+            'latest_post_url' => $latest ? (string) get_permalink($latest[0]) : null];
+}
+
+/** Run WordPress's upgraders over the packages of $request['packages'] (local paths). */
+function pl_apply_updates(array $request): array {
+    $packages = $request['packages'] ?? [];
+    // The node decides what may change (the release is a copy, sealed afterwards);
+    // DISALLOW_FILE_MODS keeps the live site from changing its own code.
+    add_filter('file_mod_allowed', '__return_true', 100);
+    add_filter('filesystem_method', function () { return 'pressluft'; }, 100);
+    add_filter('request_filesystem_credentials', '__return_true', 100);
+    // The database is upgraded by the panel after the switch, with the new code;
+    // translations are not fetched unchecked by the node.
+    add_filter('pre_http_request', function ($pre, $args, $url) {
+        return is_string($url) && strpos($url, 'upgrade.php?step=upgrade_db') !== false
+            ? new WP_Error('pressluft', 'database upgrade runs after the switch') : $pre;
+    }, 5, 3);
+    remove_action('upgrader_process_complete', ['Language_Pack_Upgrader', 'async_upgrade'], 20);
+    remove_action('upgrader_process_complete', 'wp_version_check');
+    $results = [];
+    $outcome = function ($result) {
+        if (is_wp_error($result)) {
+            $data = $result->get_error_data();
+            return ['ok' => false, 'error' => $result->get_error_message() . (is_string($data) ? ' (' . $data . ')' : '')];
+        }
+        return ['ok' => $result !== false && $result !== null];
+    };
+    if (!empty($packages['core'])) {
+        $core = $packages['core'];
+        $offer = (object) [
+            'response' => 'upgrade', 'download' => (string) $core['package'], 'locale' => get_locale(),
+            'packages' => (object) ['full' => (string) $core['package'], 'no_content' => '', 'new_bundled' => '',
+                                    'partial' => '', 'rollback' => ''],
+            'current' => (string) $core['version'], 'version' => (string) $core['version'],
+            'php_version' => (string) ($core['php_version'] ?? ''), 'mysql_version' => (string) ($core['mysql_version'] ?? ''),
+            'new_bundled' => '', 'partial_version' => '',
+        ];
+        $upgrader = new Core_Upgrader(new Automatic_Upgrader_Skin());
+        $results['core'] = $outcome($upgrader->upgrade($offer, ['pre_check_md5' => false]));
+    }
+    if (!empty($packages['plugins'])) {
+        $offers = (object) ['last_checked' => time(), 'response' => [], 'translations' => [], 'no_update' => []];
+        foreach ($packages['plugins'] as $file => $plugin) {
+            $offers->response[$file] = (object) ['plugin' => $file, 'slug' => dirname($file),
+                'new_version' => (string) $plugin['version'], 'package' => (string) $plugin['package']];
+        }
+        add_filter('pre_site_transient_update_plugins', function () use ($offers) { return $offers; });
+        $upgrader = new Plugin_Upgrader(new Automatic_Upgrader_Skin());
+        foreach ((array) $upgrader->bulk_upgrade(array_keys($packages['plugins'])) as $file => $result) {
+            $results['plugin:' . $file] = $outcome($result);
+        }
+    }
+    if (!empty($packages['themes'])) {
+        $offers = (object) ['last_checked' => time(), 'response' => [], 'translations' => [], 'no_update' => []];
+        foreach ($packages['themes'] as $stylesheet => $theme) {
+            $offers->response[$stylesheet] = ['theme' => $stylesheet, 'new_version' => (string) $theme['version'],
+                                              'package' => (string) $theme['package']];
+        }
+        add_filter('pre_site_transient_update_themes', function () use ($offers) { return $offers; });
+        $upgrader = new Theme_Upgrader(new Automatic_Upgrader_Skin());
+        foreach ((array) $upgrader->bulk_upgrade(array_keys($packages['themes'])) as $stylesheet => $result) {
+            $results['theme:' . $stylesheet] = $outcome($result);
+        }
+    }
+    return $results;
+}
+
 $request = json_decode(stream_get_contents(STDIN), true);
 if (!is_array($request) || !isset($request['command'], $request['root'])) {
     pl_fail('request must be a JSON object with command and root');
@@ -232,6 +367,51 @@ switch ($command) {
     case 'site-info':
         global $wp_version;
         pl_answer(['ok' => true, 'version' => $wp_version, 'home' => home_url('/'), 'siteurl' => site_url('/')]);
+
+    case 'update-check':
+        // What WordPress's own update check offers (core, plugins, themes),
+        // asked of the update API the panel names, and the pages an update is
+        // judged by. Fresh: the stored answers are dropped first.
+        require_once ABSPATH . 'wp-admin/includes/admin.php';
+        pl_update_api((string) ($request['api'] ?? ''));
+        delete_site_transient('update_core');
+        delete_site_transient('update_plugins');
+        delete_site_transient('update_themes');
+        wp_version_check([], true);
+        wp_update_plugins();
+        wp_update_themes();
+        pl_answer(['ok' => true] + pl_components(true));
+
+    case 'components':
+        // The installed versions, read from the files (no update API asked).
+        require_once ABSPATH . 'wp-admin/includes/admin.php';
+        pl_answer(['ok' => true] + pl_components(false));
+
+    case 'update-apply':
+        // WordPress's upgrader classes install the packages the node
+        // checked (local zip files) into the release this helper was loaded
+        // from: a copy of the live release that is not live yet. Files are
+        // replaced, never written into (pressluft-wp-filesystem.php).
+        require_once ABSPATH . 'wp-admin/includes/admin.php';
+        require_once ABSPATH . 'wp-admin/includes/class-wp-upgrader.php';
+        require_once ABSPATH . 'wp-admin/includes/class-wp-filesystem-base.php';
+        require_once ABSPATH . 'wp-admin/includes/class-wp-filesystem-direct.php';
+        require_once __DIR__ . '/pressluft-wp-filesystem.php';
+        pl_update_api((string) ($request['api'] ?? ''));
+        pl_answer(['ok' => true, 'results' => pl_apply_updates($request)]);
+
+    case 'db-upgrade':
+        // The database upgrade of the WordPress now loaded (the new core,
+        // after the switch), as wp-admin/upgrade.php would run it.
+        require_once ABSPATH . 'wp-admin/includes/upgrade.php';
+        global $wp_db_version;
+        $before = (int) get_option('db_version');
+        if ($before !== (int) $wp_db_version) {
+            wp_upgrade();
+        }
+        wp_cache_flush();
+        pl_answer(['ok' => true, 'before' => $before, 'after' => (int) get_option('db_version'),
+                   'changed' => $before !== (int) $wp_db_version]);
 
     default:
         pl_fail('unknown command ' . $command);

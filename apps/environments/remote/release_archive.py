@@ -113,7 +113,8 @@ def _read_zip(path: str, max_members: int):
             kind = "dir"
         elif stat.S_ISLNK(unix_mode):
             kind = "symlink"
-        elif unix_mode and not stat.S_ISREG(unix_mode):
+        elif stat.S_IFMT(unix_mode) and not stat.S_ISREG(unix_mode):
+            # Permission bits without a file type (as Python's zipfile writes them) are a plain file.
             problems.append(f"{info.filename!r}: special files are not accepted")
             continue
         else:
@@ -212,10 +213,12 @@ def _layout(members: list[Member]) -> str | None:
     return None
 
 
-def inspect(path: str, *, max_bytes: int, max_members: int = MAX_MEMBERS, keep_open: bool = False):
+def inspect(path: str, *, max_bytes: int, max_members: int = MAX_MEMBERS, keep_open: bool = False,
+            require_layout: bool = True):
     """Check every entry of the archive at ``path``; raise ArchiveRejected
     listing all problems, else return the Inspection (and the open archive
-    when ``keep_open``)."""
+    when ``keep_open``). ``require_layout=False``: any tree (an update
+    package: one plugin, one theme, or WordPress itself), same entry rules."""
     fmt, entries, problems, archive = open_archive(path, max_members)
     try:
         if len(entries) + len(problems) > max_members:
@@ -241,7 +244,7 @@ def inspect(path: str, *, max_bytes: int, max_members: int = MAX_MEMBERS, keep_o
         if total > max_bytes:
             problems.append(f"unpacks to {total} bytes, more than the limit of {max_bytes}")
         layout = None
-        if not problems:
+        if not problems and require_layout:
             layout = _layout(members)
             if layout is None:
                 problems.append("holds neither a WordPress tree (wp-includes/ and wp-content/), a wp-content/ "
@@ -258,10 +261,12 @@ def inspect(path: str, *, max_bytes: int, max_members: int = MAX_MEMBERS, keep_o
     return inspection
 
 
-def tree_problems(root: str) -> list[str]:
+def tree_problems(root: str, *, hard_links_ok: bool = False, ignore: frozenset[str] = frozenset()) -> list[str]:
     """Check a tree on disk (a git checkout) by the archive rules; returns
     every problem found. Walked with lstat and directory handles opened
-    without following links, so a link in the tree is judged, never followed."""
+    without following links, so a link in the tree is judged, never followed.
+    ``hard_links_ok``: a release built on another one shares its files;
+    ``ignore``: names (relative) left out, e.g. a release's own links into shared/."""
     members: list[Member] = []
     problems: list[str] = []
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -284,6 +289,8 @@ def tree_problems(root: str) -> list[str]:
             with os.scandir(fd) as entries:
                 for entry in entries:
                     name = f"{relative}/{entry.name}" if relative else entry.name
+                    if name in ignore:
+                        continue
                     clean, problem = clean_name(name)
                     if problem:
                         problems.append(problem)
@@ -297,7 +304,7 @@ def tree_problems(root: str) -> list[str]:
                         members.append(Member(clean, "symlink", 0, False, os.readlink(entry.name, dir_fd=fd)))
                     elif not stat.S_ISREG(mode):
                         problems.append(f"{name!r}: special files (devices, FIFOs, sockets) are not accepted")
-                    elif info.st_nlink > 1:
+                    elif info.st_nlink > 1 and not hard_links_ok:
                         problems.append(f"{name!r}: hard links are not accepted")
                     else:
                         members.append(Member(clean, "file", info.st_size, bool(mode & 0o111)))
