@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Bring an environment's custom domains on this node to what the panel says:
+its domains server block, certificates for new hostnames, the site's URL
+(wp-config.php and the database) when the primary domain changed, caches
+purged, certificates of removed hostnames deleted.
+
+Parameters (JSON on stdin), all produced by the panel:
+  system_name, root     the environment (as env_setup.py)
+  url                   its canonical URL once this is done
+  vhost_path            where the environment's domains server block goes
+  vhost_before_issue    the block while certificates are asked for (challenge
+                        served on port 80 for the new hostnames); or null
+  vhost                 the block once they are issued ("" removes the file)
+  issue                 hostnames to get a certificate for (HTTP-01, webroot)
+  acme                  {"directory", "ca_bundle" (PEM or ""), "email"}
+  listen_address        where Nginx listens ("" = everywhere): the challenge
+                        is checked there before certbot asks the ACME server
+  wp_config             the rewritten wp-config.php when the site's URL changes, or null
+  rewrite               {"old_url", "new_url", "db_password"} or null
+  purge_hostnames       hosts whose cached pages go
+  delete_certificates   hostnames whose certificates go
+
+Result: {"issued": {host: not_after}, "failed": {host: message},
+         "rewrite": {...} or null, "purged": N, "deleted": [...]}.
+When a certificate is refused, the program stops after installing
+``vhost_before_issue`` and reports it in "failed": the panel renders the
+block again without it.
+"""
+
+import http.client
+import os
+import secrets
+import time
+from pathlib import Path
+
+import certificates
+import env_clone
+import env_setup
+import page_cache
+import services
+import wp_helper_client
+from nodelib import NodeError, info, install_config, main, remove_config, step
+
+VHOST_DIR = "/etc/nginx/sites-enabled/"
+PROBE_TIMEOUT = 15.0
+
+
+def check_vhost_path(path: str) -> Path:
+    if not (isinstance(path, str) and path.startswith(VHOST_DIR + "pressluft-") and path.endswith("-domains.conf")
+            and "/" not in path[len(VHOST_DIR):]):
+        raise NodeError("bad_parameters", "unexpected server block path")
+    return Path(path)
+
+
+def install_vhost(path: Path, content: str) -> bool:
+    if content:
+        changed = install_config(path, content, env_setup.NGINX_TEST)
+    else:
+        changed = remove_config(path, env_setup.NGINX_TEST)
+    if changed:
+        services.reload("nginx")
+    return changed
+
+
+def wait_until_served(hostnames: list[str], listen_address: str) -> None:
+    """Nginx reloads in the background: ask it for a probe file under the
+    challenge path, on each hostname, until the new block answers."""
+    name = f"pressluft-probe-{secrets.token_hex(8)}"
+    probe = certificates.WEBROOT / ".well-known" / "acme-challenge" / name
+    probe.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    probe.write_text(name)
+    try:
+        deadline = time.monotonic() + PROBE_TIMEOUT
+        pending = list(hostnames)
+        while pending:
+            host = pending[0]
+            try:
+                connection = http.client.HTTPConnection(listen_address or "127.0.0.1", 80, timeout=2)
+                connection.request("GET", f"/.well-known/acme-challenge/{name}", headers={"Host": host})
+                answer = connection.getresponse()
+                served = answer.status == 200 and answer.read() == name.encode()
+                connection.close()
+            except OSError:
+                served = False
+            if served:
+                pending.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise NodeError("service_failed", f"Nginx does not serve the challenge path for {host} "
+                                                  f"within {int(PROBE_TIMEOUT)} s", retryable=True)
+            time.sleep(0.05)
+    finally:
+        os.unlink(probe)
+
+
+def sync(params: dict) -> dict:
+    name = env_clone.check_name(params["system_name"])
+    root = Path(params["root"])
+    vhost_path = check_vhost_path(params["vhost_path"])
+    issue = [certificates.check_hostname(host) for host in params.get("issue") or []]
+    result: dict = {"issued": {}, "failed": {}, "rewrite": None, "purged": 0, "deleted": []}
+
+    if issue:
+        step("ACME challenge path for " + ", ".join(issue))
+        certificates.ensure_webroot()
+        certificates.set_ca_bundle(params["acme"].get("ca_bundle") or "")
+        install_vhost(vhost_path, params["vhost_before_issue"])
+        wait_until_served(issue, params.get("listen_address") or "")
+        for host in issue:
+            step(f"certificate for {host} from {params['acme']['directory']}")
+            try:
+                certificates.issue(host, params["acme"])
+            except NodeError as exc:
+                if exc.retryable:
+                    raise
+                info(exc.message)
+                result["failed"][host] = exc.message
+                continue
+            result["issued"][host] = certificates.expiry(host)
+            info(f"certificate for {host} valid until {result['issued'][host]}")
+        if result["failed"]:
+            return result
+        if certificates.ensure_schedule():
+            info("certificate renewal scheduled (twice a day)")
+
+    step("Nginx server block of the domains")
+    if install_vhost(vhost_path, params["vhost"]):
+        info(f"{vhost_path} {'written' if params['vhost'] else 'removed'}; Nginx reloaded")
+
+    if params.get("wp_config"):
+        step("wp-config.php with the new site URL")
+        if env_setup.write_wp_config(root, name, params["wp_config"]):
+            services.reload("php-fpm")  # no cached copy of the old URL stays in OPcache
+
+    rewrite = params.get("rewrite")
+    if rewrite:
+        step(f"rewrite {rewrite['old_url']} to {rewrite['new_url']}")
+        result["rewrite"] = env_clone.rewrite_urls(name, rewrite["db_password"], rewrite["old_url"], rewrite["new_url"])
+
+    hosts = [certificates.check_hostname(host) for host in params.get("purge_hostnames") or []]
+    if hosts:
+        step("purge the caches")
+        result["purged"] = page_cache.purge(hosts)
+        info(f"{result['purged']} cached page(s) removed")
+        try:
+            wp_helper_client.call(name, {"command": "cache-flush", "root": str(root), "url": params["url"]})
+            info("WordPress object cache flushed")
+        except NodeError as exc:
+            info(f"WordPress object cache not flushed: {exc.message}")
+
+    for host in params.get("delete_certificates") or []:
+        step(f"delete the certificate of {host}")
+        if certificates.delete(host):
+            result["deleted"].append(host)
+    return result
+
+
+if __name__ == "__main__":
+    main(sync)
