@@ -100,12 +100,16 @@ def record_tls_failed(domain: Domain, message: str) -> Domain:
 
 
 def record_primary(environment, primary: Domain | None) -> None:
-    """One primary per environment (a database constraint): the old one first."""
+    """One primary per environment (a database constraint): the old one first;
+    the environment's ``primary_domain`` follows."""
     with transaction.atomic():
         Domain.objects.filter(environment=environment, is_primary=True).exclude(
             pk=primary.pk if primary else None).update(is_primary=False, updated_at=timezone.now())
         if primary is not None and not primary.is_primary:
             change_state(primary, is_primary=True)
+        current = Environment.objects.select_for_update(no_key=True).get(pk=environment.pk)
+        if current.primary_domain_id != (primary.pk if primary else None):
+            change_state(current, primary_domain=primary)
 
 
 def waiting_for_tls():

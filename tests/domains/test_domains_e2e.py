@@ -103,6 +103,8 @@ def test_domain_lifecycle_with_real_certificates(api_client, site, acme):
     assert (domain.tls_status, domain.is_primary, domain.environment_id) == ("active", True, production.pk)
     assert domain.tls_expires_at is not None
     assert job.result["leftovers"] == 0 and job.result["url"] == f"https://{primary_host}"
+    production.refresh_from_db()
+    assert production.primary_domain_id == domain.pk
 
     # HTTPS on the domain, with a certificate chaining to pebble's root.
     status, _, body = https_get(primary_host, root_pem)
@@ -126,6 +128,24 @@ def test_domain_lifecycle_with_real_certificates(api_client, site, acme):
     assert status == 301 and headers["Location"] == f"https://{primary_host}/"
     listed = api_client.get(f"/api/environments/{production.pk}/domains").json()
     assert sorted(item["hostname"] for item in listed) == [second_host, primary_host]
+
+    # Making the second one primary moves the site's URLs there, and back.
+    response = api_client.patch(f"/api/domains/{second.pk}", {"is_primary": True}, format="json")
+    assert response.status_code == 202, response.content
+    job = run(response.json()["job_id"])
+    assert job.status == "succeeded", job_log(job.pk)
+    assert job.result["leftovers"] == 0
+    assert site_options(production)["home"] == f"https://{second_host}"
+    status, headers, _ = https_get(primary_host, root_pem, "/x")
+    assert status == 301 and headers["Location"] == f"https://{second_host}/x"
+    assert https_get(second_host, root_pem)[0] == 200
+    response = api_client.patch(f"/api/domains/{domain.pk}", {"is_primary": True}, format="json")
+    job = run(response.json()["job_id"])
+    assert job.status == "succeeded" and job.result["leftovers"] == 0, job_log(job.pk)
+    domain.refresh_from_db()
+    second.refresh_from_db()
+    assert (domain.is_primary, second.is_primary) == (True, False)
+    assert site_options(production)["home"] == f"https://{primary_host}"
 
     # The same hostname again is refused at once, for any environment.
     response = api_client.post(f"/api/environments/{production.pk}/domains", {"hostname": second_host}, format="json")
@@ -153,6 +173,8 @@ def test_domain_lifecycle_with_real_certificates(api_client, site, acme):
     assert not (LIVE / second_host).exists()
     assert not Path(node_ops.vhost_path(production)).exists()
     assert http_get(urlhost(preview))[0] == 200
+    production.refresh_from_db()
+    assert production.primary_domain_id is None
 
 
 def urlhost(url: str) -> str:

@@ -3,7 +3,8 @@
 domain, their renewal schedule, and what node health reports about them.
 
 Run as a program (by the renewal timer or cron job this module installs), it
-renews every certificate due: ``python3 certificates.py`` with no input. The
+renews every certificate due: ``python3 certificates.py`` with no input
+(``--force``: every certificate, due or not). The
 reload hook node_provision installs in certbot's renewal-hooks/deploy reloads
 Nginx after a renewal; the outcome is kept in RENEWAL_STATE for node health.
 
@@ -149,10 +150,13 @@ def ensure_schedule() -> bool:
         f"17 3,15 * * * root {program} >/dev/null 2>&1\n"))
 
 
-def renew() -> int:
+def renew(force: bool = False) -> int:
     started = time.time()
+    argv = ["certbot", "renew", "--non-interactive", "--no-random-sleep-on-renew"]
+    if force:
+        argv.append("--force-renewal")
     try:
-        done = subprocess.run(["certbot", "renew", "--non-interactive", "--no-random-sleep-on-renew"],
+        done = subprocess.run(argv,
                               capture_output=True, text=True, env=certbot_env(), timeout=1800)
         ok, detail = done.returncode == 0, _tail(done.stderr or done.stdout)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -165,4 +169,5 @@ def renew() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(renew())
+    # --force: renew every certificate now, due or not (an operator's choice).
+    sys.exit(renew(force="--force" in sys.argv[1:]))
