@@ -100,6 +100,7 @@ def sync(environment, *, before: list[DomainState], after: list[DomainState], is
         "rewrite": ({"old_url": old_url, "new_url": new_url, "db_password": environment.db_password}
                     if new_url != old_url else None),
         "purge_hostnames": hosts,
+        "redis_key_prefix": naming.redis_key_prefix(environment),
         "delete_certificates": delete_certificates,
     }
     return run_program(environment.node, "domain_sync.py", params, ctx=ctx, timeout=SYNC_TIMEOUT)

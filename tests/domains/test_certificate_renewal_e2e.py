@@ -13,7 +13,7 @@ import pytest
 
 from apps.domains.models import Domain
 from apps.nodes.remote_exec import run_program
-from tests.domains.conftest import POINTED
+from tests.domains.servers import POINTED
 from tests.domains.test_domains_e2e import add, job_log
 from tests.sites.test_site_lifecycle_e2e import create_site
 from apps.jobs import runner

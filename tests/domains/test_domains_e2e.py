@@ -19,7 +19,7 @@ from apps.domains.models import Domain
 from apps.environments import naming
 from apps.jobs import runner
 from apps.jobs.models import Job
-from tests.domains.conftest import ELSEWHERE, ELSEWHERE_ADDRESS, POINTED
+from tests.domains.servers import ELSEWHERE, ELSEWHERE_ADDRESS, POINTED
 from tests.sites.test_site_lifecycle_e2e import create_site, job_log
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,6 +18,7 @@ Parameters (JSON on stdin), all produced by the panel:
   wp_config             the rewritten wp-config.php when the site's URL changes, or null
   rewrite               {"old_url", "new_url", "db_password"} or null
   purge_hostnames       hosts whose cached pages go
+  redis_key_prefix      the environment's object cache keys, which go too
   delete_certificates   hostnames whose certificates go
 
 Result: {"issued": {host: not_after}, "failed": {host: message},
@@ -37,8 +38,8 @@ import certificates
 import env_clone
 import env_setup
 import page_cache
+import redis_acl
 import services
-import wp_helper_client
 from nodelib import NodeError, info, install_config, main, remove_config, step
 
 VHOST_DIR = "/etc/nginx/sites-enabled/"
@@ -129,8 +130,9 @@ def sync(params: dict) -> dict:
 
     if params.get("wp_config"):
         step("wp-config.php with the new site URL")
-        if env_setup.write_wp_config(root, name, params["wp_config"]):
-            services.reload("php-fpm")  # no cached copy of the old URL stays in OPcache
+        # No PHP-FPM reload: OPcache checks the file's time within seconds, and
+        # until then the old URL (the preview's) is still a working one.
+        env_setup.write_wp_config(root, name, params["wp_config"])
 
     rewrite = params.get("rewrite")
     if rewrite:
@@ -142,11 +144,9 @@ def sync(params: dict) -> dict:
         step("purge the caches")
         result["purged"] = page_cache.purge(hosts)
         info(f"{result['purged']} cached page(s) removed")
-        try:
-            wp_helper_client.call(name, {"command": "cache-flush", "root": str(root), "url": params["url"]})
-            info("WordPress object cache flushed")
-        except NodeError as exc:
-            info(f"WordPress object cache not flushed: {exc.message}")
+        # The object cache: this environment's Redis keys only (its prefix), as teardown removes them.
+        if params.get("redis_key_prefix") and redis_acl.delete_keys(params["redis_key_prefix"]):
+            info(f"Redis keys under {params['redis_key_prefix']} removed")
 
     for host in params.get("delete_certificates") or []:
         step(f"delete the certificate of {host}")
