@@ -5,6 +5,7 @@ URL change; one run of ``domain_sync.py``."""
 from __future__ import annotations
 
 import functools
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -64,7 +65,7 @@ def render_vhost(environment, domains: list[DomainState]) -> str:
              "certificate": f"{LIVE}/{domain.hostname}/fullchain.pem" if domain.certified else "",
              "certificate_key": f"{LIVE}/{domain.hostname}/privkey.pem"} for domain in domains]
     context = {"env": environment, "domains": rows, "listen": listen, "acme_webroot": ACME_WEBROOT,
-               "canonical_url": url, "primary_block": primary_block}
+               "canonical_url": url, "primary_block": primary_block, "marker": secrets.token_hex(8)}
     return _engine().get_template("nginx-domains.conf.tmpl").render(Context(context, autoescape=False))
 
 

@@ -30,6 +30,7 @@ block again without it.
 
 import http.client
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -75,15 +76,7 @@ def wait_until_served(hostnames: list[str], listen_address: str) -> None:
         pending = list(hostnames)
         while pending:
             host = pending[0]
-            try:
-                connection = http.client.HTTPConnection(listen_address or "127.0.0.1", 80, timeout=2)
-                connection.request("GET", f"/.well-known/acme-challenge/{name}", headers={"Host": host})
-                answer = connection.getresponse()
-                served = answer.status == 200 and answer.read() == name.encode()
-                connection.close()
-            except OSError:
-                served = False
-            if served:
+            if _get(host, f"/.well-known/acme-challenge/{name}", listen_address) == (200, name.encode()):
                 pending.pop(0)
                 continue
             if time.monotonic() > deadline:
@@ -92,6 +85,37 @@ def wait_until_served(hostnames: list[str], listen_address: str) -> None:
             time.sleep(0.05)
     finally:
         os.unlink(probe)
+
+
+def _get(host: str, path: str, listen_address: str) -> tuple[int, bytes] | None:
+    try:
+        connection = http.client.HTTPConnection(listen_address or "127.0.0.1", 80, timeout=2)
+        connection.request("GET", path, headers={"Host": host})
+        answer = connection.getresponse()
+        result = answer.status, answer.read()
+        connection.close()
+        return result
+    except OSError:
+        return None
+
+
+def wait_for_config(content: str, listen_address: str) -> None:
+    """After a reload, until Nginx answers with this file's marker (three times
+    in a row: old workers may still take a connection or two)."""
+    marker = re.search(r'pressluft-config \{ default_type text/plain; return 200 "([0-9a-f]+)"', content)
+    host = re.search(r"server_name (\S+);", content)
+    if not marker or not host:
+        return
+    deadline = time.monotonic() + PROBE_TIMEOUT
+    in_a_row = 0
+    while in_a_row < 3:
+        answer = _get(host.group(1), "/.well-known/pressluft-config", listen_address)
+        in_a_row = in_a_row + 1 if answer == (200, marker.group(1).encode()) else 0
+        if in_a_row < 3:
+            if time.monotonic() > deadline:
+                raise NodeError("service_failed", f"Nginx does not serve the new server block within "
+                                                  f"{int(PROBE_TIMEOUT)} s", retryable=True)
+            time.sleep(0.02)
 
 
 def sync(params: dict) -> dict:
@@ -126,6 +150,7 @@ def sync(params: dict) -> dict:
 
     step("Nginx server block of the domains")
     if install_vhost(vhost_path, params["vhost"]):
+        wait_for_config(params["vhost"], params.get("listen_address") or "")
         info(f"{vhost_path} {'written' if params['vhost'] else 'removed'}; Nginx reloaded")
 
     if params.get("wp_config"):
