@@ -27,6 +27,18 @@ def _free_port(kind=socket.SOCK_STREAM) -> int:
         return probe.getsockname()[1]
 
 
+def _free_dns_port() -> int:
+    """A port free for both UDP and TCP (dnsmasq listens on both)."""
+    while True:
+        port = _free_port(socket.SOCK_DGRAM)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+
+
 def _wait(check, process, log, what):
     deadline = time.monotonic() + 30
     while True:
@@ -53,7 +65,7 @@ def start_dns(work: Path):
     """dnsmasq on 127.0.0.1 on a free port: ("127.0.0.1:<port>", process)."""
     if shutil.which("dnsmasq") is None:
         raise RuntimeError("dnsmasq is missing: scripts/test installs it (dnsmasq-base)")
-    port = _free_port(socket.SOCK_DGRAM)
+    port = _free_dns_port()
     log = work / "dnsmasq.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(

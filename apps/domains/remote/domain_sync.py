@@ -149,8 +149,8 @@ def sync(params: dict) -> dict:
             info("certificate renewal scheduled (twice a day)")
 
     step("Nginx server block of the domains")
-    if install_vhost(vhost_path, params["vhost"]):
-        wait_for_config(params["vhost"], params.get("listen_address") or "")
+    reloaded = install_vhost(vhost_path, params["vhost"])
+    if reloaded:
         info(f"{vhost_path} {'written' if params['vhost'] else 'removed'}; Nginx reloaded")
 
     if params.get("wp_config"):
@@ -172,6 +172,11 @@ def sync(params: dict) -> dict:
         # The object cache: this environment's Redis keys only (its prefix), as teardown removes them.
         if params.get("redis_key_prefix") and redis_acl.delete_keys(params["redis_key_prefix"]):
             info(f"Redis keys under {params['redis_key_prefix']} removed")
+
+    if reloaded:
+        # Nginx reloads in the background while the steps above run; the job
+        # ends only once it serves the new block.
+        wait_for_config(params["vhost"], params.get("listen_address") or "")
 
     for host in params.get("delete_certificates") or []:
         step(f"delete the certificate of {host}")
