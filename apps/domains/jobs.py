@@ -87,12 +87,18 @@ def domain_add(ctx):
     with ctx.step(f"DNS of {hostname}"):
         verdict = dns_check.check(hostname, environment.node)
         ctx.log(f"{hostname} points at {environment.node.name}" if verdict.points else verdict.problem)
+    attached_before = domain is not None
     if domain is None:
         if not verdict.points and ctx.payload.get("check_dns", True):
             raise JobError("dns_not_pointing", f"{hostname} does not point at {environment.node.name}: "
                                                f"{verdict.problem}.")
         domain = services.record_attached(environment, hostname)
     ctx.result = {"domain_id": str(domain.pk)}
+    if not verdict.points and attached_before:
+        # A retry while DNS still points elsewhere: its server block is in place already.
+        ctx.log(f"{hostname} still waits for DNS; its certificate is asked for once DNS points at the node")
+        ctx.result["tls_status"] = domain.tls_status
+        return
     if not verdict.points:
         with ctx.step(f"server block for {hostname} (TLS waits for DNS)"):
             _apply(ctx, environment)

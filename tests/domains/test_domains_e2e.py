@@ -199,7 +199,7 @@ def test_hostname_pointing_elsewhere_is_refused_naming_the_record(api_client, si
         http_get(hostname)
 
 
-def test_check_dns_false_attaches_and_waits_for_dns(api_client, site, acme):
+def test_check_dns_false_attaches_and_the_recurring_retry_issues_once_dns_points(api_client, site, acme):
     site, production, tag = site
     hostname = f"later-{tag}.{ELSEWHERE}"
     job = add(api_client, production, hostname, check_dns=False)
@@ -220,6 +220,21 @@ def test_check_dns_false_attaches_and_waits_for_dns(api_client, site, acme):
     assert domain.tls_status == "pending"
     assert remove(api_client, domain).status == "succeeded"
     assert not Path(node_ops.vhost_path(production)).exists()
+
+    # A domain attached while its DNS pointed elsewhere, whose DNS has moved to
+    # the node since (the test's DNS server cannot change its answers, so the
+    # record stands for that moment): the recurring retry gets its certificate.
+    moved = Domain.objects.create(environment=production, hostname=f"moved-{tag}.{POINTED}")
+    retries = [job for job in enqueue_recurring("domain_add") if job.payload["hostname"] == moved.hostname]
+    assert len(retries) == 1
+    job = run(retries[0].pk)
+    assert job.status == "succeeded", job_log(job.pk)
+    moved.refresh_from_db()
+    assert (moved.tls_status, moved.is_primary) == ("active", True)
+    assert https_get(moved.hostname, acme.root_pem())[0] == 200
+    assert site_options(production)["home"] == f"https://{moved.hostname}"
+    assert remove(api_client, moved).status == "succeeded"
+    assert site_options(production)["home"] == production.preview_url
 
 
 def test_deleting_the_site_removes_its_domains_from_the_node(api_client, local_node, acme):
