@@ -62,3 +62,11 @@ class GitRepositoryForm(forms.Form):
         required=False, label="Make a new deploy key",
         help_text="The old key stops being used; replace it at the repository host.",
     )
+
+
+class OutgoingAllowListForm(forms.Form):
+    hosts = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 6, "cols": 60}), label="Hosts",
+        help_text="One host name a line (e.g. api.example.com; each covers its subdomains). WordPress on this "
+                  "environment may reach these; every other host, payment processors included, is refused.",
+    )
