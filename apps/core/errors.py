@@ -34,6 +34,8 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "reset_validation_failed": (409, "The resource cannot be reset yet; details say why."),
     "environment_not_active": (409, "The environment is not active."),
     "backup_storage_not_configured": (409, "Backups are off: no S3-compatible backup storage is configured."),
+    "domain_exists": (409, "The hostname is attached (or being attached) already; a hostname belongs to one environment."),
+    "domain_not_ready": (409, "The domain has no certificate yet, so it cannot be the primary one."),
     "archive_invalid": (400, "The uploaded archive was refused; details list every problem found."),
     "request_too_large": (413, "The request body is larger than allowed."),
     "upload_too_large": (413, "The uploaded archive is larger than the configured limit."),

@@ -79,7 +79,7 @@ def magic_login(environment_id) -> dict:
     if time.monotonic() - started > MAGIC_LOGIN_DEADLINE:
         raise ApiError("node_unreachable", "The node took longer than 10 s to answer.")
     expires_at = datetime.fromtimestamp(int(answer["expires"]), tz=dt_timezone.utc)
-    base = environment.preview_url.rstrip("/") + "/"
+    base = naming.canonical_url(environment).rstrip("/") + "/"
     return {"login_url": f"{base}?pressluft_login={answer['token']}", "expires_at": expires_at}
 
 

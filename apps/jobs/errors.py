@@ -59,6 +59,12 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
                                               "component."),
     "backup_checksum_mismatch": JobErrorCode(False, "What the backup storage gave back does not match the backup's "
                                                     "recorded checksum; nothing was loaded."),
+    "dns_not_pointing": JobErrorCode(False, "The hostname's DNS records do not point at the node; the message names the "
+                                            "record to create (or remove). Nothing was written."),
+    "dns_lookup_failed": JobErrorCode(True, "The DNS resolvers gave no answer (PRESSLUFT_DNS_RESOLVERS); the job runs again."),
+    "certificate_failed": JobErrorCode(False, "The ACME server gave no certificate (HTTP-01 challenge refused, rate limit, "
+                                              "unreachable server); the domain stays attached without TLS."),
+    "domain_exists": JobErrorCode(False, "The hostname is attached to another environment already."),
     "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "
                                        "directory or file; nothing was changed. The site may be compromised: an operator should look."),
 }

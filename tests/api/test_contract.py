@@ -24,8 +24,6 @@ NOT_YET_SERVED = {
     "POST /environments/{id}/promote",
     "PATCH /environments/{id}/cache",
     "POST /environments/{id}/cache/purge",
-    "POST /environments/{id}/domains",
-    "DELETE /domains/{id}",
 }
 
 
