@@ -23,6 +23,8 @@ class ReleaseSourceType(models.TextChoices):
     CORE = "core", "WordPress core"
     GIT = "git", "Git"
     UPLOAD = "upload", "Upload"
+    # backup: the code of a backup put back by env_restore.
+    BACKUP = "backup", "Backup"
 
 
 class ReleaseHealth(models.TextChoices):

@@ -46,6 +46,13 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
                                                          "(Panel settings or PRESSLUFT_BACKUP_S3_*)."),
     "backup_storage_failed": JobErrorCode(True, "restic could not open, create or write the site's repository in the "
                                                 "backup storage (unreachable, refused keys, full); the job runs again."),
+    "backup_not_restorable": JobErrorCode(False, "The backup is no longer completed (expired, failed) or its record is "
+                                                 "gone or incomplete; nothing was changed."),
+    "backup_checksum_mismatch": JobErrorCode(False, "What the backup storage gave back does not match the checksum the "
+                                                    "backup recorded (or a snapshot is missing); nothing was changed."),
+    "backup_archive_invalid": JobErrorCode(False, "The backup's files archive holds entries no backup makes (unsafe "
+                                                  "names, links out of the release, entries beneath a link); "
+                                                  "nothing was changed."),
     "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "
                                        "directory or file; nothing was changed. The site may be compromised: an operator should look."),
 }

@@ -21,7 +21,6 @@ NOT_YET_SERVED = {
     "POST /sites/{id}/import",
     "POST /environments/{id}/drift-check",
     "POST /environments/{id}/updates",
-    "POST /environments/{id}/restore",
     "POST /environments/{id}/promote",
     "PATCH /environments/{id}/cache",
     "POST /environments/{id}/cache/purge",
