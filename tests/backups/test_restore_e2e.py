@@ -153,7 +153,8 @@ def _restore_in_place(api_client, site, production, repository):
     add_post(production, "Must survive")
     state_before = database_state(name)
     corrupted = Backup.objects.get(pk=only_db.pk)
-    corrupted.parts["db"]["snapshot_id"] = full.parts["db"]["snapshot_id"]
+    # (the pre-restore backup's: the full backup's dump is byte for byte the db backup's, taken right after restoring it)
+    corrupted.parts["db"]["snapshot_id"] = pre.parts["db"]["snapshot_id"]
     corrupted.checksum = services.checksum_of(corrupted.parts)
     corrupted.save()
     backups_before = Backup.objects.count()
