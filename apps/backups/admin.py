@@ -1,15 +1,90 @@
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 
-from apps.backups import storage
+from apps.accounts.permissions import require, require_for_environment
+from apps.backups import services, storage
+from apps.backups.choices import BackupStatus
 from apps.backups.models import Backup, BackupRepository
 from apps.core.admin_helpers import ReadOnlyAdminMixin, change_link, status_badge
+from apps.core.admin_actions import ObjectAction
 from apps.core.admin_pages import PanelModelAdmin
+
+
+def _backup_details(backup):
+    return [
+        ("environment", str(backup.environment)),
+        ("scope", backup.get_backup_scope_display()),
+        ("completed", f"{backup.completed_at:%Y-%m-%d %H:%M} UTC" if backup.completed_at else "-"),
+        ("checksum", backup.checksum or "-"),
+    ]
+
+
+class RestoreBackup(ObjectAction):
+    """The backup back into the environment it was taken of."""
+
+    name = "restore_backup"
+    label = "Restore"
+    description = "Restore into its environment (one selected backup)"
+    permission = "environments.restore_environment"
+    audit = "environment.restore"
+    one_only = True
+    done = "restore queued as"
+    confirm = dict(
+        title="Restore this backup",
+        question="Put this backup back into the environment it was taken of? It is checked against its checksum "
+                 "first, a full pre-restore backup is taken, then the environment's code, uploads and/or database "
+                 "(per the backup's scope) are replaced; an unhealthy result is put back by itself.",
+        warnings=["Changes made to the environment since the backup are replaced (the pre-restore backup keeps "
+                  "them)."],
+        button="Yes, restore",
+        details=_backup_details,
+    )
+
+    def shown(self, request, backup):
+        return backup.status == BackupStatus.COMPLETED and super().shown(request, backup)
+
+    def check(self, request, backup):
+        require_for_environment(request.user, backup.environment, self.permission)
+
+    def call(self, request, backup):
+        return services.request_restore(backup.environment_id, backup.pk, user=request.user)
+
+
+class RestoreBackupAsClone(ObjectAction):
+    """The backup into a new clone environment; production untouched."""
+
+    name = "restore_backup_as_clone"
+    label = "Restore as new clone"
+    description = "Restore as a new clone environment (one selected backup)"
+    permission = ("environments.add_environment", "environments.restore_environment")
+    audit = "backup.restore_as_clone"
+    one_only = True
+    done = "clone and restore queued as"
+    confirm = dict(
+        title="Restore this backup as a new clone",
+        question="Make a new clone environment of the site (a copy of the backup's environment) and restore this "
+                 "backup into it? The backup's environment and production are not changed; the clone gets its own "
+                 "preview URL, its mail is held and search engines are kept away.",
+        button="Yes, make the clone",
+        details=_backup_details,
+    )
+
+    def shown(self, request, backup):
+        return backup.status == BackupStatus.COMPLETED and super().shown(request, backup)
+
+    def check(self, request, backup):
+        require(request.user, *self.permission)
+
+    def call(self, request, backup):
+        return services.request_restore_as_clone(backup.pk, user=request.user)
 
 
 @admin.register(Backup)
 class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
-    """Backups are written by backup jobs only; the admin is their inventory."""
+    """Backups are written by backup jobs only; the admin is their inventory,
+    and where one is restored (into its environment, or as a new clone)."""
+
+    object_actions = (RestoreBackup(), RestoreBackupAsClone())
 
     list_display = (
         "created_at", "environment_link", "backup_scope", "status_column", "size", "retention_until", "completed_at",

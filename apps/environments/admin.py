@@ -59,6 +59,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.ReleasesPage(),
         pages.RunHealthCheck(),
         pages.BackUpNow(),
+        pages.RestorePage(),
         pages.ResetEnvironment(),
         pages.DeleteEnvironment(),
         pages.WordPressAdminFromList(),

@@ -9,6 +9,7 @@ is put back (release, uploads and database). The management command restores
 too, and a restore as a new clone leaves production untouched."""
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -289,6 +290,9 @@ def _hostile(api_client, site, production):
         assert not any(p.name.startswith(".") and p.name.endswith(".partial") for p in (root / "releases").iterdir())
     assert database_state(name) == before_db
 
+    sentinel = Path(tempfile.mkdtemp(prefix="pressluft-restore-")) / "secret"
+    sentinel.write_bytes(b"root's\n")
+    sentinel.chmod(0o600)
     # What a site can really have in its uploads: links anywhere (kept as links, never followed), hard links
     # and FIFOs (left out). The restore goes through; root never wrote through a link.
     forged = forge_backup(site, production, files=rewrite_archive(original, [
@@ -297,14 +301,13 @@ def _hostile(api_client, site, production):
         (entry("shared/uploads/hard", tarfile.LNKTYPE, "shared/wp-config.php"), None),
         (entry("shared/uploads/plain.txt"), b"plain\n"),
     ], drop=lambda member: member == "shared/wp-config.php"))
-    passwd = Path("/etc/passwd").read_bytes()
     job = restore(api_client, production, forged)
     assert job.status == "succeeded", job_log(job.pk)
     assert "left out of the uploads" in job_log(job.pk)
     uploads = root / "shared" / "uploads"
-    assert (uploads / "passwd-link").is_symlink() and (uploads / "plain.txt").read_bytes() == b"plain\n"
+    assert (uploads / "sentinel-link").is_symlink() and (uploads / "plain.txt").read_bytes() == b"plain\n"
     assert not (uploads / "fifo").exists() and not (uploads / "hard").exists()
     assert (uploads / "plain.txt").stat().st_uid == (uploads).stat().st_uid != 0  # written by the site's user
-    assert Path("/etc/passwd").read_bytes() == passwd
+    assert sentinel.read_bytes() == b"root's\n" and sentinel.stat().st_uid == 0
     # wp-config.php is the panel's, never the backup's.
     assert (root / "shared" / "wp-config.php").stat().st_uid == 0

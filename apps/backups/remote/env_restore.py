@@ -209,7 +209,7 @@ class FilesArchive:
         members = [release_archive.Member(name, kind, member.size, bool(member.mode & 0o111),
                                           member.linkname if kind == "symlink" else "")
                    for name, member, kind in kept]
-        return [f"release {problem}" for problem in release_archive.structure_problems(members, "the release")]
+        return problems + [f"release {problem}" for problem in release_archive.structure_problems(members, "the release")]
 
     def _check_uploads(self) -> list[str]:
         kinds = {}
