@@ -117,7 +117,8 @@ class World:
         return self.production if kind == "production" else self.staging
 
     def url(self, route: Route, environment: Environment) -> str:
-        ids = {"sites": self.site.pk, "environments": environment.pk, "jobs": self.job.pk, "nodes": self.node.pk}
+        ids = {"sites": self.site.pk, "environments": environment.pk, "jobs": self.job.pk, "nodes": self.node.pk,
+               "backups": Backup.objects.filter(environment__site=self.site).values_list("pk", flat=True).first()}
         path = route.path
         if "<" in path:
             prefix = path.split("/", 1)[0]
@@ -168,6 +169,8 @@ def request(client, world: World, route: Route, method: str, environment: Enviro
                                         "promotion_preset": "content-protect", "source_environment_id": str(environment.pk)},
         ("environment-deploy", "POST"): {"source_type": "git", "source_ref": "main"},
         ("environment-rollback", "POST"): {"release_id": str(world.earlier_release[environment.pk].pk)},
+        ("environment-restore", "POST"): {"backup_id": str(Backup.objects.filter(environment__site=world.site)
+                                                           .values_list("pk", flat=True).first())},
         ("environment-git-repository", "PUT"): {"repository_url": "https://git.example.test/other.git",
                                                 "new_deploy_key": True},
         ("node-list", "POST"): {"name": "intruder", "hostname": "127.0.0.1", "ssh_port": world.node.ssh_port,

@@ -243,6 +243,7 @@ def test_hostile_backup_archives(api_client, local_node, backup_storage):
     finally:
         delete_site(api_client, site)
         subprocess.run(["rm", "-f", "/etc/pressluft-restore-pwned", "/tmp/pressluft-restore-pwned"], check=False)
+        subprocess.run("rm -rf /tmp/pressluft-restore-sentinel-*", shell=True, check=False)
 
 
 def _hostile(api_client, site, production):
@@ -290,13 +291,13 @@ def _hostile(api_client, site, production):
         assert not any(p.name.startswith(".") and p.name.endswith(".partial") for p in (root / "releases").iterdir())
     assert database_state(name) == before_db
 
-    sentinel = Path(tempfile.mkdtemp(prefix="pressluft-restore-")) / "secret"
+    sentinel = Path(tempfile.mkdtemp(prefix="pressluft-restore-sentinel-")) / "secret"
     sentinel.write_bytes(b"root's\n")
     sentinel.chmod(0o600)
     # What a site can really have in its uploads: links anywhere (kept as links, never followed), hard links
     # and FIFOs (left out). The restore goes through; root never wrote through a link.
     forged = forge_backup(site, production, files=rewrite_archive(original, [
-        (entry("shared/uploads/passwd-link", tarfile.SYMTYPE, "/etc/passwd"), None),
+        (entry("shared/uploads/sentinel-link", tarfile.SYMTYPE, str(sentinel)), None),
         (entry("shared/uploads/fifo", tarfile.FIFOTYPE), None),
         (entry("shared/uploads/hard", tarfile.LNKTYPE, "shared/wp-config.php"), None),
         (entry("shared/uploads/plain.txt"), b"plain\n"),
@@ -308,6 +309,7 @@ def _hostile(api_client, site, production):
     assert (uploads / "sentinel-link").is_symlink() and (uploads / "plain.txt").read_bytes() == b"plain\n"
     assert not (uploads / "fifo").exists() and not (uploads / "hard").exists()
     assert (uploads / "plain.txt").stat().st_uid == (uploads).stat().st_uid != 0  # written by the site's user
+    assert (uploads / "sentinel-link").readlink() == sentinel
     assert sentinel.read_bytes() == b"root's\n" and sentinel.stat().st_uid == 0
     # wp-config.php is the panel's, never the backup's.
     assert (root / "shared" / "wp-config.php").stat().st_uid == 0
