@@ -5,12 +5,14 @@ from apps.backups.choices import BackupStatus
 from apps.backups.models import Backup
 from apps.core.choices import LifecycleStatus
 from apps.environments import naming, releases
+from apps.environments import services as environment_services
 from apps.environments import node_ops as node_ops_env
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import Environment
 from apps.jobs.choices import LogLevel
 from apps.jobs.errors import JobError
 from apps.jobs.registry import job_handler
+from apps.jobs.scheduler import JobScope, recurring_job
 
 
 @job_handler("backup_create", timeout_seconds=2 * 60 * 60)
@@ -169,3 +171,81 @@ def _put_back(ctx, environment, previous, release_name, state):
     if not report.healthy:
         raise JobError("rollback_failed", f"The previous state is back, but it is unhealthy too: {report.problem}.")
     ctx.log("the previous release, uploads and database are back and healthy")
+
+
+@recurring_job("backup_drill", every_minutes=60)
+def backup_drill_scopes():
+    """Each site whose drill is due (weekly by default): one backup_drill, as scheduled work."""
+    for site, production, backup in services.drill_due_sites():
+        yield JobScope(dedup_key=f"site:{site.pk}", site=site, node=production.node,
+                       payload={"backup_id": str(backup.pk)})
+
+
+@job_handler("backup_drill", timeout_seconds=4 * 60 * 60)
+def backup_drill(ctx):
+    """The restore drill: the backup restored into a throwaway copy of
+    production (its checksum verified, URLs rewritten), health checked, the
+    verdict recorded on the backup (``verified_at`` or why not), the
+    throwaway removed. Production is only read."""
+    backup = (Backup.objects.select_related("environment__site", "environment__node")
+              .filter(pk=ctx.payload["backup_id"]).first())
+    if backup is None:
+        ctx.log("the backup's record is gone: nothing to verify")
+        return
+    site = backup.environment.site
+    production = site.environments.filter(environment_type=EnvironmentType.PRODUCTION).select_related("node").first()
+    config = storage.configured_storage()
+    if config is None:
+        raise JobError("backup_storage_not_configured", storage.NOT_CONFIGURED_HINT, resource_intact=True)
+    problem = services.restorable_problem(backup, production)
+    if problem is not None:
+        raise JobError("backup_not_restorable", problem.message, resource_intact=True)
+    throwaway = environment_services.create_throwaway_environment(production, f"drill-{ctx.job.pk.hex[:8]}")
+    ctx.log(f"throwaway environment {throwaway.slug} at {throwaway.preview_url}")
+    ctx.result = {"backup_id": str(backup.pk), "throwaway": throwaway.slug, "throwaway_id": str(throwaway.pk)}
+    try:
+        verdict = _drill(ctx, backup, production, throwaway, config)
+    except JobError as exc:
+        verdict = exc
+    finally:
+        with ctx.step(f"remove the throwaway environment {throwaway.slug}"):
+            node_ops_env.teardown(throwaway, ctx)
+            environment_services.remove_environment_records([throwaway.pk])
+    if isinstance(verdict, JobError):
+        services.record_drill(backup, False, verdict.message)
+        raise JobError(verdict.code, f"Restore drill of backup {backup.pk} failed: {verdict.message}",
+                       resource_intact=True)
+    services.record_drill(backup, True, verdict)
+    ctx.result["verified"] = True
+    ctx.log(f"backup {backup.pk} verified: {verdict}")
+
+
+def _drill(ctx, backup, production, throwaway, config) -> str:
+    with ctx.step(f"copy {production.slug} into the throwaway environment"):
+        result = node_ops_env.clone(throwaway, production, release=naming.new_release_name(),
+                                    wp_options=NON_PRODUCTION_OPTIONS, ctx=ctx)
+    releases.make_current(throwaway, releases.record_release(throwaway, result["release"], ReleaseSourceType.CORE,
+                                                             f"copy of {production.slug}"))
+    parts = node_ops.restore_parts(backup)
+    work = ctx.job.pk.hex
+    try:
+        with ctx.step(f"verify backup {backup.pk} against its checksum {backup.checksum}"):
+            node_ops.restore_phase(throwaway, "fetch", work=work, ctx=ctx, parts=parts,
+                                   repository=node_ops.repository_params(throwaway.site, config))
+        with ctx.step(f"restore {'+'.join(sorted(parts))} into {throwaway.slug}"):
+            node_ops.restore_phase(
+                throwaway, "apply", work=work, ctx=ctx, parts=parts, release=naming.new_release_name(),
+                db_password=throwaway.db_password, wp_options=NON_PRODUCTION_OPTIONS,
+                rewrite={"from_url": backup.environment.preview_url,
+                         "from_system_name": naming.system_name(backup.environment)},
+            )
+        with ctx.step("health check of the restored copy"):
+            report = node_ops_env.check_health(throwaway, ctx)
+    finally:
+        try:
+            node_ops.restore_phase(throwaway, "cleanup", work=work, ctx=ctx)
+        except JobError as exc:
+            ctx.log(f"cleaning up after the drill failed: {exc.message}", LogLevel.WARNING)
+    if not report.healthy:
+        raise JobError("health_check_failed", f"the restored copy is unhealthy: {report.problem}")
+    return f"restored into a throwaway copy and healthy (HTTP {report.http_status})"

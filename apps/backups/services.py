@@ -1,6 +1,7 @@
 """Backups: requesting one, and recording what the node stored."""
 
 import hashlib
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -174,3 +175,68 @@ def start_pre_restore_backup(environment: Environment, config: storage.BackupSto
         storage_path=config.repository_location(environment.site_id),
     )
     return mark_running(backup)
+
+
+# --- the restore drill ------------------------------------------------------------------------------
+
+def latest_backup(site) -> Backup | None:
+    """The site's newest completed backup (of any of its environments)."""
+    return (Backup.objects.filter(environment__site=site, status=BackupStatus.COMPLETED)
+            .select_related("environment").order_by("-completed_at").first())
+
+
+def drill_due_sites():
+    """(site, its production, its latest backup) for every site with a
+    completed backup and no drill within ``BACKUP_DRILL_EVERY_DAYS``."""
+    from django.conf import settings
+    from django.db.models import Max
+
+    from apps.sites.models import Site
+
+    if settings.BACKUP_DRILL_EVERY_DAYS <= 0 or storage.configured_storage() is None:
+        return
+    since = timezone.now() - timedelta(days=settings.BACKUP_DRILL_EVERY_DAYS)
+    for site in Site.objects.filter(status=LifecycleStatus.ACTIVE).order_by("slug"):
+        production = site.environments.filter(environment_type=EnvironmentType.PRODUCTION,
+                                              status=LifecycleStatus.ACTIVE).select_related("node").first()
+        backup = latest_backup(site)
+        if production is None or backup is None:
+            continue
+        last = Backup.objects.filter(environment__site=site).aggregate(
+            verified=Max("verified_at"), failed=Max("verify_failed_at"))
+        if any(moment and moment > since for moment in last.values()):
+            continue  # drilled within the interval
+        yield site, production, backup
+
+
+def request_drill(backup_id, user=None):
+    """Queue ``backup_drill`` of one completed backup now (the admin's "Verify by a restore drill")."""
+    backup = _backup_for_restore(backup_id)
+    site = backup.environment.site
+    production = site.environments.filter(environment_type=EnvironmentType.PRODUCTION).select_related("node").first()
+    if production is None:
+        raise ApiError("conflict", "The site has no production environment to copy for the drill.")
+    problem = restorable_problem(backup, production)
+    if problem is not None:
+        raise problem
+    if storage.configured_storage() is None:
+        raise storage_not_configured()
+    return enqueue_job("backup_drill", site=site, node=production.node, user=user,
+                       payload={"backup_id": str(backup.pk)})
+
+
+def record_drill(backup: Backup, healthy: bool, message: str) -> Backup:
+    now = timezone.now()
+    backup.refresh_from_db()
+    if healthy:
+        return change_state(backup, verified_at=now, verify_message=message)
+    return change_state(backup, verify_failed_at=now, verify_message=message[:2000])
+
+
+def drill_state(backup: Backup | None) -> str:
+    """"verified", "failing", "unverified" or "none" (no backup): what the admin shows per site."""
+    if backup is None:
+        return "none"
+    if backup.verify_failed_at and (backup.verified_at is None or backup.verify_failed_at > backup.verified_at):
+        return "failing"
+    return "verified" if backup.verified_at else "unverified"
