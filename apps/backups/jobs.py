@@ -82,9 +82,12 @@ def env_restore(ctx):
         # Never while the restored state is live and unjudged: what was kept aside is the way back.
         if state["cleanup"] and not state["swapped"]:
             try:
-                node_ops.restore_phase(environment, "cleanup", work=work, ctx=ctx)
+                cleaned = node_ops.restore_phase(environment, "cleanup", work=work, ctx=ctx)
             except JobError as exc:
                 ctx.log(f"cleaning up after the restore failed: {exc.message}", LogLevel.WARNING)
+            else:
+                # Releases beyond the last 5 went: no rollback may aim at them.
+                releases.forget_pruned(environment, cleaned.get("pruned") or [])
 
 
 def _restore(ctx, environment, backup, config, parts, work, new_environment, state):

@@ -77,6 +77,7 @@ EXCLUDED_OPERATION_CHECKS = {
     ("createEnvironment", "positive_data_acceptance"): "source_environment_id and expires_at",
     ("rollbackEnvironment", "positive_data_acceptance"): "release_id names a release of this environment",
     ("deployEnvironment", "positive_data_acceptance"): "source_ref names a ref or an uploaded archive",
+    ("restoreEnvironment", "positive_data_acceptance"): "backup_id names a completed backup of the site",
 }
 
 # Operations that ask the node at once. The seeded node is not reachable, so
@@ -92,7 +93,7 @@ NODE_ANSWERED_OPERATIONS = ("createMagicLogin", "listHeldMail", "getNodeHealth")
 # and must. Schemathesis' fuzzing phase takes the values below (so that it
 # reaches the accepted path too); its coverage phase does not apply body values
 # and sends a made-up uuid or a date in 2000, so where that reaches such a 400
-# (createEnvironment, rollbackEnvironment, deployEnvironment) the operation runs
+# (createEnvironment, rollbackEnvironment, deployEnvironment, restoreEnvironment) the operation runs
 # without `positive_data_acceptance` (every other check runs on it, and
 # positive_data_acceptance runs on every other operation, createSite included).
 BODY_VALUES = {
@@ -101,6 +102,8 @@ BODY_VALUES = {
     "rollbackEnvironment": {"release_id": "healthy_release"},
     # A ref of the environment's repository (seeded; never fetched: no worker runs).
     "deployEnvironment": {"source_type": "git", "source_ref": "main"},
+    # A completed backup of the seeded site (never restored: no worker runs).
+    "restoreEnvironment": {"backup_id": "backup"},
 }
 
 
@@ -124,6 +127,9 @@ def seeded(transactional_db):
     so that the panel process sees them."""
     from apps.accounts.factories import UserFactory
     from apps.accounts.services import create_api_token
+    from apps.backups.models import Backup
+    from apps.backups.services import checksum_of
+    from apps.core.models import PanelSettings
     from apps.environments.choices import EnvironmentType, ReleaseHealth
     from apps.environments.factories import EnvironmentFactory
     from apps.environments.models import Environment, Release
@@ -153,9 +159,19 @@ def seeded(transactional_db):
         job_type="health_check", status=JobStatus.FAILED, site=site, environment=staging, node=node,
         finished_at=timezone.now() - timedelta(minutes=1), error_code="node_unreachable",
     )
+    parts = {"db": {"snapshot_id": "a" * 64, "sha256": "b" * 64, "bytes": 1, "added_bytes": 1}}
+    backup = Backup.objects.create(environment=production, backup_scope="db", status="completed", parts=parts,
+                                   checksum=checksum_of(parts), size_bytes=1, completed_at=timezone.now())
+    # Restores are accepted only with backup storage: a loopback endpoint nobody answers (no worker runs).
+    panel_settings = PanelSettings.load()
+    panel_settings.backup_s3_endpoint = "http://127.0.0.1:1"
+    panel_settings.backup_s3_bucket = "fuzzed"
+    panel_settings.backup_s3_access_key_id = "FUZZKEY"
+    panel_settings.backup_s3_secret_access_key = "fuzz-secret"
+    panel_settings.save()
     yield {
         "token": token, "node": node, "site": site, "environment": staging, "production": production,
-        "job": job, "healthy_release": healthy_release,
+        "job": job, "healthy_release": healthy_release, "backup": backup,
     }
     closed.close()
 
@@ -243,6 +259,7 @@ def _config(seeded) -> str:
         "/jobs/{id}": seeded["job"].pk,
         "/nodes/{id}": seeded["node"].pk,
         "/sites/{id}": seeded["site"].pk,
+        "/backups/{id}": seeded["backup"].pk,
     }
     lines = []
     for operation_id, path in sorted(_operations().items()):
