@@ -313,3 +313,18 @@ def _hostile(api_client, site, production):
     assert sentinel.read_bytes() == b"root's\n" and sentinel.stat().st_uid == 0
     # wp-config.php is the panel's, never the backup's.
     assert (root / "shared" / "wp-config.php").stat().st_uid == 0
+
+    # An earlier restore's previous state still kept aside (it stopped half-way): refused before anything
+    # changes, until an operator has looked.
+    production.refresh_from_db()
+    current = production.current_release
+    kept_aside = root / "shared" / ".uploads-previous"
+    kept_aside.mkdir()
+    try:
+        job = restore(api_client, production, files)
+        assert (job.status, job.error_code) == ("failed", "remote_step_failed"), job_log(job.pk)
+        assert "left the previous state aside" in job.error_message and "nothing was changed" in job.error_message
+        production.refresh_from_db()
+        assert production.status == "active" and production.current_release == current
+    finally:
+        kept_aside.rmdir()

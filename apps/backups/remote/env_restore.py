@@ -124,7 +124,7 @@ def dump_part(repository: dict, name: str, part: dict, into: Path) -> None:
             reader.join(timeout=10)
     if process.returncode != 0:
         detail = backup_create._tail(b"".join(errors))
-        if "no matching ID found" in detail or "not found" in detail.lower():
+        if "no matching ID found" in detail:
             raise NodeError("backup_checksum_mismatch",
                             f"the {name} snapshot {part['snapshot_id'][:8]} is not in the repository: {detail}")
         raise NodeError("backup_storage_failed", f"restic could not read the {name} snapshot: {detail}", retryable=True)
@@ -237,12 +237,29 @@ class FilesArchive:
         return problems
 
 
+def left_aside(name: str, root: Path) -> None:
+    """Refuse to start while an earlier restore's previous state is still kept
+    aside (it stopped half-way, or could not put it back): that state may be
+    the only copy of the site as it was, and an operator must look first."""
+    found = []
+    services.ensure_running("mariadb")
+    aside = database_names(name)[1]
+    if tables_of(aside):
+        found.append(f"the database {aside}")
+    if os.path.lexists(root / "shared" / UPLOADS_OLD):
+        found.append(f"{root}/shared/{UPLOADS_OLD}")
+    if found:
+        raise NodeError("remote_step_failed", f"an earlier restore left the previous state aside ({', '.join(found)}); "
+                        "look at it, then drop it, before restoring again")
+
+
 def fetch(params: dict) -> dict:
     parts = check_parts(params["parts"])
     repository = params["repository"]
     work = work_dir(params)
     if not os.path.exists(backup_create.RESTIC):
         raise NodeError("remote_step_failed", "restic is not installed on this node; provision it again")
+    left_aside(params["system_name"], Path(params["root"]))
     WORK_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(WORK_ROOT, 0o700)
     shutil.rmtree(work, ignore_errors=True)
