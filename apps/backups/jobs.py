@@ -75,7 +75,9 @@ def env_restore(ctx):
     new_environment = bool(ctx.payload.get("new_environment"))
     work = ctx.job.pk.hex
     parts = node_ops.restore_parts(backup)
-    state = {"swapped": False, "cleanup": True}
+    # Cleanup only once fetch has passed: a refused fetch made nothing to clean, and what an
+    # earlier restore kept aside (the reason fetch may refuse) must stay for an operator.
+    state = {"swapped": False, "cleanup": False}
     try:
         _restore(ctx, environment, backup, config, parts, work, new_environment, state)
     finally:
@@ -99,6 +101,7 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
         except JobError as exc:
             raise JobError(exc.code, f"{exc.message} (nothing was changed)", retryable=exc.retryable,
                            resource_intact=True) from None
+    state["cleanup"] = True
     pre_restore = None
     if not new_environment:
         with ctx.step("pre-restore full backup"):
