@@ -297,6 +297,9 @@ BACKUP_DRILL_EVERY_DAYS = env_int("PRESSLUFT_BACKUP_DRILL_DAYS", 7)
 # git deploys from file:// URLs and paths on the node: for the test suite only
 # (a deploy from a local path would copy whatever the node's git account can read).
 GIT_ALLOW_LOCAL_REPOSITORIES = env_bool("PRESSLUFT_GIT_ALLOW_LOCAL_REPOSITORIES", False)
+# Payment API hosts that staging and clone environments refuse to reach, on top
+# of the built-in list in docs/staging-holds.md (a name covers its subdomains).
+STAGING_EXTRA_PAYMENT_HOSTS = [host.lower() for host in env_list("PRESSLUFT_STAGING_EXTRA_PAYMENT_HOSTS", [])]
 JOB_MAX_ATTEMPTS = 3
 JOB_RETRY_BACKOFF = [60, 5 * 60, 15 * 60]
 # A running job whose worker has not written a heartbeat for this long is

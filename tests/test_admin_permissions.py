@@ -175,6 +175,35 @@ def test_a_viewer_may_neither_log_in_nor_read_held_mail(environments):
     assert not AuditEntry.objects.filter(action="environment.magic_login").exists()
 
 
+def test_a_viewer_may_neither_read_the_holds_nor_run_held_work(environments):
+    _, staging = environments
+    viewer = signed_in(VIEWERS)
+    holds = url(Environment, "staging_holds", staging.pk)
+    assert viewer.get(holds).status_code == 403
+    assert viewer.post(holds, {"run_scheduled": "1"}).status_code == 403
+    assert viewer.get(url(Environment, "outgoing_allow_list", staging.pk)).status_code == 403
+    run_action(viewer, Environment, "run_scheduled_work", [staging])
+    assert not Job.objects.filter(job_type="env_run_scheduled").exists()
+    page = viewer.get(url(staging)).content.decode()
+    assert 'value="run_scheduled_work"' not in page and 'value="show_staging_holds"' not in page
+    assert "WP-Cron and Action Scheduler held" in page  # what is held is no secret; what it holds back is
+
+
+def test_a_developer_runs_held_work_on_staging_from_the_admin(environments):
+    production, staging = environments
+    developer = signed_in(DEVELOPERS)
+    page = developer.get(url(staging)).content.decode()
+    assert 'value="run_scheduled_work"' in page and 'value="show_staging_holds"' in page
+    run_action(developer, Environment, "run_scheduled_work", [staging])
+    job = Job.objects.get(job_type="env_run_scheduled")
+    assert job.environment == staging
+    assert AuditEntry.objects.get(action="environment.run_scheduled", job=job).details["via"] == "admin"
+    # Production holds nothing back: refused, and said why.
+    run_action(signed_in(OPERATORS), Environment, "run_scheduled_work", [production])
+    assert refusal("environment.run_scheduled", production) == ("failed", "conflict")
+    assert Job.objects.filter(job_type="env_run_scheduled").count() == 1
+
+
 def test_a_developer_resets_a_failed_staging_but_not_production(environments):
     production, staging = environments
     Environment.objects.filter(pk__in=[production.pk, staging.pk]).update(status=LifecycleStatus.FAILED)

@@ -14,6 +14,7 @@ from apps.core.admin_pages import PanelModelAdmin
 from apps.core.choices import LifecycleStatus
 from apps.domains.models import Domain
 from apps.environments import admin_pages as pages
+from apps.environments.choices import EnvironmentType
 from apps.environments.models import DeployArchive, DriftCheck, Environment, Release
 from apps.jobs.models import Job
 
@@ -37,6 +38,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         (None, {"fields": ("name", "slug", "site_link", "environment_type", "status_column", "status_reason", "related")}),
         ("Hosting", {"fields": ("node", "preview_link", "primary_domain", "current_release", "source_environment", "expires_at")}),
         ("Deploys", {"fields": ("git_repository", "deploy_key_public")}),
+        ("Staging holds", {"fields": ("holds_column", "outgoing_allowed_hosts")}),
         (
             "Promotion and caching",
             {"fields": ("promotion_preset", "drift_column", "drift_checked_at", "last_drift_check",
@@ -49,6 +51,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         "preview_link", "primary_domain", "current_release", "source_environment", "expires_at",
         "promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "fastcgi_cache_enabled",
         "redis_cache_enabled", "id", "state_version", "created_at", "updated_at", "git_repository", "deploy_key_public",
+        "outgoing_allowed_hosts", "holds_column",
     )
     object_actions = (
         pages.OpenWordPressAdmin(),
@@ -56,6 +59,9 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.GitRepositoryPage(),
         pages.CloneEnvironment(),
         pages.HeldMailPage(),
+        pages.StagingHoldsPage(),
+        pages.RunScheduledWork(),
+        pages.OutgoingAllowListPage(),
         pages.ReleasesPage(),
         pages.RunHealthCheck(),
         pages.BackUpNow(),
@@ -91,6 +97,16 @@ class EnvironmentAdmin(PanelModelAdmin):
     @admin.display(description="Preview URL")
     def preview_link(self, obj):
         return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>', obj.preview_url, obj.preview_url)
+
+    @admin.display(description="Holds")
+    def holds_column(self, obj):
+        if obj.environment_type == EnvironmentType.PRODUCTION:
+            return "None: production is the live site."
+        # What the staging must-use plugin holds by design; the page "Holds and
+        # outgoing requests" asks the environment which are on now.
+        return ("WP-Cron and Action Scheduler held (run them once from Holds and outgoing requests), "
+                "payment gateways off and in test mode, outgoing requests refused but for the allow-list, "
+                "mail held, search engines discouraged.")
 
     @admin.display(description="Related")
     def related(self, obj):

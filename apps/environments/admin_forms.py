@@ -88,3 +88,11 @@ class RestoreForm(forms.Form):
                              f"{backup.environment.slug} · {backup.pk}")
             for backup in backups
         ]
+
+
+class OutgoingAllowListForm(forms.Form):
+    hosts = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 6, "cols": 60}), label="Hosts",
+        help_text="One host name a line (e.g. api.example.com; each covers its subdomains). WordPress on this "
+                  "environment may reach these; every other host, payment processors included, is refused.",
+    )

@@ -26,8 +26,14 @@ from apps.core.admin_helpers import admin_url
 from apps.core.admin_pages import FormPage, ObjectPage
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
-from apps.environments import held_mail, services
-from apps.environments.admin_forms import CloneEnvironmentForm, DeployForm, GitRepositoryForm, RestoreForm
+from apps.environments import held_mail, services, staging_holds
+from apps.environments.admin_forms import (
+    CloneEnvironmentForm,
+    DeployForm,
+    GitRepositoryForm,
+    OutgoingAllowListForm,
+    RestoreForm,
+)
 from apps.environments.choices import ReleaseHealth
 
 RELEASES_SHOWN = 20
@@ -333,6 +339,98 @@ class HeldMailPage(OnEnvironment, ObjectPage):
             error = exc.message
         return {"mails": mails, "error": error, "limit": held_mail.HELD_MAIL_MAX,
                 "is_production": is_production(environment)}
+
+
+def queue_run_scheduled(modeladmin, request, environments):
+    """The admin's doors to running held scheduled work once (the action, the
+    holds page's button): services.run_scheduled decides, audited like the API."""
+    return run_job_action(
+        modeladmin, request, environments, action="environment.run_scheduled",
+        call=guarded(request.user, "environments.change_environment",
+                     lambda environment: services.run_scheduled(environment.pk, user=request.user)),
+        label=lambda environment: f"Environment {environment}",
+        done="held scheduled work queued to run once as",
+    )
+
+
+class RunScheduledWork(OnEnvironment, ObjectAction):
+    name = "run_scheduled_work"
+    label = "Run held scheduled work once"
+    description = "Run held scheduled work once (WP-Cron and Action Scheduler)"
+    permission = "environments.change_environment"
+    audit = "environment.run_scheduled"
+    when_active = True
+    on_production = "never"  # production runs its own
+    done = "held scheduled work queued to run once as"
+
+    def call(self, request, environment):
+        return services.run_scheduled(environment.pk, user=request.user)
+
+
+class StagingHoldsPage(OnEnvironment, ObjectPage):
+    """Which holds are on, the due work held back, the latest outgoing requests;
+    a button runs the held scheduled work once (POST)."""
+
+    name = "staging_holds"
+    path = "holds"
+    label = "Holds and outgoing requests"
+    action_name = "show_staging_holds"
+    description = "Holds and outgoing requests (one selected environment)"
+    # The copy's shop: its scheduled orders, the hosts it calls. As private as its held mail.
+    permission = "environments.magic_login_environment"
+    when_active = True
+    on_production = "never"  # production holds nothing back
+    methods = ("GET", "POST")
+    template = "admin/environments/staging_holds.html"
+
+    def title(self, environment):
+        return f"Holds and outgoing requests of {environment}"
+
+    def context(self, request, environment):
+        holds, requests, error = None, [], ""
+        try:
+            holds, requests = staging_holds.overview(environment.pk, limit=staging_holds.REQUESTS_MAX)
+        except ApiError as exc:
+            error = exc.message
+        return {"holds": holds, "requests": requests, "error": error, "limit": staging_holds.REQUESTS_MAX,
+                "can_run": may_act_on_environment(request.user, environment, "environments.change_environment")}
+
+    def post(self, request, environment):
+        outcome = queue_run_scheduled(self.modeladmin, request, [environment])
+        return HttpResponseRedirect(admin_url(outcome.jobs[0]) if outcome.jobs else self.url_for(environment))
+
+
+class OutgoingAllowListPage(OnEnvironment, FormPage):
+    """The hosts a staging or clone environment's WordPress may reach."""
+
+    name = "outgoing_allow_list"
+    path = "outgoing-allow-list"
+    label = "Outgoing allow-list"
+    action_name = "edit_outgoing_allow_list"
+    description = "Outgoing allow-list (one selected environment)"
+    permission = "environments.change_environment"
+    when_active = True
+    on_production = "never"
+    form_class = OutgoingAllowListForm
+
+    def title(self, environment):
+        return f"Outgoing allow-list of {environment}"
+
+    def intro(self, environment):
+        return ("WordPress on this copy reaches no other host than its own and those listed here: payment "
+                "processors and every other host are refused, and each attempt is listed under Holds and "
+                "outgoing requests. The list is written to the environment's wp-config.php at once.")
+
+    def initial(self, environment):
+        return {"hosts": "\n".join(environment.outgoing_allowed_hosts or [])}
+
+    def perform(self, request, environment, data):
+        hosts = [line.strip() for line in data["hosts"].replace(",", "\n").splitlines() if line.strip()]
+        return run_service_action(
+            self.modeladmin, request, [environment], action="environment.set_outgoing_allow_list",
+            call=lambda target: services.set_outgoing_allowed_hosts(target.pk, hosts, user=request.user),
+            done=lambda changed: f"outgoing allow-list set to {', '.join(changed.outgoing_allowed_hosts) or '(none)'}.",
+        )
 
 
 def queue_rollback(modeladmin, request, release):

@@ -13,7 +13,7 @@ from apps.core.query_params import integer_param
 from apps.core.api_views import ChildListView, job_accepted
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
-from apps.environments import held_mail, services
+from apps.environments import held_mail, services, staging_holds
 from apps.environments.filters import EnvironmentFilter
 from apps.environments.models import Environment
 from apps.environments.serializers import (
@@ -25,7 +25,10 @@ from apps.environments.serializers import (
     GitRepositorySerializer,
     HeldMailSerializer,
     MagicLoginResponseSerializer,
+    OutgoingAllowListSerializer,
+    OutgoingRequestSerializer,
     RollbackSerializer,
+    StagingHoldsSerializer,
 )
 from apps.sites.models import Site
 
@@ -290,3 +293,97 @@ class EnvironmentGitRepositoryView(APIView):
             id, body.validated_data["repository_url"], new_deploy_key=body.validated_data["new_deploy_key"],
             user=request.user,
         ))
+
+
+class EnvironmentStagingHoldsView(APIView):
+    # What the holds show is the copy's shop: as private as its held mail.
+    required_permissions = {"GET": needs("environments.magic_login_environment")}
+
+    @extend_schema(
+        operation_id="getStagingHolds",
+        tags=["Environments"],
+        summary="What a staging or clone environment holds back",
+        description=(
+            "Reads from the node (no job) which holds the staging must-use plugin has on (WP-Cron, Action "
+            "Scheduler, payment gateways, outgoing requests, mail, search engines), the due work held back, the "
+            "payment gateways' settings as WordPress reads them and the outgoing policy. Production holds nothing "
+            "(409 conflict)."
+        ),
+        responses={200: ok(StagingHoldsSerializer, "The holds."), **error_responses(401, 404, 409, 502)},
+    )
+    def get(self, request, id):
+        return Response(StagingHoldsSerializer(staging_holds.staging_holds(id)).data)
+
+
+class EnvironmentOutgoingRequestsView(APIView):
+    required_permissions = {"GET": needs("environments.magic_login_environment")}
+
+    @extend_schema(
+        operation_id="listOutgoingRequests",
+        tags=["Environments"],
+        summary="Outgoing HTTP requests a staging or clone environment made",
+        description="Reads the environment's request log from the node (no job), newest first: host, path, time, "
+                    "blocked or let through. Production keeps none (409 conflict).",
+        parameters=[OpenApiParameter(
+            "limit", {"type": "integer", "minimum": 1, "maximum": staging_holds.REQUESTS_MAX},
+            description=f"At most this many (1-{staging_holds.REQUESTS_MAX}, default {staging_holds.REQUESTS_MAX}).",
+        )],
+        responses={200: ok(OutgoingRequestSerializer(many=True), "Newest first."),
+                   **error_responses(400, 401, 404, 409, 502)},
+    )
+    def get(self, request, id):
+        limit = integer_param(request, "limit", staging_holds.REQUESTS_MAX, 1, staging_holds.REQUESTS_MAX)
+        return Response(OutgoingRequestSerializer(staging_holds.outgoing_requests(id, limit=limit), many=True).data)
+
+
+class EnvironmentRunScheduledView(APIView):
+    required_permissions = {"POST": needs("environments.change_environment", production_guard=True)}
+
+    @extend_schema(
+        operation_id="runScheduledWork",
+        tags=["Environments"],
+        summary="Run a staging or clone environment's held scheduled work once",
+        description=(
+            "Queues `env_run_scheduled`: the due WP-Cron events and the Action Scheduler's queue run once, with "
+            "the payment and outgoing-request holds still on. Production holds nothing (409 conflict)."
+        ),
+        request=None,
+        responses={202: ok(JobResponseSerializer, "Queued."), **error_responses(401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.run_scheduled", resource_type="environment", resource_id=id)
+        return job_accepted(request, services.run_scheduled(id, user=request.user))
+
+
+class EnvironmentOutgoingAllowListView(APIView):
+    required_permissions = {
+        "GET": needs("environments.view_environment"),
+        "PUT": needs("environments.change_environment", production_guard=True),
+    }
+
+    @extend_schema(
+        operation_id="getOutgoingAllowList",
+        tags=["Environments"],
+        summary="Hosts a staging or clone environment may reach",
+        responses={200: ok(OutgoingAllowListSerializer, "The allow-list."), **error_responses(401, 404)},
+    )
+    def get(self, request, id):
+        return Response({"hosts": list(get_object_or_404(Environment, pk=id).outgoing_allowed_hosts or [])})
+
+    @extend_schema(
+        operation_id="setOutgoingAllowList",
+        tags=["Environments"],
+        summary="Set the hosts a staging or clone environment may reach",
+        description="Written to the environment's wp-config.php on its node at once (no job); kept only if that "
+                    "worked. Production has no allow-list (409 conflict).",
+        request=OutgoingAllowListSerializer,
+        responses={200: ok(OutgoingAllowListSerializer, "The new allow-list."),
+                   **error_responses(400, 401, 404, 409, 502)},
+    )
+    def put(self, request, id):
+        body = OutgoingAllowListSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        audit.annotate(request, action="environment.set_outgoing_allow_list", resource_type="environment",
+                       resource_id=id)
+        environment = services.set_outgoing_allowed_hosts(id, body.validated_data["hosts"], user=request.user)
+        return Response({"hosts": environment.outgoing_allowed_hosts})

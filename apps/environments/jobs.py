@@ -177,3 +177,15 @@ def release_rollback(ctx):
     target = environment.releases.get(pk=ctx.payload["release_id"])
     _roll_back(ctx, environment, target)
     ctx.result = {"release": target.directory}
+
+
+@job_handler("env_run_scheduled")
+def env_run_scheduled(ctx):
+    """An operator's choice: a staging or clone environment's held scheduled
+    work (due WP-Cron events, the Action Scheduler's queue) run once. Its
+    payment and outgoing-request holds stay on while it runs."""
+    environment = Environment.objects.select_related("node").get(pk=ctx.job.environment_id)
+    with ctx.step(f"run the held scheduled work of {environment.slug} once"):
+        ctx.result = node_ops.run_scheduled(environment, ctx=ctx)
+    ctx.log(f"ran {ctx.result.get('cron_events')} WP-Cron event(s); due actions left: "
+            f"{(ctx.result.get('due_after') or {}).get('scheduled_actions')}")

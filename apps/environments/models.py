@@ -62,6 +62,9 @@ class Environment(VersionedModel):
     # gets the public half as a read-only deploy key.
     deploy_key_private = EncryptedTextField(blank=True, default="", editable=False)
     deploy_key_public = models.TextField(blank=True, default="", editable=False)
+    # Hosts the staging must-use plugin lets WordPress reach from a non-production
+    # environment (a name covers its subdomains); every other host is refused.
+    outgoing_allowed_hosts = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["site__slug", "slug"]

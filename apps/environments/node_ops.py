@@ -69,6 +69,9 @@ def render_configs(environment) -> dict:
         "fastcgi_cache_enabled": environment.fastcgi_cache_enabled,
         "cache_zone": settings.NGINX_CACHE_ZONE,
         "snippets_dir": settings.NGINX_SNIPPETS_DIR,
+        # The staging must-use plugin's outgoing-request policy (docs/staging-holds.md).
+        "outgoing_allowed_hosts": ",".join(environment.outgoing_allowed_hosts or []),
+        "extra_payment_hosts": ",".join(settings.STAGING_EXTRA_PAYMENT_HOSTS),
     }
     return {
         "wp_config": render("wp-config.php.tmpl", context),
@@ -120,6 +123,20 @@ def login_params(environment, lifetime: int) -> dict:
 
 def held_mail_params(environment, limit: int) -> dict:
     return dict(_base(environment), limit=limit)
+
+
+def staging_holds_params(environment, limit: int) -> dict:
+    return dict(_base(environment), limit=limit)
+
+
+def write_config_params(environment) -> dict:
+    """env_write_config.py: the environment's wp-config.php as the panel renders it now."""
+    return dict(_base(environment), wp_config=render_configs(environment)["wp_config"])
+
+
+def run_scheduled(environment, ctx=None) -> dict:
+    """Run the environment's held WP-Cron events and Action Scheduler queue once."""
+    return run_program(environment.node, "wp_run_scheduled.py", _base(environment), ctx=ctx, timeout=900)
 
 
 def held_mail(environment, limit, timeout: float = 15) -> list:

@@ -138,3 +138,48 @@ class HeldMailSerializer(serializers.Serializer):
     recipients = serializers.CharField()
     subject = serializers.CharField(allow_blank=True)
     excerpt = serializers.CharField(allow_blank=True, help_text="The start of the body, tags removed.")
+
+
+class HoldSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="wp_cron, action_scheduler, payment_gateways, outgoing_requests, mail, "
+                                           "search_engines.")
+    description = serializers.CharField()
+    active = serializers.BooleanField()
+
+
+class GatewaySettingSerializer(serializers.Serializer):
+    option = serializers.CharField(help_text="The gateway's settings option found in the environment's database.")
+    enabled = serializers.CharField(allow_blank=True, help_text="Its `enabled` value as WordPress now reads it.")
+
+
+class StagingHoldsSerializer(serializers.Serializer):
+    holds = HoldSerializer(many=True)
+    due_cron_events = serializers.IntegerField(allow_null=True, help_text="Due WP-Cron events held back.")
+    due_scheduled_actions = serializers.IntegerField(
+        allow_null=True, help_text="Due pending Action Scheduler actions held back (null: no Action Scheduler).")
+    gateway_settings = GatewaySettingSerializer(many=True)
+    payment_hosts = serializers.ListField(child=serializers.CharField(),
+                                          help_text="Payment processors' API hosts refused (with subdomains).")
+    allowed_hosts = serializers.ListField(child=serializers.CharField(),
+                                          help_text="The environment's outgoing allow-list.")
+
+
+class OutgoingRequestSerializer(serializers.Serializer):
+    time = serializers.DateTimeField(allow_null=True)
+    method = serializers.CharField()
+    host = serializers.CharField(allow_blank=True)
+    path = serializers.CharField(help_text="The path only, never the query string.")
+    blocked = serializers.BooleanField()
+    reason = serializers.CharField(help_text="payment processor, not on the allow-list, allow-list or own site.")
+
+
+# A host name (any case, an optional final dot): labels of letters, digits and inner hyphens.
+HOST_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+
+
+class OutgoingAllowListSerializer(StrictSerializer):
+    hosts = serializers.ListField(
+        child=serializers.RegexField(HOST_NAME_PATTERN, max_length=253), max_length=50,
+        help_text="Host names the environment's WordPress may reach (each covers its subdomains); every other "
+                  "host, payment processors included, is refused. Empty: none.",
+    )

@@ -23,6 +23,7 @@ from apps.environments.choices import EnvironmentType
 from apps.environments.models import DeployArchive, Environment
 from apps.environments.remote import release_archive
 from apps.environments.repository_urls import refuse_credentials
+from apps.environments.staging_holds import clean_hosts, non_production_environment
 from apps.jobs.services import enqueue_job
 from apps.jobs.choices import ACTIVE as ACTIVE_JOB_STATUSES
 from apps.jobs.models import Job
@@ -374,3 +375,36 @@ def rollback(environment_id, release_id, user=None):
     if environment.status != LifecycleStatus.ACTIVE:
         raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.")
     return enqueue_job("release_rollback", environment=environment, payload={"release_id": str(release.pk)}, user=user)
+
+
+def run_scheduled(environment_id, user=None):
+    """Queue ``env_run_scheduled``: the held WP-Cron events and Action
+    Scheduler queue of a staging or clone environment, run once (its payment
+    and outgoing-request holds stay on). Production holds nothing."""
+    environment = non_production_environment(environment_id)
+    return enqueue_job("env_run_scheduled", environment=environment, user=user)
+
+
+WRITE_CONFIG_DEADLINE = 20.0
+
+
+def set_outgoing_allowed_hosts(environment_id, hosts, user=None) -> Environment:
+    """The hosts a staging or clone environment's WordPress may reach (a name
+    covers its subdomains); every other host, payment processors included, is
+    refused. Written to the environment's wp-config.php on its node at once,
+    and kept only if that worked."""
+    hosts = clean_hosts(hosts)
+    with transaction.atomic():
+        environment = (Environment.objects.select_for_update().select_related("node", "site")
+                       .filter(pk=environment_id).first())
+        if environment is None:
+            raise ApiError("not_found", "No environment with this id.")
+        if environment.environment_type == EnvironmentType.PRODUCTION:
+            raise ApiError("conflict", "Production reaches whatever it needs: it has no allow-list.")
+        if environment.status != LifecycleStatus.ACTIVE:
+            raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.",
+                           {"status": environment.status})
+        environment.outgoing_allowed_hosts = hosts
+        run_now(environment.node, "env_write_config.py", node_ops.write_config_params(environment),
+                timeout=WRITE_CONFIG_DEADLINE, task="configuration update")
+        return change_state(environment, outgoing_allowed_hosts=hosts)

@@ -12,8 +12,12 @@ from apps.environments.api import (
     EnvironmentHealthCheckView,
     EnvironmentHeldMailView,
     EnvironmentMagicLoginView,
+    EnvironmentOutgoingAllowListView,
+    EnvironmentOutgoingRequestsView,
     EnvironmentResetView,
     EnvironmentRollbackView,
+    EnvironmentRunScheduledView,
+    EnvironmentStagingHoldsView,
     SiteEnvironmentListView,
 )
 
@@ -29,6 +33,13 @@ urlpatterns = [
     path("environments/<uuid:id>/git-repository", EnvironmentGitRepositoryView.as_view(),
          name="environment-git-repository"),
     path("environments/<uuid:id>/held-mail", EnvironmentHeldMailView.as_view(), name="environment-held-mail"),
+    path("environments/<uuid:id>/staging-holds", EnvironmentStagingHoldsView.as_view(), name="environment-staging-holds"),
+    path("environments/<uuid:id>/outgoing-requests", EnvironmentOutgoingRequestsView.as_view(),
+         name="environment-outgoing-requests"),
+    path("environments/<uuid:id>/outgoing-allow-list", EnvironmentOutgoingAllowListView.as_view(),
+         name="environment-outgoing-allow-list"),
+    path("environments/<uuid:id>/run-scheduled", EnvironmentRunScheduledView.as_view(),
+         name="environment-run-scheduled"),
     path("environments/<uuid:id>/health-check", EnvironmentHealthCheckView.as_view(),
          name="environment-health-check"),
 ]

@@ -10,7 +10,7 @@ limit, so a run is repeatable and takes well under two minutes.
 The panel runs without a worker: jobs the requests queue stay queued, so no
 node is touched. The seeded node's SSH port is one nobody listens on, so the
 operations that ask a node at once (magic login, held mail, a live health
-check) answer 502 `node_unreachable` without reaching anything.
+check, the staging holds) answer 502 `node_unreachable` without reaching anything.
 """
 
 import json
@@ -83,7 +83,8 @@ EXCLUDED_OPERATION_CHECKS = {
 # Operations that ask the node at once. The seeded node is not reachable, so
 # their documented 502 (`node_unreachable`) is the right answer there, not a
 # server fault; everywhere else any 5xx fails the run.
-NODE_ANSWERED_OPERATIONS = ("createMagicLogin", "listHeldMail", "getNodeHealth")
+NODE_ANSWERED_OPERATIONS = ("createMagicLogin", "listHeldMail", "getNodeHealth", "getStagingHolds",
+                            "listOutgoingRequests", "setOutgoingAllowList")
 
 # Body fields whose validity no schema can state, because it depends on other
 # objects or on the clock: a random uuid names no node, environment or release

@@ -59,8 +59,13 @@ OPEN_ROUTES = {
 }
 
 # Reads a Viewer is refused: held mail is the mail an environment's WordPress
-# sent (customers' addresses copied from production), as private as logging in.
-VIEWER_MAY_NOT_READ = {"environment-held-mail"}
+# sent (customers' addresses copied from production), as private as logging in;
+# so are the staging holds and outgoing requests (the copy's orders, the hosts it calls).
+VIEWER_MAY_NOT_READ = {"environment-held-mail", "environment-staging-holds", "environment-outgoing-requests"}
+# Reads that ask the node at once (which this world's node does not answer)...
+NODE_READS = {"environment-held-mail"}
+# ...and those that production answers 409: it holds nothing back.
+NOT_ON_PRODUCTION = {"environment-staging-holds", "environment-outgoing-requests"}
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,7 @@ def request(client, world: World, route: Route, method: str, environment: Enviro
                                                            .values_list("pk", flat=True).first())},
         ("environment-git-repository", "PUT"): {"repository_url": "https://git.example.test/other.git",
                                                 "new_deploy_key": True},
+        ("environment-outgoing-allow-list", "PUT"): {"hosts": ["api.example.test"]},
         ("node-list", "POST"): {"name": "intruder", "hostname": "127.0.0.1", "ssh_port": world.node.ssh_port,
                                 "public_ipv4": "127.0.0.1"},
     }
@@ -313,7 +319,12 @@ def test_reads_need_the_view_permission(client_of, world, tmp_path, route):
 def test_operators_read_everything(client_of, world, tmp_path, route):
     response = request(client_of(OPERATORS), world, route, "GET", world.production, tmp_path)
     # Held mail is read from the node, which this world's node does not answer.
-    assert response.status_code == (502 if route.name == "environment-held-mail" else 200), response.content
+    expected = 502 if route.name in NODE_READS else 409 if route.name in NOT_ON_PRODUCTION else 200
+    assert response.status_code == expected, response.content
+    if route.name in NOT_ON_PRODUCTION:
+        # On staging, past the permission check, they ask the node too.
+        response = request(client_of(OPERATORS), world, route, "GET", world.staging, tmp_path)
+        assert response.json()["code"] in NODE_ERRORS, response.content
 
 
 def test_a_live_node_health_check_needs_manage_node(client_of, world):

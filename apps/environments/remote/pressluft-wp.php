@@ -67,8 +67,34 @@ if ($command === 'install') {
     function wp_new_blog_notification($blog_title, $blog_url, $user_id, $password) {}
 }
 
+if ($command === 'run-held') {
+    // The staging must-use plugin lifts its hold on WP-Cron and the Action
+    // Scheduler for this one process (its payment and outgoing-request holds stay).
+    define('PRESSLUFT_RUN_HELD', true);
+}
+
 chdir($wp_root);
 require $wp_root . '/wp-load.php';
+
+/** Due WP-Cron events (read past the staging hold) and due pending Action Scheduler actions (null: no such table). */
+function pl_due_work(): array {
+    global $wpdb;
+    $events = 0;
+    $crons = _get_cron_array();
+    foreach (is_array($crons) ? $crons : [] as $timestamp => $hooks) {
+        if (is_numeric($timestamp) && (int) $timestamp <= time() && is_array($hooks)) {
+            foreach ($hooks as $instances) {
+                $events += is_array($instances) ? count($instances) : 0;
+            }
+        }
+    }
+    $table = $wpdb->prefix . 'actionscheduler_actions';
+    $actions = null;
+    if ($wpdb->get_var($wpdb->prepare('SHOW TABLES LIKE %s', $wpdb->esc_like($table))) === $table) {
+        $actions = (int) $wpdb->get_var("SELECT COUNT(*) FROM `{$table}` WHERE status = 'pending' AND scheduled_date_gmt <= UTC_TIMESTAMP()");
+    }
+    return ['cron_events' => $events, 'scheduled_actions' => $actions];
+}
 
 switch ($command) {
     case 'is-installed':
@@ -159,6 +185,45 @@ switch ($command) {
             ];
         }
         pl_answer(['ok' => true, 'mails' => $mails, 'held' => is_array($held) ? count($held) : 0]);
+
+    case 'staging-holds':
+        // Which holds the staging must-use plugin has on in this environment
+        // (none in production, where it is inert), and the work they hold back.
+        // (PHP declares the plugin's functions even where it returns early: the constant decides.)
+        $staging = defined('PRESSLUFT_STAGING') && PRESSLUFT_STAGING;
+        $holds = $staging && function_exists('pressluft_staging_holds') ? pressluft_staging_holds() : null;
+        pl_answer(['ok' => true, 'holds' => $holds, 'due' => pl_due_work()]);
+
+    case 'run-held':
+        // What wp-cron.php does, once: every due event rescheduled or
+        // unscheduled, then run. The Action Scheduler's queue runner is a
+        // WP-Cron hook; if it was not due, it runs once after the events.
+        if (!defined('PRESSLUFT_STAGING') || !PRESSLUFT_STAGING || !function_exists('pressluft_running_held_work')) {
+            pl_fail('this environment holds no scheduled work (production, or no staging plugin)');
+        }
+        $before = pl_due_work();
+        $ran = [];
+        $jobs = wp_get_ready_cron_jobs();
+        foreach ($jobs as $timestamp => $hooks) {
+            foreach ($hooks as $hook => $instances) {
+                foreach ($instances as $event) {
+                    $args = is_array($event['args'] ?? null) ? $event['args'] : [];
+                    if (!empty($event['schedule'])) {
+                        wp_reschedule_event($timestamp, $event['schedule'], $hook, $args);
+                    }
+                    wp_unschedule_event($timestamp, $hook, $args);
+                    do_action_ref_array($hook, $args);
+                    $ran[] = (string) $hook;
+                }
+            }
+        }
+        $queue_ran = in_array('action_scheduler_run_queue', $ran, true);
+        if (!$queue_ran && has_action('action_scheduler_run_queue')) {
+            do_action('action_scheduler_run_queue', 'Pressluft');
+            $queue_ran = true;
+        }
+        pl_answer(['ok' => true, 'cron_events' => count($ran), 'hooks' => array_slice(array_values(array_unique($ran)), 0, 50),
+                   'action_scheduler' => $queue_ran, 'due_before' => $before, 'due_after' => pl_due_work()]);
 
     case 'cache-flush':
         $flushed = wp_cache_flush();

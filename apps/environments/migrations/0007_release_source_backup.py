@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('environments', '0005_release_source_core'),
+        ('environments', '0006_environment_outgoing_allowed_hosts'),
     ]
 
     operations = [
