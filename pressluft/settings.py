@@ -313,6 +313,9 @@ DEPLOY_ARCHIVE_DIR = DATA_DIR / "deploy-archives"
 DEPLOY_ARCHIVE_MAX_BYTES = env_int("PRESSLUFT_DEPLOY_ARCHIVE_MAX_MB", 256) * 1024 * 1024
 DEPLOY_ARCHIVE_MAX_UNPACKED_BYTES = env_int("PRESSLUFT_DEPLOY_ARCHIVE_MAX_UNPACKED_MB", 1024) * 1024 * 1024
 DEPLOY_ARCHIVES_KEPT = 5
+# The restore drill: each site's latest backup is restored into a throwaway
+# environment and checked this often (days; 0 turns the drill off).
+BACKUP_DRILL_EVERY_DAYS = env_int("PRESSLUFT_BACKUP_DRILL_DAYS", 7)
 # git deploys from file:// URLs and paths on the node: for the test suite only
 # (a deploy from a local path would copy whatever the node's git account can read).
 GIT_ALLOW_LOCAL_REPOSITORIES = env_bool("PRESSLUFT_GIT_ALLOW_LOCAL_REPOSITORIES", False)

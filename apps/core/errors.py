@@ -36,6 +36,8 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "backup_storage_not_configured": (409, "Backups are off: no S3-compatible backup storage is configured."),
     "domain_exists": (409, "The hostname is attached (or being attached) already; a hostname belongs to one environment."),
     "domain_not_ready": (409, "The domain has no certificate yet, so it cannot be the primary one."),
+    "backup_not_restorable": (409, "The backup is not completed (pending, running, failed or expired)."),
+    "backup_of_another_site": (409, "The backup belongs to another site; a site is restored only from its own backups."),
     "archive_invalid": (400, "The uploaded archive was refused; details list every problem found."),
     "request_too_large": (413, "The request body is larger than allowed."),
     "upload_too_large": (413, "The uploaded archive is larger than the configured limit."),

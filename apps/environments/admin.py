@@ -68,6 +68,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.RunHealthCheck(),
         pages.BackUpNow(),
         domain_pages.AddDomainPage(),
+        pages.RestorePage(),
         pages.ResetEnvironment(),
         pages.DeleteEnvironment(),
         pages.WordPressAdminFromList(),

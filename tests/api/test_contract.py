@@ -20,7 +20,6 @@ DIGEST_FILE = REPO / "contracts" / "reference-digest.json"
 NOT_YET_SERVED = {
     "POST /sites/{id}/import",
     "POST /environments/{id}/drift-check",
-    "POST /environments/{id}/restore",
     "POST /environments/{id}/promote",
     "PATCH /environments/{id}/cache",
     "POST /environments/{id}/cache/purge",

@@ -84,6 +84,7 @@ EXCLUDED_OPERATION_CHECKS = {
     # cannot say so, and the panel must refuse the rest (400 naming the field).
     # tests/domains/test_hostnames.py holds the rules.
     ("addEnvironmentDomain", "positive_data_acceptance"): "hostname rules no schema states",
+    ("restoreEnvironment", "positive_data_acceptance"): "backup_id names a completed backup of the site",
 }
 
 # Operations that ask the node at once. The seeded node is not reachable, so
@@ -100,7 +101,7 @@ NODE_ANSWERED_OPERATIONS = ("createMagicLogin", "listHeldMail", "getNodeHealth",
 # and must. Schemathesis' fuzzing phase takes the values below (so that it
 # reaches the accepted path too); its coverage phase does not apply body values
 # and sends a made-up uuid or a date in 2000, so where that reaches such a 400
-# (createEnvironment, rollbackEnvironment, deployEnvironment) the operation runs
+# (createEnvironment, rollbackEnvironment, deployEnvironment, restoreEnvironment) the operation runs
 # without `positive_data_acceptance` (every other check runs on it, and
 # positive_data_acceptance runs on every other operation, createSite included).
 BODY_VALUES = {
@@ -111,6 +112,8 @@ BODY_VALUES = {
     "deployEnvironment": {"source_type": "git", "source_ref": "main"},
     # Queued once (never run: no worker), then 409 domain_exists.
     "addEnvironmentDomain": {"hostname": "www.fuzz.example.test"},
+    # A completed backup of the seeded site (never restored: no worker runs).
+    "restoreEnvironment": {"backup_id": "backup"},
 }
 
 
@@ -134,6 +137,9 @@ def seeded(transactional_db):
     so that the panel process sees them."""
     from apps.accounts.factories import UserFactory
     from apps.accounts.services import create_api_token
+    from apps.backups.models import Backup
+    from apps.backups.services import checksum_of
+    from apps.core.models import PanelSettings
     from apps.environments.choices import EnvironmentType, ReleaseHealth
     from apps.environments.factories import EnvironmentFactory
     from apps.environments.models import Environment, Release
@@ -163,9 +169,19 @@ def seeded(transactional_db):
         job_type="health_check", status=JobStatus.FAILED, site=site, environment=staging, node=node,
         finished_at=timezone.now() - timedelta(minutes=1), error_code="node_unreachable",
     )
+    parts = {"db": {"snapshot_id": "a" * 64, "sha256": "b" * 64, "bytes": 1, "added_bytes": 1}}
+    backup = Backup.objects.create(environment=production, backup_scope="db", status="completed", parts=parts,
+                                   checksum=checksum_of(parts), size_bytes=1, completed_at=timezone.now())
+    # Restores are accepted only with backup storage: a loopback endpoint nobody answers (no worker runs).
+    panel_settings = PanelSettings.load()
+    panel_settings.backup_s3_endpoint = "http://127.0.0.1:1"
+    panel_settings.backup_s3_bucket = "fuzzed"
+    panel_settings.backup_s3_access_key_id = "FUZZKEY"
+    panel_settings.backup_s3_secret_access_key = "fuzz-secret"
+    panel_settings.save()
     yield {
         "token": token, "node": node, "site": site, "environment": staging, "production": production,
-        "job": job, "healthy_release": healthy_release,
+        "job": job, "healthy_release": healthy_release, "backup": backup,
     }
     closed.close()
 
@@ -253,6 +269,7 @@ def _config(seeded) -> str:
         "/jobs/{id}": seeded["job"].pk,
         "/nodes/{id}": seeded["node"].pk,
         "/sites/{id}": seeded["site"].pk,
+        "/backups/{id}": seeded["backup"].pk,
     }
     lines = []
     for operation_id, path in sorted(_operations().items()):

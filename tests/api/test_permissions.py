@@ -124,7 +124,8 @@ class World:
 
     def url(self, route: Route, environment: Environment) -> str:
         ids = {"sites": self.site.pk, "environments": environment.pk, "jobs": self.job.pk, "nodes": self.node.pk,
-               "domains": self.domain.pk}
+               "domains": self.domain.pk,
+               "backups": Backup.objects.filter(environment__site=self.site).values_list("pk", flat=True).first()}
         path = route.path
         if "<" in path:
             prefix = path.split("/", 1)[0]
@@ -176,6 +177,8 @@ def request(client, world: World, route: Route, method: str, environment: Enviro
         ("environment-deploy", "POST"): {"source_type": "git", "source_ref": "main"},
         ("environment-updates", "POST"): {"scope": "all"},
         ("environment-rollback", "POST"): {"release_id": str(world.earlier_release[environment.pk].pk)},
+        ("environment-restore", "POST"): {"backup_id": str(Backup.objects.filter(environment__site=world.site)
+                                                           .values_list("pk", flat=True).first())},
         ("environment-git-repository", "PUT"): {"repository_url": "https://git.example.test/other.git",
                                                 "new_deploy_key": True},
         ("environment-outgoing-allow-list", "PUT"): {"hosts": ["api.example.test"]},
