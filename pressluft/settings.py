@@ -272,6 +272,21 @@ NGINX_CACHE_ZONE = "pressluft"
 NODE_APPLY_FIREWALL = env_bool("PRESSLUFT_NODE_APPLY_FIREWALL", True)
 NGINX_SNIPPETS_DIR = "/etc/nginx/snippets"
 
+# --- domains and certificates ---------------------------------------------
+# ACME server certbot asks for each domain's certificate (HTTP-01), and the CA
+# bundle (a PEM file on the panel) that server's HTTPS is checked with, sent to
+# the nodes; empty: the system's CAs. Let's Encrypt's staging directory is
+# https://acme-staging-v02.api.letsencrypt.org/directory.
+ACME_DIRECTORY_URL = env_str("PRESSLUFT_ACME_DIRECTORY_URL", "https://acme-v02.api.letsencrypt.org/directory")
+ACME_CA_BUNDLE = env_str("PRESSLUFT_ACME_CA_BUNDLE", "")
+ACME_EMAIL = env_str("PRESSLUFT_ACME_EMAIL", "")
+# DNS resolvers ("address" or "address:port", comma-separated) a new domain's
+# A/AAAA records are checked against before anything is written; empty: the
+# panel machine's own resolvers (/etc/resolv.conf).
+DNS_RESOLVERS = [item.strip() for item in env_str("PRESSLUFT_DNS_RESOLVERS", "").split(",") if item.strip()]
+# Certificates this close to expiry are flagged in the admin.
+CERTIFICATE_WARN_DAYS = 14
+
 # --- backups -----------------------------------------------------------------
 # S3-compatible storage for backups (restic repositories, one per site). Each
 # value set here wins over the one in the admin's Panel settings; the admin
@@ -298,6 +313,9 @@ DEPLOY_ARCHIVE_DIR = DATA_DIR / "deploy-archives"
 DEPLOY_ARCHIVE_MAX_BYTES = env_int("PRESSLUFT_DEPLOY_ARCHIVE_MAX_MB", 256) * 1024 * 1024
 DEPLOY_ARCHIVE_MAX_UNPACKED_BYTES = env_int("PRESSLUFT_DEPLOY_ARCHIVE_MAX_UNPACKED_MB", 1024) * 1024 * 1024
 DEPLOY_ARCHIVES_KEPT = 5
+# The restore drill: each site's latest backup is restored into a throwaway
+# environment and checked this often (days; 0 turns the drill off).
+BACKUP_DRILL_EVERY_DAYS = env_int("PRESSLUFT_BACKUP_DRILL_DAYS", 7)
 # git deploys from file:// URLs and paths on the node: for the test suite only
 # (a deploy from a local path would copy whatever the node's git account can read).
 GIT_ALLOW_LOCAL_REPOSITORIES = env_bool("PRESSLUFT_GIT_ALLOW_LOCAL_REPOSITORIES", False)

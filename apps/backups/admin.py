@@ -1,18 +1,127 @@
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 
-from apps.backups import storage
+from apps.accounts.permissions import require, require_for_environment
+from apps.backups import services, storage
+from apps.backups.choices import BackupStatus
 from apps.backups.models import Backup, BackupRepository
 from apps.core.admin_helpers import ReadOnlyAdminMixin, change_link, status_badge
+from apps.core.admin_actions import ObjectAction
 from apps.core.admin_pages import PanelModelAdmin
+
+
+def sites_without_verified_backup() -> list:
+    """(site, "failing" | "unverified") for each site whose latest completed backup is not verified."""
+    from apps.sites.models import Site
+
+    found = []
+    for site in Site.objects.order_by("slug"):
+        state = services.drill_state(services.latest_backup(site))
+        if state in ("failing", "unverified"):
+            found.append((site, state))
+    return found
+
+
+def _backup_details(backup):
+    return [
+        ("environment", str(backup.environment)),
+        ("scope", backup.get_backup_scope_display()),
+        ("completed", f"{backup.completed_at:%Y-%m-%d %H:%M} UTC" if backup.completed_at else "-"),
+        ("checksum", backup.checksum or "-"),
+    ]
+
+
+class RestoreBackup(ObjectAction):
+    """The backup back into the environment it was taken of."""
+
+    name = "restore_backup"
+    label = "Restore"
+    description = "Restore into its environment (one selected backup)"
+    permission = "environments.restore_environment"
+    audit = "environment.restore"
+    one_only = True
+    done = "restore queued as"
+    confirm = dict(
+        title="Restore this backup",
+        question="Put this backup back into the environment it was taken of? It is checked against its checksum "
+                 "first, a full pre-restore backup is taken, then the environment's code, uploads and/or database "
+                 "(per the backup's scope) are replaced; an unhealthy result is put back by itself.",
+        warnings=["Changes made to the environment since the backup are replaced (the pre-restore backup keeps "
+                  "them)."],
+        button="Yes, restore",
+        details=_backup_details,
+    )
+
+    def shown(self, request, backup):
+        return backup.status == BackupStatus.COMPLETED and super().shown(request, backup)
+
+    def check(self, request, backup):
+        require_for_environment(request.user, backup.environment, self.permission)
+
+    def call(self, request, backup):
+        return services.request_restore(backup.environment_id, backup.pk, user=request.user)
+
+
+class RestoreBackupAsClone(ObjectAction):
+    """The backup into a new clone environment; production untouched."""
+
+    name = "restore_backup_as_clone"
+    label = "Restore as new clone"
+    description = "Restore as a new clone environment (one selected backup)"
+    permission = ("environments.add_environment", "environments.restore_environment")
+    audit = "backup.restore_as_clone"
+    one_only = True
+    done = "clone and restore queued as"
+    confirm = dict(
+        title="Restore this backup as a new clone",
+        question="Make a new clone environment of the site (a copy of the backup's environment) and restore this "
+                 "backup into it? The backup's environment and production are not changed; the clone gets its own "
+                 "preview URL, its mail is held and search engines are kept away.",
+        button="Yes, make the clone",
+        details=_backup_details,
+    )
+
+    def shown(self, request, backup):
+        return backup.status == BackupStatus.COMPLETED and super().shown(request, backup)
+
+    def check(self, request, backup):
+        require(request.user, *self.permission)
+
+    def call(self, request, backup):
+        return services.request_restore_as_clone(backup.pk, user=request.user)
+
+
+class VerifyByDrill(ObjectAction):
+    """The restore drill now, for one backup (it runs weekly per site by itself)."""
+
+    name = "verify_backup"
+    label = "Verify by a restore drill"
+    description = "Verify by a restore drill (one selected backup)"
+    permission = "backups.add_backup"
+    audit = "backup.verify"
+    one_only = True
+    done = "restore drill queued as"
+
+    def shown(self, request, backup):
+        return backup.status == BackupStatus.COMPLETED
+
+    def call(self, request, backup):
+        return services.request_drill(backup.pk, user=request.user)
+
+
+DRILL_STATES = {"verified": "Verified", "failing": "Drill failed", "unverified": "Not verified yet"}
 
 
 @admin.register(Backup)
 class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
-    """Backups are written by backup jobs only; the admin is their inventory."""
+    """Backups are written by backup jobs only; the admin is their inventory,
+    and where one is restored (into its environment, or as a new clone)."""
+
+    object_actions = (RestoreBackup(), RestoreBackupAsClone(), VerifyByDrill())
 
     list_display = (
         "created_at", "environment_link", "backup_scope", "status_column", "size", "retention_until", "completed_at",
+        "verification",
     )
     list_filter = ("status", "backup_scope", ("created_at", admin.DateFieldListFilter))
     search_fields = ("storage_path", "checksum", "environment__slug", "environment__site__slug")
@@ -20,7 +129,8 @@ class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     show_full_result_count = False
     fields = (
         "id", "environment_link", "backup_scope", "status_column", "storage_type", "storage_path", "size",
-        "added", "checksum", "parts", "retention_until", "completed_at", "state_version", "created_at", "updated_at",
+        "added", "checksum", "parts", "retention_until", "completed_at", "verification", "verified_at",
+        "verify_failed_at", "verify_message", "state_version", "created_at", "updated_at",
     )
     readonly_fields = fields
 
@@ -28,7 +138,21 @@ class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         if storage.configured_storage() is None:
             # Said where backups are looked for: they are off, and how to turn them on.
             self.message_user(request, storage.NOT_CONFIGURED_HINT, messages.WARNING)
+        unverified = sites_without_verified_backup()
+        if unverified:
+            listed = "; ".join(f"{site.slug}: {DRILL_STATES[state].lower()}" for site, state in unverified[:20])
+            more = f" (and {len(unverified) - 20} more)" if len(unverified) > 20 else ""
+            self.message_user(request, f"Sites whose latest backup is not verified by a restore drill: {listed}{more}.",
+                              messages.WARNING)
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Restore drill")
+    def verification(self, obj):
+        if obj.status != BackupStatus.COMPLETED:
+            return "-"
+        state = services.drill_state(obj)
+        badge = {"verified": "active", "failing": "failed", "unverified": "pending"}[state]
+        return status_badge(badge, DRILL_STATES[state])
 
     @admin.display(description="New data stored", ordering="added_bytes")
     def added(self, obj):

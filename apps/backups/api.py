@@ -1,12 +1,18 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework.views import APIView
 
 from apps.accounts.permissions import needs
 from apps.audit import services as audit
 from apps.backups.filters import BackupFilter
 from apps.backups.models import Backup
 from apps.backups import services
-from apps.backups.serializers import BackupSerializer, CreateBackupSerializer
+from apps.backups.serializers import (
+    BackupSerializer,
+    CreateBackupSerializer,
+    RestoreAsCloneSerializer,
+    RestoreSerializer,
+)
 from apps.core.api_views import ChildListView, job_accepted
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer
@@ -49,3 +55,62 @@ class EnvironmentBackupListView(ChildListView):
         body.is_valid(raise_exception=True)
         job = services.request_backup(id, body.validated_data["backup_scope"], user=request.user)
         return job_accepted(request, job)
+
+
+class EnvironmentRestoreView(APIView):
+    required_permissions = {"POST": needs("environments.restore_environment", production_guard=True)}
+
+    @extend_schema(
+        operation_id="restoreEnvironment",
+        tags=["Environments"],
+        summary="Restore environment",
+        description=(
+            "Queues `env_restore` of a completed backup of the same site (taken of this or another of its "
+            "environments): the backup is read back and checked against its recorded checksum before anything "
+            "changes, a full pre-restore backup is taken, then the files (a new release, so the old one stays for "
+            "rollback, and the uploads) and/or the database (loaded into a fresh database, then swapped in) are "
+            "put back per the backup's scope; URLs are rewritten when the backup came from another environment; "
+            "caches are purged and the health checked. On a failure or an unhealthy result the previous release, "
+            "uploads and database are put back and the job log says why. Refused with nothing queued: a backup "
+            "of another site (409 `backup_of_another_site`), not completed (409 `backup_not_restorable`), no "
+            "backup storage (409 `backup_storage_not_configured`), an environment that is not active (409 "
+            "`environment_not_active`)."
+        ),
+        request=RestoreSerializer,
+        responses={202: ok(JobResponseSerializer, "Restore queued."), **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.restore", resource_type="environment", resource_id=id)
+        get_object_or_404(Environment, pk=id)  # 404 before validating the body
+        body = RestoreSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = services.request_restore(id, body.validated_data["backup_id"], user=request.user)
+        return job_accepted(request, job)
+
+
+class BackupRestoreAsCloneView(APIView):
+    # A new clone environment: production is only read (copied), as when a clone is created.
+    required_permissions = {"POST": needs("environments.add_environment", "environments.restore_environment")}
+
+    @extend_schema(
+        operation_id="restoreBackupAsClone",
+        tags=["Backups"],
+        summary="Restore a backup as a new clone environment",
+        description=(
+            "A new `clone` environment of the backup's site, with the backup restored into it: `env_create` copies "
+            "the backup's environment (or production), then `env_restore` puts the backup in (checked against its "
+            "checksum, URLs rewritten to the clone's preview URL). Production and every other environment are "
+            "untouched - the safe way to look at last week's site. The answer names the restore job and the new "
+            "environment. Refused like `POST /environments/{id}/restore`; a slug the site has already: 409 `conflict`."
+        ),
+        request=RestoreAsCloneSerializer,
+        responses={202: ok(JobResponseSerializer, "Clone creation and restore queued."),
+                   **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="backup.restore_as_clone", resource_type="backup", resource_id=id)
+        get_object_or_404(Backup, pk=id)
+        body = RestoreAsCloneSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = services.request_restore_as_clone(id, user=request.user, **body.validated_data)
+        return job_accepted(request, job, resource_id=job.environment_id)

@@ -34,6 +34,11 @@ class Backup(VersionedModel):
     # snapshot id, the SHA-256 and length of the stream that was backed up.
     # ``checksum`` is the SHA-256 over these parts (see apps/backups/services.py).
     parts = models.JSONField(default=dict, blank=True)
+    # The restore drill's verdict: restored into a throwaway environment and healthy (verified_at),
+    # or not (verify_failed_at and why). The latest drill of a backup wins.
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verify_failed_at = models.DateTimeField(null=True, blank=True)
+    verify_message = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,6 +1,7 @@
 """Backups: requesting one, and recording what the node stored."""
 
 import hashlib
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,6 +12,8 @@ from apps.backups.models import DEFAULT_RETENTION, Backup
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.state import change_state
+from apps.environments import naming
+from apps.environments.choices import EnvironmentType
 from apps.environments.models import Environment
 from apps.jobs.services import enqueue_job
 
@@ -79,3 +82,161 @@ def record_completed(backup: Backup, result: dict, location: str) -> Backup:
         completed_at=now,
         retention_until=now + DEFAULT_RETENTION,
     )
+
+
+# --- restore ---------------------------------------------------------------------------------------
+
+def restorable_problem(backup: Backup, environment: Environment) -> ApiError | None:
+    """Why ``backup`` cannot be put into ``environment`` (None: it can)."""
+    if backup.environment.site_id != environment.site_id:
+        return ApiError("backup_of_another_site", "The backup belongs to another site; a site is restored only from "
+                        "its own backups.", {"backup_site_id": str(backup.environment.site_id)})
+    if backup.status != BackupStatus.COMPLETED:
+        return ApiError("backup_not_restorable", f"The backup is {backup.status}, not completed.",
+                        {"status": backup.status})
+    if not backup.parts or backup.checksum != checksum_of(backup.parts):
+        return ApiError("backup_not_restorable", "The backup's record does not match its checksum; it cannot be "
+                        "verified.", {"status": backup.status})
+    return None
+
+
+def _backup_for_restore(backup_id) -> Backup:
+    backup = Backup.objects.select_related("environment__site").filter(pk=backup_id).first()
+    if backup is None:
+        raise ApiError("bad_request", "No backup with this id.", {"fields": {"backup_id": ["unknown backup"]}})
+    return backup
+
+
+def request_restore(environment_id, backup_id, user=None):
+    """Queue ``env_restore`` of one of the site's completed backups into the environment.
+
+    Refused, with nothing queued: 400 for an unknown backup, 409
+    ``backup_of_another_site``, ``backup_not_restorable`` (not completed),
+    ``backup_storage_not_configured``, ``environment_not_active``.
+    Returns the job.
+    """
+    with transaction.atomic():
+        environment = (Environment.objects.select_for_update(no_key=True).select_related("site", "node")
+                       .filter(pk=environment_id).first())
+        if environment is None:
+            raise ApiError("not_found", "No environment with this id.")
+        backup = _backup_for_restore(backup_id)
+        problem = restorable_problem(backup, environment)
+        if problem is not None:
+            raise problem
+        if storage.configured_storage() is None:
+            raise storage_not_configured()
+        if environment.status != LifecycleStatus.ACTIVE:
+            raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.",
+                           {"status": environment.status})
+        return enqueue_job("env_restore", environment=environment, user=user,
+                           payload={"backup_id": str(backup.pk), "release": naming.new_release_name()})
+
+
+def request_restore_as_clone(backup_id, *, name: str = "", slug: str = "", user=None):
+    """A new clone environment of the backup's site with the backup put into it;
+    production (and every other environment) untouched.
+
+    ``env_create`` copies the backup's environment (or production, if that one
+    is not active), then ``env_restore`` (queued behind it, the site's jobs
+    run one at a time) puts the backup in. Returns the restore job; its
+    environment is the new one.
+    """
+    from apps.environments import services as environment_services
+
+    backup = _backup_for_restore(backup_id)
+    site = backup.environment.site
+    production = site.environments.filter(environment_type=EnvironmentType.PRODUCTION).first()
+    source = backup.environment if backup.environment.status == LifecycleStatus.ACTIVE else production
+    if source is None:
+        raise ApiError("conflict", "The site has no active environment to build the clone from.")
+    problem = restorable_problem(backup, source)
+    if problem is not None:
+        raise problem
+    if storage.configured_storage() is None:
+        raise storage_not_configured()
+    stamp = timezone.localtime(backup.completed_at or backup.created_at)
+    slug = slug or f"restore-{stamp:%Y%m%d-%H%M%S}"
+    name = name or f"Restore of {backup.environment.slug} ({stamp:%Y-%m-%d %H:%M})"
+    with transaction.atomic():
+        create = environment_services.create_environment(
+            site_id=site.pk, name=name, slug=slug, environment_type=EnvironmentType.CLONE,
+            source_environment_id=source.pk, user=user,
+        )
+        return enqueue_job("env_restore", environment=create.environment, user=user,
+                           payload={"backup_id": str(backup.pk), "release": naming.new_release_name(),
+                                    "new_environment": True, "env_create_job_id": str(create.pk)})
+
+
+def start_pre_restore_backup(environment: Environment, config: storage.BackupStorage) -> Backup:
+    """The full backup a restore takes before it changes anything (made by the restore job itself)."""
+    backup = Backup.objects.create(
+        environment=environment, backup_scope=BackupScope.FULL, storage_type=StorageType.S3,
+        storage_path=config.repository_location(environment.site_id),
+    )
+    return mark_running(backup)
+
+
+# --- the restore drill ------------------------------------------------------------------------------
+
+def latest_backup(site) -> Backup | None:
+    """The site's newest completed backup (of any of its environments)."""
+    return (Backup.objects.filter(environment__site=site, status=BackupStatus.COMPLETED)
+            .select_related("environment").order_by("-completed_at").first())
+
+
+def drill_due_sites():
+    """(site, its production, its latest backup) for every site with a
+    completed backup and no drill within ``BACKUP_DRILL_EVERY_DAYS``."""
+    from django.conf import settings
+    from django.db.models import Max
+
+    from apps.sites.models import Site
+
+    if settings.BACKUP_DRILL_EVERY_DAYS <= 0 or storage.configured_storage() is None:
+        return
+    since = timezone.now() - timedelta(days=settings.BACKUP_DRILL_EVERY_DAYS)
+    for site in Site.objects.filter(status=LifecycleStatus.ACTIVE).order_by("slug"):
+        production = site.environments.filter(environment_type=EnvironmentType.PRODUCTION,
+                                              status=LifecycleStatus.ACTIVE).select_related("node").first()
+        backup = latest_backup(site)
+        if production is None or backup is None:
+            continue
+        last = Backup.objects.filter(environment__site=site).aggregate(
+            verified=Max("verified_at"), failed=Max("verify_failed_at"))
+        if any(moment and moment > since for moment in last.values()):
+            continue  # drilled within the interval
+        yield site, production, backup
+
+
+def request_drill(backup_id, user=None):
+    """Queue ``backup_drill`` of one completed backup now (the admin's "Verify by a restore drill")."""
+    backup = _backup_for_restore(backup_id)
+    site = backup.environment.site
+    production = site.environments.filter(environment_type=EnvironmentType.PRODUCTION).select_related("node").first()
+    if production is None:
+        raise ApiError("conflict", "The site has no production environment to copy for the drill.")
+    problem = restorable_problem(backup, production)
+    if problem is not None:
+        raise problem
+    if storage.configured_storage() is None:
+        raise storage_not_configured()
+    return enqueue_job("backup_drill", site=site, node=production.node, user=user,
+                       payload={"backup_id": str(backup.pk)})
+
+
+def record_drill(backup: Backup, healthy: bool, message: str) -> Backup:
+    now = timezone.now()
+    backup.refresh_from_db()
+    if healthy:
+        return change_state(backup, verified_at=now, verify_message=message)
+    return change_state(backup, verify_failed_at=now, verify_message=message[:2000])
+
+
+def drill_state(backup: Backup | None) -> str:
+    """"verified", "failing", "unverified" or "none" (no backup): what the admin shows per site."""
+    if backup is None:
+        return "none"
+    if backup.verify_failed_at and (backup.verified_at is None or backup.verify_failed_at > backup.verified_at):
+        return "failing"
+    return "verified" if backup.verified_at else "unverified"

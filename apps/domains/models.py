@@ -15,6 +15,8 @@ class Domain(VersionedModel):
     tls_status = models.CharField(max_length=10, choices=TlsStatus.choices, default=TlsStatus.PENDING)
     tls_issuer = models.CharField(max_length=20, choices=TlsIssuer.choices, default=TlsIssuer.LETSENCRYPT)
     is_primary = models.BooleanField(default=False)
+    tls_expires_at = models.DateTimeField(null=True, blank=True, help_text="Expiry of the certificate on the node.")
+    tls_error = models.TextField(blank=True, default="", help_text="Why the last issuance or renewal failed.")
 
     class Meta:
         ordering = ["hostname"]

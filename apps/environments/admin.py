@@ -12,6 +12,7 @@ from apps.core.admin_helpers import (
 )
 from apps.core.admin_pages import PanelModelAdmin
 from apps.core.choices import LifecycleStatus
+from apps.domains import admin_pages as domain_pages
 from apps.domains.models import Domain
 from apps.environments import admin_pages as pages
 from apps.environments.choices import EnvironmentType
@@ -36,7 +37,7 @@ class EnvironmentAdmin(PanelModelAdmin):
     ordering = ("site__slug", "slug")
     fieldsets = (
         (None, {"fields": ("name", "slug", "site_link", "environment_type", "status_column", "status_reason", "related")}),
-        ("Hosting", {"fields": ("node", "preview_link", "primary_domain", "current_release", "source_environment", "expires_at")}),
+        ("Hosting", {"fields": ("node", "preview_link", "primary_domain", "domains_column", "current_release", "source_environment", "expires_at")}),
         ("Deploys", {"fields": ("git_repository", "deploy_key_public")}),
         ("Staging holds", {"fields": ("holds_column", "outgoing_allowed_hosts")}),
         (
@@ -48,7 +49,7 @@ class EnvironmentAdmin(PanelModelAdmin):
     )
     readonly_fields = (
         "slug", "site_link", "environment_type", "status_column", "status_reason", "related", "node",
-        "preview_link", "primary_domain", "current_release", "source_environment", "expires_at",
+        "preview_link", "primary_domain", "domains_column", "current_release", "source_environment", "expires_at",
         "promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "fastcgi_cache_enabled",
         "redis_cache_enabled", "id", "state_version", "created_at", "updated_at", "git_repository", "deploy_key_public",
         "outgoing_allowed_hosts", "holds_column",
@@ -68,6 +69,8 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.CachePage(),
         pages.PurgeCaches(),
         pages.BackUpNow(),
+        domain_pages.AddDomainPage(),
+        pages.RestorePage(),
         pages.ResetEnvironment(),
         pages.DeleteEnvironment(),
         pages.WordPressAdminFromList(),
@@ -99,6 +102,10 @@ class EnvironmentAdmin(PanelModelAdmin):
     @admin.display(description="Preview URL")
     def preview_link(self, obj):
         return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>', obj.preview_url, obj.preview_url)
+
+    @admin.display(description="Domains")
+    def domains_column(self, obj):
+        return domain_pages.environment_domains(obj)
 
     @admin.display(description="Holds")
     def holds_column(self, obj):

@@ -75,6 +75,32 @@ class CacheForm(forms.Form):
     )
 
 
+class RestoreForm(forms.Form):
+    """The admin's "Restore a backup": one of the site's completed backups, and a
+    confirmation that this environment's files and/or database are replaced."""
+
+    backup = forms.ChoiceField(help_text="The site's completed backups, newest first (of any of its environments).")
+    confirm = forms.BooleanField(
+        label="Replace this environment's code, uploads and/or database (per the backup's scope) with the backup",
+        help_text="A full pre-restore backup is taken first; if the restored site is unhealthy, the previous state "
+                  "is put back by itself.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from apps.backups.choices import BackupStatus
+        from apps.backups.models import Backup
+
+        environment = self.initial.get("environment")
+        backups = (Backup.objects.filter(environment__site_id=environment.site_id, status=BackupStatus.COMPLETED)
+                   .select_related("environment").order_by("-completed_at")[:50]) if environment else []
+        self.fields["backup"].choices = [
+            (str(backup.pk), f"{backup.completed_at:%Y-%m-%d %H:%M} UTC · {backup.get_backup_scope_display()} of "
+                             f"{backup.environment.slug} · {backup.pk}")
+            for backup in backups
+        ]
+
+
 class OutgoingAllowListForm(forms.Form):
     hosts = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 6, "cols": 60}), label="Hosts",

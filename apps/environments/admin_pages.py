@@ -33,6 +33,7 @@ from apps.environments.admin_forms import (
     DeployForm,
     GitRepositoryForm,
     OutgoingAllowListForm,
+    RestoreForm,
 )
 from apps.environments.choices import ReleaseHealth
 
@@ -99,6 +100,44 @@ class BackUpNow(OnEnvironment, ObjectAction):
         from apps.backups import services as backups
 
         return backups.request_backup(environment.pk, "full", user=request.user)
+
+
+class RestorePage(OnEnvironment, FormPage):
+    """One of the site's completed backups into this environment (confirmed on the form)."""
+
+    name = path = "restore"
+    label = "Restore a backup"
+    action_name = "restore_environment"
+    description = "Restore a backup (one selected environment)"
+    permission = "environments.restore_environment"
+    when_active = True
+    form_class = RestoreForm
+    submit = "Restore"
+
+    def allowed_on(self, request, environment):
+        return may_act_on_environment(request.user, environment, self.permission)
+
+    def title(self, environment):
+        return f"Restore a backup into {environment}"
+
+    def intro(self, environment):
+        return ("The backup is read back and checked against its checksum before anything changes; then a full "
+                "pre-restore backup is taken, the backup's files (as a new release: the current one stays for a "
+                "rollback) and/or database (loaded beside the live one, then swapped in) are put back, URLs "
+                "rewritten if it came from another environment, caches purged and the health checked. You are "
+                "taken to the job to follow it.")
+
+    def initial(self, environment):
+        return {"environment": environment}
+
+    def perform(self, request, environment, data):
+        from apps.backups import services as backups
+
+        return run_job_action(
+            self.modeladmin, request, [environment], action="environment.restore",
+            call=lambda target: backups.request_restore(target.pk, data["backup"], user=request.user),
+            label=lambda target: f"Restore of backup {data['backup']} into {target}", done="restore queued as",
+        )
 
 
 class DeleteEnvironment(OnEnvironment, ObjectAction):

@@ -25,6 +25,8 @@ class ReleaseSourceType(models.TextChoices):
     UPLOAD = "upload", "Upload"
     # update: the previous release with core, plugin or theme updates installed (env_update).
     UPDATE = "update", "Update"
+    # backup: the code of a backup put back by env_restore.
+    BACKUP = "backup", "Backup"
 
 
 class ReleaseHealth(models.TextChoices):

@@ -32,6 +32,11 @@ def vhost_path(environment) -> str:
     return f"/etc/nginx/sites-enabled/pressluft-{system_name(environment)}.conf"
 
 
+def domains_vhost_path(environment) -> str:
+    """The server block of the environment's custom domains (written by the domains jobs)."""
+    return f"/etc/nginx/sites-enabled/pressluft-{system_name(environment)}-domains.conf"
+
+
 def preview_url(environment, node) -> str:
     """SPEC: https://{8 hex}.{preview_domain} with a preview domain, else sslip.io from the node's IP."""
     short = environment.id.hex[:8]
@@ -39,6 +44,14 @@ def preview_url(environment, node) -> str:
     if preview_domain:
         return f"https://{short}.{preview_domain}"
     return f"http://{short}.{node.public_ipv4.replace('.', '-')}.sslip.io"
+
+
+def canonical_url(environment) -> str:
+    """The site's own URL (WordPress's home and siteurl): its primary domain
+    over HTTPS once it has one (a domain becomes primary with its
+    certificate), else the preview URL."""
+    primary = environment.domains.filter(is_primary=True).values_list("hostname", flat=True).first()
+    return f"https://{primary}" if primary else environment.preview_url
 
 
 # Release directories are named by the UTC time they were asked for, to the

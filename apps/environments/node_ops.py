@@ -39,7 +39,8 @@ def core_source() -> dict:
 
 
 def _base(environment) -> dict:
-    return {"system_name": naming.system_name(environment), "root": naming.root(environment), "url": environment.preview_url}
+    return {"system_name": naming.system_name(environment), "root": naming.root(environment),
+            "url": naming.canonical_url(environment)}
 
 
 def redis_params(environment) -> dict:
@@ -54,16 +55,17 @@ def cache_params(environment) -> dict:
     return {"hostnames": hostnames, "key_prefix": naming.redis_key_prefix(environment)}
 
 
-def render_configs(environment) -> dict:
+def config_context(environment) -> dict:
+    """What the templates in node_config/ are rendered with."""
     hostnames = [urlsplit(environment.preview_url).hostname]
     listen = f"{settings.NODE_LISTEN_ADDRESS}:" if settings.NODE_LISTEN_ADDRESS else ""
     is_production = environment.environment_type == EnvironmentType.PRODUCTION
     disabled_functions = PHP_DISABLED_FUNCTIONS + (() if is_production else NON_PRODUCTION_DISABLED_FUNCTIONS)
-    context = {
+    return {
         "env": environment,
         "system_name": naming.system_name(environment),
         "root": naming.root(environment),
-        "url": environment.preview_url,
+        "url": naming.canonical_url(environment),
         "db_password": environment.db_password,
         "salts": wordpress_salts(environment),
         "redis_user": naming.system_name(environment),
@@ -81,6 +83,10 @@ def render_configs(environment) -> dict:
         "outgoing_allowed_hosts": ",".join(environment.outgoing_allowed_hosts or []),
         "extra_payment_hosts": ",".join(settings.STAGING_EXTRA_PAYMENT_HOSTS),
     }
+
+
+def render_configs(environment) -> dict:
+    context = config_context(environment)
     return {
         "wp_config": render("wp-config.php.tmpl", context),
         "pool": render("php-fpm-pool.conf.tmpl", context),
@@ -120,8 +126,10 @@ def clone(environment, source, *, release: str, wp_options: dict | None = None, 
 
 
 def teardown(environment, ctx=None) -> dict:
-    params = dict(_base(environment), paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment)},
-                  redis={"key_prefix": naming.redis_key_prefix(environment)})
+    params = dict(_base(environment), paths={"pool": naming.pool_path(environment), "vhost": naming.vhost_path(environment),
+                                             "domains_vhost": naming.domains_vhost_path(environment)},
+                  redis={"key_prefix": naming.redis_key_prefix(environment)},
+                  certificates=sorted(environment.domains.values_list("hostname", flat=True)))
     return run_program(environment.node, "env_teardown.py", params, ctx=ctx, timeout=600)
 
 

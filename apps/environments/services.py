@@ -6,7 +6,7 @@ import re
 import tempfile
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
@@ -79,7 +79,7 @@ def magic_login(environment_id) -> dict:
     if time.monotonic() - started > MAGIC_LOGIN_DEADLINE:
         raise ApiError("node_unreachable", "The node took longer than 10 s to answer.")
     expires_at = datetime.fromtimestamp(int(answer["expires"]), tz=dt_timezone.utc)
-    base = environment.preview_url.rstrip("/") + "/"
+    base = naming.canonical_url(environment).rstrip("/") + "/"
     return {"login_url": f"{base}?pressluft_login={answer['token']}", "expires_at": expires_at}
 
 
@@ -156,6 +156,21 @@ def create_environment(*, site_id, name: str, slug: str, environment_type: str, 
             )
     except IntegrityError:
         raise ApiError("conflict", f"The site has an environment with slug {slug} already.", {"slug": slug}) from None
+
+
+def create_throwaway_environment(source: Environment, slug: str, lifetime_hours: int = 24) -> Environment:
+    """A clone's record for work that builds and removes it in one job (the
+    backup restore drill): not queued anywhere, expiring in a day so the
+    expiry sweep removes it should that job die before it does."""
+    environment = Environment(
+        id=uuid.uuid4(), site=source.site, node=source.node, name=f"Throwaway {slug}", slug=slug,
+        environment_type=EnvironmentType.CLONE, status=LifecycleStatus.ACTIVE, source_environment=source,
+        promotion_preset=source.promotion_preset, db_password=new_database_password(),
+        expires_at=timezone.now() + timedelta(hours=lifetime_hours),
+    )
+    environment.preview_url = naming.preview_url(environment, source.node)
+    environment.save()
+    return environment
 
 
 def delete_environment(environment_id, user=None):

@@ -57,8 +57,19 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
                                               "most of their content; the update was rolled back (and the database "
                                               "restored when a core update had upgraded it). The job log names the "
                                               "component."),
-    "backup_checksum_mismatch": JobErrorCode(False, "What the backup storage gave back does not match the backup's "
-                                                    "recorded checksum; nothing was loaded."),
+    "dns_not_pointing": JobErrorCode(False, "The hostname's DNS records do not point at the node; the message names the "
+                                            "record to create (or remove). Nothing was written."),
+    "dns_lookup_failed": JobErrorCode(True, "The DNS resolvers gave no answer (PRESSLUFT_DNS_RESOLVERS); the job runs again."),
+    "certificate_failed": JobErrorCode(False, "The ACME server gave no certificate (HTTP-01 challenge refused, rate limit, "
+                                              "unreachable server); the domain stays attached without TLS."),
+    "domain_exists": JobErrorCode(False, "The hostname is attached to another environment already."),
+    "backup_not_restorable": JobErrorCode(False, "The backup is no longer completed (expired, failed) or its record is "
+                                                 "gone or incomplete; nothing was changed."),
+    "backup_checksum_mismatch": JobErrorCode(False, "What the backup storage gave back does not match the checksum the "
+                                                    "backup recorded (or a snapshot is missing); nothing was changed."),
+    "backup_archive_invalid": JobErrorCode(False, "The backup's files archive holds entries no backup makes (unsafe "
+                                                  "names, links out of the release, entries beneath a link); "
+                                                  "nothing was changed."),
     "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "
                                        "directory or file; nothing was changed. The site may be compromised: an operator should look."),
 }

@@ -1,9 +1,12 @@
 import ipaddress
+from datetime import datetime, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from apps.audit import services as audit
@@ -123,7 +126,37 @@ def health_rows(health: dict) -> list[tuple[str, object]]:
         )))
     if "listen_address" in health:
         rows.append(("Web server listens on", health["listen_address"] or "all addresses"))
+    certificates = health.get("certificates")
+    if isinstance(certificates, dict) and (certificates.get("certificates") or certificates.get("renewal")):
+        rows.append(("Certificates", certificate_summary(certificates)))
     return rows
+
+
+def certificate_summary(report: dict):
+    """Each certificate's expiry, flagged within CERTIFICATE_WARN_DAYS of it,
+    and the last renewal run, flagged when it failed."""
+    now = timezone.now()
+    items = []
+    for name, not_after in sorted((report.get("certificates") or {}).items()):
+        try:
+            expires = datetime.fromisoformat(not_after)
+        except (TypeError, ValueError):
+            items.append((name, "expiry unknown", status_badge("failed", "check")))
+            continue
+        left = expires - now
+        flag = (status_badge("failed", "expired") if left.total_seconds() <= 0
+                else status_badge("failed", f"expires in {left.days} day(s)")
+                if left < timedelta(days=settings.CERTIFICATE_WARN_DAYS) else "")
+        items.append((name, f"until {expires:%Y-%m-%d}", flag))
+    renewal = report.get("renewal")
+    renewal_html = ""
+    if isinstance(renewal, dict):
+        renewal_html = format_html(
+            "<div>Last renewal run: {} {}</div>",
+            status_badge("active", "succeeded") if renewal.get("ok") else status_badge("failed", "failed"),
+            "" if renewal.get("ok") else renewal.get("detail", ""),
+        )
+    return format_html("{}{}", format_html_join("", "<div>{} {} {}</div>", items), renewal_html)
 
 
 class NodeAction(ObjectAction):

@@ -20,10 +20,7 @@ DIGEST_FILE = REPO / "contracts" / "reference-digest.json"
 NOT_YET_SERVED = {
     "POST /sites/{id}/import",
     "POST /environments/{id}/drift-check",
-    "POST /environments/{id}/restore",
     "POST /environments/{id}/promote",
-    "POST /environments/{id}/domains",
-    "DELETE /domains/{id}",
 }
 
 

@@ -49,8 +49,10 @@ LEFT_OUT_OPERATIONS = {
     "setEnvironmentGitRepository": "names a repository on another host",
 }
 # Not left out, though they belong to the areas above: listEnvironmentDomains only
-# reads the database (no DNS, no certificate authority); the import and domain
-# writes that would reach other hosts are not served yet.
+# reads the database; addEnvironmentDomain, deleteDomain and updateDomain only
+# validate and queue a job (the DNS question and the ACME server belong to the
+# job, and this suite runs no worker); the import that would reach other hosts
+# is not served yet.
 
 # Checks left out everywhere, and why (every other default check runs).
 EXCLUDED_CHECKS = {
@@ -80,6 +82,12 @@ EXCLUDED_OPERATION_CHECKS = {
     # Each setting is checked beyond its type (DNS names, an endpoint URL, bucket and region
     # names); tests/api/test_settings_api.py sends good and bad values.
     ("updateSettings", "positive_data_acceptance"): "values are DNS names, URLs and bucket names",
+    # A hostname is labels of letters, digits and inner hyphens, at most 63 each,
+    # 253 in all, a valid IDNA name, no wildcard: the contract's plain string
+    # cannot say so, and the panel must refuse the rest (400 naming the field).
+    # tests/domains/test_hostnames.py holds the rules.
+    ("addEnvironmentDomain", "positive_data_acceptance"): "hostname rules no schema states",
+    ("restoreEnvironment", "positive_data_acceptance"): "backup_id names a completed backup of the site",
 }
 
 # Operations that ask the node at once. The seeded node is not reachable, so
@@ -96,7 +104,7 @@ NODE_ANSWERED_OPERATIONS = ("createMagicLogin", "listHeldMail", "getNodeHealth",
 # and must. Schemathesis' fuzzing phase takes the values below (so that it
 # reaches the accepted path too); its coverage phase does not apply body values
 # and sends a made-up uuid or a date in 2000, so where that reaches such a 400
-# (createEnvironment, rollbackEnvironment, deployEnvironment) the operation runs
+# (createEnvironment, rollbackEnvironment, deployEnvironment, restoreEnvironment) the operation runs
 # without `positive_data_acceptance` (every other check runs on it, and
 # positive_data_acceptance runs on every other operation, createSite included).
 BODY_VALUES = {
@@ -105,6 +113,10 @@ BODY_VALUES = {
     "rollbackEnvironment": {"release_id": "healthy_release"},
     # A ref of the environment's repository (seeded; never fetched: no worker runs).
     "deployEnvironment": {"source_type": "git", "source_ref": "main"},
+    # Queued once (never run: no worker), then 409 domain_exists.
+    "addEnvironmentDomain": {"hostname": "www.fuzz.example.test"},
+    # A completed backup of the seeded site (never restored: no worker runs).
+    "restoreEnvironment": {"backup_id": "backup"},
 }
 
 
@@ -128,6 +140,9 @@ def seeded(transactional_db):
     so that the panel process sees them."""
     from apps.accounts.factories import UserFactory
     from apps.accounts.services import create_api_token
+    from apps.backups.models import Backup
+    from apps.backups.services import checksum_of
+    from apps.core.models import PanelSettings
     from apps.environments.choices import EnvironmentType, ReleaseHealth
     from apps.environments.factories import EnvironmentFactory
     from apps.environments.models import Environment, Release
@@ -157,9 +172,19 @@ def seeded(transactional_db):
         job_type="health_check", status=JobStatus.FAILED, site=site, environment=staging, node=node,
         finished_at=timezone.now() - timedelta(minutes=1), error_code="node_unreachable",
     )
+    parts = {"db": {"snapshot_id": "a" * 64, "sha256": "b" * 64, "bytes": 1, "added_bytes": 1}}
+    backup = Backup.objects.create(environment=production, backup_scope="db", status="completed", parts=parts,
+                                   checksum=checksum_of(parts), size_bytes=1, completed_at=timezone.now())
+    # Restores are accepted only with backup storage: a loopback endpoint nobody answers (no worker runs).
+    panel_settings = PanelSettings.load()
+    panel_settings.backup_s3_endpoint = "http://127.0.0.1:1"
+    panel_settings.backup_s3_bucket = "fuzzed"
+    panel_settings.backup_s3_access_key_id = "FUZZKEY"
+    panel_settings.backup_s3_secret_access_key = "fuzz-secret"
+    panel_settings.save()
     yield {
         "token": token, "node": node, "site": site, "environment": staging, "production": production,
-        "job": job, "healthy_release": healthy_release,
+        "job": job, "healthy_release": healthy_release, "backup": backup,
     }
     closed.close()
 
@@ -247,6 +272,7 @@ def _config(seeded) -> str:
         "/jobs/{id}": seeded["job"].pk,
         "/nodes/{id}": seeded["node"].pk,
         "/sites/{id}": seeded["site"].pk,
+        "/backups/{id}": seeded["backup"].pk,
     }
     lines = []
     for operation_id, path in sorted(_operations().items()):

@@ -41,7 +41,9 @@ def test_wrong_method_is_json_405_with_allow(api_client):
 
 def test_not_yet_served_mutation_is_405_not_a_fake_job(api_client, site_with_production):
     _, production = site_with_production
-    response = api_client.post(f"/api/environments/{production.id}/domains", {"hostname": "shop.example.test"}, format="json")
+    # The domain list takes GET and POST; a mutation it does not serve is 405, never a job.
+    response = api_client.put(f"/api/environments/{production.id}/domains", {"hostname": "shop.example.test"},
+                              format="json")
     assert_error_shape(response, 405, "method_not_allowed")
 
 

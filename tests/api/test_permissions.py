@@ -117,12 +117,15 @@ class World:
     staging: Environment
     job: Job
     earlier_release: dict  # environment id -> a healthy release that is not the current one
+    domain: Domain  # production's
 
     def environment(self, kind: str) -> Environment:
         return self.production if kind == "production" else self.staging
 
     def url(self, route: Route, environment: Environment) -> str:
-        ids = {"sites": self.site.pk, "environments": environment.pk, "jobs": self.job.pk, "nodes": self.node.pk}
+        ids = {"sites": self.site.pk, "environments": environment.pk, "jobs": self.job.pk, "nodes": self.node.pk,
+               "domains": self.domain.pk,
+               "backups": Backup.objects.filter(environment__site=self.site).values_list("pk", flat=True).first()}
         path = route.path
         if "<" in path:
             prefix = path.split("/", 1)[0]
@@ -152,10 +155,10 @@ def world(settings, tmp_path):
     job = JobFactory(site=site, environment=production, node=node, status=JobStatus.FAILED,
                      error_code="remote_step_failed", error_message="Step 3 failed.")
     BackupFactory(environment=production)
-    DomainFactory(environment=production)
+    domain = DomainFactory(environment=production)
     production.refresh_from_db()
     staging.refresh_from_db()
-    return World(node, site, production, staging, job, earlier)
+    return World(node, site, production, staging, job, earlier, domain)
 
 
 def request(client, world: World, route: Route, method: str, environment: Environment, tmp_path, query=""):
@@ -174,6 +177,8 @@ def request(client, world: World, route: Route, method: str, environment: Enviro
         ("environment-deploy", "POST"): {"source_type": "git", "source_ref": "main"},
         ("environment-updates", "POST"): {"scope": "all"},
         ("environment-rollback", "POST"): {"release_id": str(world.earlier_release[environment.pk].pk)},
+        ("environment-restore", "POST"): {"backup_id": str(Backup.objects.filter(environment__site=world.site)
+                                                           .values_list("pk", flat=True).first())},
         ("environment-git-repository", "PUT"): {"repository_url": "https://git.example.test/other.git",
                                                 "new_deploy_key": True},
         ("environment-outgoing-allow-list", "PUT"): {"hosts": ["api.example.test"]},

@@ -56,7 +56,8 @@ def test_the_default_server_listens_where_it_is_told(provision):
     everywhere = default_server(render(provision, {"listen_address": ""}))
     assert "listen 80 default_server;" in everywhere and "listen [::]:80 default_server;" in everywhere
     assert "[::]" not in default_server(render(provision, {"listen_address": ""}, ipv6=False))
-    assert "listen 443" not in everywhere  # no certificate yet
+    # HTTPS for an unknown name: the handshake is refused (no certificate needed).
+    assert "listen 443 ssl default_server;" in everywhere and "ssl_reject_handshake on;" in everywhere
 
 
 def test_listen_address_comes_from_the_node_when_not_given(provision):

@@ -2,13 +2,15 @@
 """Remove one environment from this node: server block, PHP-FPM pool,
 database and its user, Redis user and keys, files, Linux user. Idempotent:
 what is gone already is skipped. Parameters: system_name, root, paths {pool,
-vhost}, redis {key_prefix}."""
+vhost, domains_vhost}, redis {key_prefix}, certificates (the hostnames of its
+custom domains, whose certificates go too)."""
 
 import pwd
 import re
 import shutil
 from pathlib import Path
 
+import certificates
 import redis_acl
 import services
 from env_deploy import KNOWN_HOSTS_DIR
@@ -28,6 +30,17 @@ def teardown(params: dict) -> dict:
     if remove_config(params["paths"]["vhost"], ["/usr/sbin/nginx", "-t", "-q"]):
         services.reload("nginx")
         removed.append("vhost")
+
+    domains_vhost = params["paths"].get("domains_vhost")
+    if domains_vhost:
+        step("Nginx server block of its domains")
+        if remove_config(domains_vhost, ["/usr/sbin/nginx", "-t", "-q"]):
+            services.reload("nginx")
+            removed.append("domains vhost")
+    for hostname in params.get("certificates") or []:
+        step(f"certificate of {hostname}")
+        if certificates.delete(hostname):
+            removed.append(f"certificate {hostname}")
 
     step("PHP-FPM pool")
     if remove_config(params["paths"]["pool"], ["/usr/sbin/php-fpm8.2", "-t"]):

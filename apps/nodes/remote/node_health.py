@@ -18,6 +18,11 @@ from pathlib import Path
 import services
 from nodelib import main
 
+try:  # the domains' certificates (apps/domains/remote), shipped in the same bundle
+    import certificates
+except ImportError:  # pragma: no cover - an older bundle
+    certificates = None
+
 PHP = services.PHP_VERSION
 
 # program argv, the stream its version is printed on, the pattern that finds it
@@ -104,6 +109,7 @@ def collect() -> dict:
         "disk": disk("/"),
         "memory": memory(),
         "load": load(),
+        "certificates": certificates.report() if certificates else None,
     }
 
 

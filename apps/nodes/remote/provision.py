@@ -214,9 +214,13 @@ def settings_from(params: dict, facts: dict) -> dict:
 
 def listen_directives(listen_address: str, ipv6: bool) -> str:
     if listen_address:
-        lines = [f"listen {listen_address}:80 default_server;"]
+        lines = [f"listen {listen_address}:80 default_server;", f"listen {listen_address}:443 ssl default_server;"]
     else:
-        lines = ["listen 80 default_server;"] + (["listen [::]:80 default_server;"] if ipv6 else [])
+        lines = ["listen 80 default_server;", "listen 443 ssl default_server;"] + (
+            ["listen [::]:80 default_server;", "listen [::]:443 ssl default_server;"] if ipv6 else [])
+    # HTTPS for a name no domain has a certificate for: the handshake is
+    # refused, so no site's certificate is shown under another name.
+    lines.append("ssl_reject_handshake on;")
     return "\n".join(f"    {line}" for line in lines)
 
 

@@ -1,0 +1,713 @@
+#!/usr/bin/env python3
+"""env_restore: put a backup back into an environment, in phases the panel
+runs one after the other (its job takes the pre-restore backup and runs the
+health check between them).
+
+Parameters (JSON on stdin), all produced by the panel:
+  phase         "fetch", "apply", "revert" or "cleanup"
+  system_name   the environment's Linux user (and database name)
+  root, url     the environment's directory and URL
+  work          the job's key: names the node's scratch directory for this restore
+  repository    the site's restic repository (as backup_create.py)
+  parts         {"db"|"files": {"snapshot_id", "sha256", "bytes"}} as the Backup recorded them
+  fetch:  nothing more.
+  apply:  release (the new release's name), db_password, redis {"key_prefix"},
+          rewrite {"from_url", "from_system_name"} when the backup came from another environment
+  revert: previous_release (or null), redis
+  cleanup: nothing more.
+
+- fetch: ``restic dump`` of each part into a scratch directory only root can
+  enter, hashed on the way; the SHA-256 and length must be what the backup
+  recorded, and the files archive must pass the archive checks below, or
+  nothing is touched (``backup_checksum_mismatch``, ``backup_archive_invalid``).
+- apply: from the verified files (hashed again before use): a new release
+  directory from the archive's release (written by root into a directory only
+  root can write: files with O_NOFOLLOW|O_EXCL, links last, owners and modes
+  from the archive ignored, then sealed like every release); the uploads
+  unpacked by the site's own user into a fresh directory beside the live one;
+  the database loaded by the site's own database account into a fresh
+  database, URLs rewritten there when the backup came from another
+  environment; then the swaps: tables renamed in one statement (the previous
+  ones into ``<name>_prerestore``), uploads directories renamed, ``current``
+  switched; caches purged. Nothing is dropped before the swap.
+- revert: the swaps undone: the previous tables, uploads and release back.
+- cleanup: what the restore left aside (scratch database and directories, the
+  previous tables and uploads) removed.
+
+Archive checks (apps/environments/remote/release_archive.py's rules): every
+name relative without ``..``, no name twice, nothing inside a link or a file;
+in the release, only files, directories and links that stay inside it;
+in the uploads (the site's own files), links are kept as links (the site's
+user makes them, they reach nothing it could not reach), hard links and
+special files are left out and named. ``shared/wp-config.php`` is never
+taken from a backup: the panel writes it for the environment.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import backup_create
+import env_clone
+import env_setup
+import page_cache
+import redis_acl
+import release_archive
+import release_files
+import safe_fs
+import services
+import wp_helper_client
+from env_setup import link_current
+from nodelib import NodeError, info, main, run, step
+
+WORK_ROOT = Path("/var/lib/pressluft/restore")
+WORK_NAME = re.compile(r"^[0-9a-f]{32}$")
+SNAPSHOT = re.compile(r"^[0-9a-f]{64}$")
+FILENAMES = {"db": "database.sql", "files": "files.tar"}
+UPLOADS_NEW = ".uploads-restoring"
+UPLOADS_OLD = ".uploads-previous"
+CHUNK = 1024 * 1024
+SHOWN_PROBLEMS = 5
+KEEP_RELEASES = 5
+
+
+def work_dir(params: dict) -> Path:
+    if not WORK_NAME.match(params.get("work") or ""):
+        raise NodeError("bad_parameters", "unexpected work directory name")
+    return WORK_ROOT / params["work"]
+
+
+def check_parts(parts: dict) -> dict:
+    if not parts or set(parts) - set(FILENAMES):
+        raise NodeError("bad_parameters", "unexpected backup parts")
+    for part in parts.values():
+        if not SNAPSHOT.match(part.get("snapshot_id") or "") or not re.fullmatch(r"[0-9a-f]{64}", part.get("sha256") or ""):
+            raise NodeError("bad_parameters", "unexpected snapshot id or checksum")
+    return parts
+
+
+def _shown(problems: list[str]) -> str:
+    return "; ".join(problems[:SHOWN_PROBLEMS]) + (
+        f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else "")
+
+
+# --- fetch ---------------------------------------------------------------------------------------
+
+def dump_part(repository: dict, name: str, part: dict, into: Path) -> None:
+    """``restic dump`` of one part into ``into`` (a new file of root's), hashed on the way."""
+    command = [backup_create.RESTIC, *backup_create.restic_options(repository), "dump", part["snapshot_id"],
+               f"/{FILENAMES[name]}"]
+    fd = os.open(into, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    digest, size, errors = hashlib.sha256(), 0, []
+    with os.fdopen(fd, "wb") as out:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=backup_create.restic_env(repository), cwd="/")
+        reader = threading.Thread(target=backup_create._drain, args=(process.stderr, errors, backup_create.KEEP_STDERR),
+                                  daemon=True)
+        reader.start()
+        try:
+            while chunk := process.stdout.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        finally:
+            process.stdout.close()
+            process.wait()
+            reader.join(timeout=10)
+    if process.returncode != 0:
+        detail = backup_create._tail(b"".join(errors))
+        if "no matching ID found" in detail:
+            raise NodeError("backup_checksum_mismatch",
+                            f"the {name} snapshot {part['snapshot_id'][:8]} is not in the repository: {detail}")
+        raise NodeError("backup_storage_failed", f"restic could not read the {name} snapshot: {detail}", retryable=True)
+    if size != int(part["bytes"]) or digest.hexdigest() != part["sha256"]:
+        raise NodeError("backup_checksum_mismatch",
+                        f"the {name} part read back ({size} bytes, sha256 {digest.hexdigest()[:16]}…) is not what the "
+                        f"backup recorded ({part['bytes']} bytes, sha256 {part['sha256'][:16]}…); nothing was changed")
+    info(f"{FILENAMES[name]}: {size} bytes, sha256 matches the backup")
+
+
+class FilesArchive:
+    """The members of a backup's files archive, checked and sorted into the
+    release's and the uploads' (names relative to each)."""
+
+    def __init__(self, path: Path):
+        self.release_name = None
+        self.release: list[tuple[str, tarfile.TarInfo]] = []
+        self.uploads: list[tuple[str, tarfile.TarInfo]] = []
+        self.left_out: list[str] = []
+        problems: list[str] = []
+        seen: set[str] = set()
+        try:
+            with tarfile.open(path, "r:") as archive:
+                members = archive.getmembers()
+        except (tarfile.TarError, EOFError, ValueError) as exc:
+            raise NodeError("backup_archive_invalid", f"the files archive cannot be read: {exc}") from None
+        for member in members:
+            name, problem = release_archive.clean_name(member.name)
+            if problem:
+                problems.append(problem)
+                continue
+            if not name:
+                continue
+            if name in seen:
+                problems.append(f"{member.name!r}: appears twice")
+                continue
+            seen.add(name)
+            parts = name.split("/")
+            if name == "releases" and member.isdir():
+                continue
+            if parts[0] == "releases" and len(parts) >= 2:
+                if not safe_fs.RELEASE_NAME.match(parts[1]) or (self.release_name not in (None, parts[1])):
+                    problems.append(f"{member.name!r}: not in the one release of the backup")
+                    continue
+                self.release_name = parts[1]
+                if len(parts) > 2:
+                    self.release.append(("/".join(parts[2:]), member))
+                elif not member.isdir():
+                    problems.append(f"{member.name!r}: the release is not a directory")
+            elif name in ("shared", "shared/wp-config.php") and (member.isdir() or member.isfile()):
+                continue  # wp-config.php is the panel's to write
+            elif parts[:2] == ["shared", "uploads"]:
+                if len(parts) > 2:
+                    self.uploads.append(("/".join(parts[2:]), member))
+                elif not member.isdir():
+                    problems.append(f"{member.name!r}: the uploads are not a directory")
+            else:
+                problems.append(f"{member.name!r}: neither the release nor shared/ of an environment")
+        if self.release_name is None:
+            problems.append("the archive holds no release")
+        problems += self._check_release()
+        problems += self._check_uploads()
+        if problems:
+            raise NodeError("backup_archive_invalid", f"the files archive was refused: {_shown(problems)}")
+
+    def _check_release(self) -> list[str]:
+        problems, kept = [], []
+        for name, member in self.release:
+            if name in release_files.SHARED_LINKS:
+                continue  # made again for this environment (attach_pressluft_parts)
+            if member.isdir():
+                kind = "dir"
+            elif member.issym():
+                kind = "symlink"
+            elif member.isfile():
+                kind = "file"
+            else:
+                problems.append(f"release {name!r}: hard links and special files are not release code")
+                continue
+            kept.append((name, member, kind))
+        self.release = [(name, member) for name, member, _ in kept]
+        members = [release_archive.Member(name, kind, member.size, bool(member.mode & 0o111),
+                                          member.linkname if kind == "symlink" else "")
+                   for name, member, kind in kept]
+        return problems + [f"release {problem}" for problem in release_archive.structure_problems(members, "the release")]
+
+    def _check_uploads(self) -> list[str]:
+        kinds = {}
+        kept = []
+        for name, member in self.uploads:
+            if member.isdir():
+                kinds[name] = "dir"
+            elif member.issym():
+                kinds[name] = "symlink"
+            elif member.isfile():
+                kinds[name] = "file"
+            else:
+                self.left_out.append(name)
+                continue
+            kept.append((name, member))
+        problems = []
+        for name, member in kept:
+            parts = name.split("/")
+            for depth in range(1, len(parts)):
+                if kinds.get("/".join(parts[:depth])) in ("symlink", "file"):
+                    problems.append(f"uploads {name!r}: lies inside the {kinds['/'.join(parts[:depth])]} "
+                                    f"{'/'.join(parts[:depth])!r}")
+                    break
+        self.uploads = kept
+        return problems
+
+
+def left_aside(name: str, root: Path) -> None:
+    """Refuse to start while an earlier restore's previous state is still kept
+    aside (it stopped half-way, or could not put it back): that state may be
+    the only copy of the site as it was, and an operator must look first."""
+    found = []
+    services.ensure_running("mariadb")
+    aside = database_names(name)[1]
+    if tables_of(aside):
+        found.append(f"the database {aside}")
+    if os.path.lexists(root / "shared" / UPLOADS_OLD):
+        found.append(f"{root}/shared/{UPLOADS_OLD}")
+    if found:
+        raise NodeError("remote_step_failed", f"an earlier restore left the previous state aside ({', '.join(found)}); "
+                        "look at it, then drop it, before restoring again")
+
+
+def fetch(params: dict) -> dict:
+    parts = check_parts(params["parts"])
+    repository = params["repository"]
+    work = work_dir(params)
+    if not os.path.exists(backup_create.RESTIC):
+        raise NodeError("remote_step_failed", "restic is not installed on this node; provision it again")
+    left_aside(params["system_name"], Path(params["root"]))
+    WORK_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(WORK_ROOT, 0o700)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(mode=0o700)
+    try:
+        os.makedirs(backup_create.CACHE_DIR, mode=0o700, exist_ok=True)
+        for name in sorted(parts):
+            step(f"read the {name} part back from the repository and check it against the backup's checksum")
+            dump_part(repository, name, parts[name], work / FILENAMES[name])
+        if "files" in parts:
+            step("check the files archive")
+            archive = FilesArchive(work / FILENAMES["files"])
+            info(f"release {archive.release_name}: {len(archive.release)} entries; uploads: {len(archive.uploads)} entries")
+            if archive.left_out:
+                info(f"left out of the uploads (hard links, special files): {_shown(archive.left_out)}")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return {"verified": sorted(parts)}
+
+
+# --- apply ---------------------------------------------------------------------------------------
+
+def verified_file(work: Path, name: str, part: dict) -> Path:
+    """A part fetched earlier, hashed again before it is used."""
+    path = work / FILENAMES[name]
+    digest, size = hashlib.sha256(), 0
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise NodeError("remote_step_failed", f"the verified {name} part is gone from {work}") from None
+    with os.fdopen(fd, "rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    if size != int(part["bytes"]) or digest.hexdigest() != part["sha256"]:
+        raise NodeError("backup_checksum_mismatch", f"the {name} part changed on the node after it was verified")
+    return path
+
+
+def build_release(root: Path, release: str, archive: FilesArchive, path: Path, account: safe_fs.Account) -> Path:
+    """releases/<release> from the archive's release: written by root into a
+    directory nobody else can write, never through a link."""
+    final = root / "releases" / release
+    if final.exists() or final.is_symlink():
+        raise NodeError("bad_parameters", f"release {release} exists already")
+    partial = root / "releases" / f".{release}.partial"
+    release_files.remove(partial)
+    partial.mkdir(mode=0o755)
+    top = safe_fs.open_directory(partial)
+    try:
+        with tarfile.open(path, "r:") as tar:
+            ordered = sorted(archive.release, key=lambda item: item[0].count("/"))
+            for name, member in ordered:
+                if member.issym():
+                    continue
+                *parents, leaf = name.split("/")
+                parent = _walk(top, parents)
+                try:
+                    if member.isdir():
+                        try:
+                            os.mkdir(leaf, 0o755, dir_fd=parent)
+                        except FileExistsError:
+                            os.close(safe_fs.open_directory(leaf, dir_fd=parent, shown=name))
+                        continue
+                    fd = os.open(leaf, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 0o755 if member.mode & 0o111 else 0o644, dir_fd=parent)
+                    with os.fdopen(fd, "wb") as out, tar.extractfile(member) as source:
+                        while chunk := source.read(CHUNK):
+                            out.write(chunk)
+                finally:
+                    if parent != top:
+                        os.close(parent)
+            for name, member in archive.release:
+                if not member.issym():
+                    continue
+                *parents, leaf = name.split("/")
+                parent = _walk(top, parents, create=True)
+                try:
+                    os.symlink(member.linkname, leaf, dir_fd=parent)
+                finally:
+                    if parent != top:
+                        os.close(parent)
+    finally:
+        os.close(top)
+    release_files.attach_pressluft_parts(partial)
+    release_files.replace_file(partial / ".pressluft-complete", (release + "\n").encode())
+    release_files.seal(partial, (account.uid, account.gid))
+    partial.rename(final)
+    return final
+
+
+def _walk(top: int, parents: list[str], create: bool = True) -> int:
+    """The directory ``parents`` below ``top``, each step opened without following a link."""
+    fd = top
+    for index, part in enumerate(parents):
+        if create:
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+        following = safe_fs.open_directory(part, dir_fd=fd, shown="/".join(parents[: index + 1]))
+        if fd != top:
+            os.close(fd)
+        fd = following
+    return fd
+
+
+def _remove_site_tree(shared: Path, entry: str, name: str) -> None:
+    """A site-owned directory in shared/ (root's): emptied by the site's user, then removed by root."""
+    path = shared / entry
+    try:
+        info_ = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info_.st_mode):
+        run(["runuser", "-u", name, "--", "find", str(path), "-mindepth", "1", "-delete"], cwd="/", check=False)
+        os.rmdir(path)
+    else:
+        os.unlink(path)
+
+
+def unpack_uploads(root: Path, archive: FilesArchive, path: Path, account: safe_fs.Account) -> None:
+    """shared/.uploads-restoring: the archive's uploads, unpacked by the site's user
+    from a stream of only the checked entries (owners and odd modes dropped)."""
+    shared = root / "shared"
+    _remove_site_tree(shared, UPLOADS_NEW, account.name)
+    shared_fd = safe_fs.open_directory(shared)
+    try:
+        os.close(safe_fs.ensure_directory(shared_fd, UPLOADS_NEW, account.uid, account.web_gid, 0o750,
+                                          f"{shared}/{UPLOADS_NEW}"))
+    finally:
+        os.close(shared_fd)
+    unpack = subprocess.Popen(
+        ["runuser", "-u", account.name, "--", "tar", "--extract", "--file=-", "--directory", str(shared / UPLOADS_NEW),
+         "--no-same-owner", "--no-same-permissions", "--no-overwrite-dir"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={"PATH": backup_create.PATH},
+        cwd="/",
+    )
+    errors: list = []
+    reader = threading.Thread(target=backup_create._drain, args=(unpack.stderr, errors, 64 * 1024), daemon=True)
+    reader.start()
+    try:
+        with tarfile.open(path, "r:") as source, tarfile.open(fileobj=unpack.stdin, mode="w|",
+                                                              format=tarfile.PAX_FORMAT) as out:
+            for name, member in archive.uploads:
+                clean = tarfile.TarInfo(name)
+                clean.mtime = member.mtime
+                clean.uid = clean.gid = 0
+                clean.uname = clean.gname = ""
+                if member.isdir():
+                    clean.type, clean.mode = tarfile.DIRTYPE, 0o750
+                    out.addfile(clean)
+                elif member.issym():
+                    clean.type, clean.linkname, clean.mode = tarfile.SYMTYPE, member.linkname, 0o777
+                    out.addfile(clean)
+                else:
+                    clean.type, clean.size = tarfile.REGTYPE, member.size
+                    clean.mode = 0o750 if member.mode & 0o100 else 0o640
+                    with source.extractfile(member) as data:
+                        out.addfile(clean, data)
+    except BrokenPipeError:
+        pass
+    finally:
+        try:
+            unpack.stdin.close()
+        except BrokenPipeError:
+            pass
+        unpack.wait()
+        reader.join(timeout=10)
+    if unpack.returncode != 0:
+        raise NodeError("remote_step_failed", f"unpacking the uploads as {account.name} exited {unpack.returncode}: "
+                        + backup_create._tail(b"".join(errors)))
+
+
+def swap_uploads(root: Path, forward: bool) -> bool:
+    """Forward: uploads -> .uploads-previous, .uploads-restoring -> uploads.
+    Back: uploads -> .uploads-restoring, .uploads-previous -> uploads. Renames
+    inside root's shared/, where the site cannot change an entry."""
+    shared = safe_fs.open_directory(root / "shared")
+    try:
+        if forward:
+            aside, incoming = UPLOADS_OLD, UPLOADS_NEW
+        else:
+            aside, incoming = UPLOADS_NEW, UPLOADS_OLD
+        try:
+            if not stat.S_ISDIR(os.stat(incoming, dir_fd=shared, follow_symlinks=False).st_mode):
+                return False
+        except FileNotFoundError:
+            return False
+        try:
+            os.stat(aside, dir_fd=shared, follow_symlinks=False)
+            raise NodeError("remote_step_failed", f"shared/{aside} is in the way")
+        except FileNotFoundError:
+            pass
+        try:
+            os.rename("uploads", aside, src_dir_fd=shared, dst_dir_fd=shared)
+        except FileNotFoundError:
+            if forward:
+                raise
+        os.rename(incoming, "uploads", src_dir_fd=shared, dst_dir_fd=shared)
+        return True
+    finally:
+        os.close(shared)
+
+
+# The database: fresh one beside, swapped in by renaming tables.
+
+def database_names(name: str) -> tuple[str, str]:
+    return f"{name}_restore", f"{name}_prerestore"
+
+
+def _sql(statements: str) -> str:
+    return run(["mariadb", "--batch", "--skip-column-names"], input=statements, cwd="/").stdout
+
+
+def _grant_name(database: str) -> str:
+    return database.replace("_", "\\_")
+
+
+def tables_of(database: str) -> list[tuple[str, str]]:
+    out = _sql(f"SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{database}' "
+               "ORDER BY TABLE_NAME;")
+    found = []
+    for line in out.splitlines():
+        table, kind = line.split("\t")
+        if "`" in table:
+            raise NodeError("remote_step_failed", f"a table name in {database} holds a backquote")
+        found.append((table, kind))
+    return found
+
+
+def prepare_database(name: str, password: str, database: str) -> None:
+    env_setup.sql_quote(password)
+    _sql(f"DROP DATABASE IF EXISTS `{database}`;\n"
+         f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"
+         f"GRANT ALL PRIVILEGES ON `{_grant_name(database)}`.* TO '{name}'@'localhost';\n")
+
+
+def load_database(dump: Path, name: str, password: str, database: str, from_name: str) -> None:
+    """The verified dump into ``database``, by the site's user with its own
+    database account (binary mode, no client commands): the dump holds the
+    site's data. Definers of another environment of the site become this one's."""
+    load = subprocess.Popen(
+        ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox",
+         "--default-character-set=utf8mb4", f"--user={name}", "--host=localhost", database],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={"PATH": backup_create.PATH, "LANG": "C.UTF-8", "MYSQL_PWD": password}, cwd="/",
+    )
+    errors: list = []
+    reader = threading.Thread(target=backup_create._drain, args=(load.stderr, errors, 64 * 1024), daemon=True)
+    reader.start()
+    source_definer = f"DEFINER=`{from_name}`@`localhost`".encode()
+    target_definer = f"DEFINER=`{name}`@`localhost`".encode()
+    try:
+        with open(dump, "rb") as stream:
+            for line in stream:
+                if from_name != name and b"DEFINER=" in line:
+                    line = line.replace(source_definer, target_definer)
+                load.stdin.write(line)
+    except BrokenPipeError:
+        pass
+    finally:
+        try:
+            load.stdin.close()
+        except BrokenPipeError:
+            pass
+        load.wait()
+        reader.join(timeout=10)
+    if load.returncode != 0:
+        raise NodeError("remote_step_failed", f"loading the database into {database} exited {load.returncode}: "
+                        + backup_create._tail(b"".join(errors)))
+
+
+def swap_tables(live: str, incoming: str, aside: str) -> None:
+    """In one RENAME TABLE (atomic): live's tables into ``aside``, ``incoming``'s into live."""
+    current = tables_of(live)
+    new = tables_of(incoming)
+    for database, tables in ((live, current), (incoming, new)):
+        views = [table for table, kind in tables if kind != "BASE TABLE"]
+        if views:
+            raise NodeError("remote_step_failed", f"{database} holds views ({', '.join(views[:3])}); "
+                                                  "restore moves tables only")
+    if not new:
+        raise NodeError("remote_step_failed", f"the restored database {incoming} holds no table")
+    _sql(f"DROP DATABASE IF EXISTS `{aside}`;\n"
+         f"CREATE DATABASE `{aside}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n")
+    renames = [f"`{live}`.`{table}` TO `{aside}`.`{table}`" for table, _ in current]
+    renames += [f"`{incoming}`.`{table}` TO `{live}`.`{table}`" for table, _ in new]
+    _sql("RENAME TABLE " + ",\n  ".join(renames) + ";\n")
+
+
+def drop_scratch_databases(name: str) -> None:
+    incoming, aside = database_names(name)
+    _sql(f"DROP DATABASE IF EXISTS `{incoming}`;\nDROP DATABASE IF EXISTS `{aside}`;\n")
+    # The grant on the scratch name goes too (a later restore grants it again).
+    run(["mariadb", "--batch"], input=f"REVOKE ALL PRIVILEGES ON `{_grant_name(incoming)}`.* FROM '{name}'@'localhost';",
+        check=False, cwd="/")
+
+
+def purge_caches(params: dict) -> None:
+    step("purge caches")
+    info(f"{page_cache.purge([urlsplit(params['url']).hostname])} cached page(s) removed")
+    redis = params.get("redis") or {}
+    if redis.get("key_prefix"):
+        if redis_acl.delete_keys(redis["key_prefix"]):
+            info("object cache emptied")
+
+
+def prune(root: Path, protect: set[str]) -> list[str]:
+    found = [p for p in (root / "releases").iterdir() if safe_fs.RELEASE_NAME.match(p.name)]
+    ordered = [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime)]
+    removed = []
+    for old in ordered[:-KEEP_RELEASES]:
+        if old in protect:
+            continue
+        shutil.rmtree(root / "releases" / old)
+        removed.append(old)
+    return removed
+
+
+def apply(params: dict) -> dict:
+    name = params["system_name"]
+    parts = check_parts(params["parts"])
+    work = work_dir(params)
+    root = Path(params["root"])
+    if safe_fs.ensure_layout(root, name):
+        services.reload("nginx")
+    account = safe_fs.Account.of(name)
+    previous = safe_fs.current_release(root)
+    result = {"previous_release": previous, "release": None, "database": False, "uploads": False}
+    release = params.get("release")
+    archive = None
+    if "files" in parts:
+        if not safe_fs.RELEASE_NAME.match(release or ""):
+            raise NodeError("bad_parameters", "unexpected release name")
+        files = verified_file(work, "files", parts["files"])
+        archive = FilesArchive(files)
+        step(f"build release {release} from the backup's release {archive.release_name}")
+        build_release(root, release, archive, files, account)
+        step(f"unpack the uploads as {name}")
+        unpack_uploads(root, archive, files, account)
+        if archive.left_out:
+            info(f"left out of the uploads (hard links, special files): {_shown(archive.left_out)}")
+    incoming, aside = database_names(name)
+    if "db" in parts:
+        dump = verified_file(work, "db", parts["db"])
+        services.ensure_running("mariadb")
+        step(f"load the database into a fresh database ({incoming})")
+        prepare_database(name, params["db_password"], incoming)
+        rewrite = params.get("rewrite") or {}
+        from_name = rewrite.get("from_system_name") or name
+        if not env_setup.NAME.match(from_name):
+            raise NodeError("bad_parameters", "unexpected source environment name")
+        load_database(dump, name, params["db_password"], incoming, from_name)
+        if rewrite.get("from_url") and rewrite["from_url"] != params["url"]:
+            step(f"rewrite {rewrite['from_url']} to {params['url']}")
+            result["url_rewrite"] = env_clone.rewrite_urls(name, params["db_password"], rewrite["from_url"],
+                                                           params["url"], database=incoming)
+    # Everything is ready beside the live site: now the swaps.
+    if "db" in parts:
+        step("swap the restored database in (the previous tables kept aside)")
+        swap_tables(name, incoming, aside)
+        result["database"] = True
+    if archive is not None:
+        step("swap the restored uploads in (the previous ones kept aside)")
+        result["uploads"] = swap_uploads(root, forward=True)
+        step(f"switch to release {release}")
+        link_current(root, release)
+        result["release"] = release
+    result["switched_at"] = time.time()
+    services.reload("php-fpm")
+    for option, value in sorted((params.get("wp_options") or {}).items()):
+        step(f"WordPress setting of a non-production environment: {option} = {value}")
+        wp_helper_client.call(name, {"command": "option-set", "root": str(root), "url": params["url"],
+                                     "name": option, "value": value})
+    purge_caches(params)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def revert(params: dict) -> dict:
+    """Undo what apply swapped, judged from the node's own state (apply may
+    have stopped half-way): ``current`` back to the previous release, the
+    uploads kept aside back, the tables kept aside back."""
+    name = params["system_name"]
+    root = Path(params["root"])
+    if safe_fs.ensure_layout(root, name):
+        services.reload("nginx")
+    incoming, aside = database_names(name)
+    reverted = []
+    previous = params.get("previous_release")
+    if previous and safe_fs.current_release(root) != previous:
+        safe_fs.check_release(root, previous)
+        step(f"switch back to release {previous}")
+        link_current(root, previous)
+        reverted.append("release")
+    if swap_uploads(root, forward=False):
+        step("put the previous uploads back")
+        reverted.append("uploads")
+    services.ensure_running("mariadb")
+    kept = tables_of(aside)
+    if kept:
+        step("put the previous database back")
+        # The restored tables move into the scratch database, the previous ones back, in one statement.
+        _sql(f"DROP DATABASE IF EXISTS `{incoming}`;\n"
+             f"CREATE DATABASE `{incoming}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n")
+        renames = [f"`{name}`.`{table}` TO `{incoming}`.`{table}`" for table, _ in tables_of(name)]
+        renames += [f"`{aside}`.`{table}` TO `{name}`.`{table}`" for table, _ in kept]
+        _sql("RENAME TABLE " + ",\n  ".join(renames) + ";\n")
+        reverted.append("database")
+    services.reload("php-fpm")
+    restored = params.get("release")
+    if restored and restored != previous and safe_fs.RELEASE_NAME.match(restored) \
+            and safe_fs.current_release(root) != restored:
+        release_files.remove(root / "releases" / restored)
+    purge_caches(params)
+    return {"reverted": reverted}
+
+
+def cleanup(params: dict) -> dict:
+    name = params["system_name"]
+    root = Path(params["root"])
+    shutil.rmtree(work_dir(params), ignore_errors=True)
+    step("remove what the restore kept aside")
+    services.ensure_running("mariadb")
+    drop_scratch_databases(name)
+    for entry in (UPLOADS_NEW, UPLOADS_OLD):
+        _remove_site_tree(root / "shared", entry, name)
+    for partial in (root / "releases").glob(".*.partial"):
+        release_files.remove(partial)
+    removed = prune(root, {release for release in (safe_fs.current_release(root), params.get("keep_release")) if release})
+    if removed:
+        info(f"removed old releases {', '.join(removed)}")
+    return {"pruned": removed}
+
+
+PHASES = {"fetch": fetch, "apply": apply, "revert": revert, "cleanup": cleanup}
+
+
+def restore(params: dict) -> dict:
+    if not env_setup.NAME.match(params.get("system_name") or ""):
+        raise NodeError("bad_parameters", "unexpected environment system name")
+    phase = PHASES.get(params.get("phase"))
+    if phase is None:
+        raise NodeError("bad_parameters", "unknown restore phase")
+    return phase(params)
+
+
+if __name__ == "__main__":
+    main(restore)
