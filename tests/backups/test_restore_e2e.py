@@ -127,7 +127,8 @@ def _restore_in_place(api_client, site, production, repository):
     assert post_titles(production) >= {"Before the backup"} and "After the backup" not in post_titles(production)
     # Nothing left aside: no scratch databases, no spare uploads directories, no scratch files.
     assert scratch_databases(production) == []
-    assert sorted(p.name for p in (root / "shared").iterdir()) == ["uploads", "wp-config.php"]
+    # (object-cache.php: the Redis object cache drop-in, on by default; docs/caching.md)
+    assert sorted(p.name for p in (root / "shared").iterdir()) == ["object-cache.php", "uploads", "wp-config.php"]
     assert not Path(f"/var/lib/pressluft/restore/{job.pk.hex}").exists()
     # The pre-restore backup holds the state just before the restore.
     pre = Backup.objects.get(pk=job.result["pre_restore_backup_id"])
