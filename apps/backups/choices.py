@@ -17,3 +17,11 @@ class BackupStatus(models.TextChoices):
 
 class StorageType(models.TextChoices):
     S3 = "s3", "S3-compatible"
+
+
+class BackupReason(models.TextChoices):
+    """Why a backup was taken."""
+
+    MANUAL = "manual", "Asked for"  # API, admin, command
+    SCHEDULED = "scheduled", "Scheduled"  # the environment's daily backup
+    FINAL = "final", "Final"  # taken before its environment or site was deleted

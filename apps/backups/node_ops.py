@@ -29,3 +29,25 @@ def create_backup(environment, backup, config: storage.BackupStorage, ctx=None) 
         "repository": repository_params(environment.site, config),
     }
     return run_program(environment.node, "backup_create.py", params, ctx=ctx, timeout=BACKUP_PROGRAM_TIMEOUT)
+
+
+CLEANUP_PROGRAM_TIMEOUT = 2 * 60 * 60
+
+
+def clean_up(node, repository, config: storage.BackupStorage, *, backup_ids: list[str], snapshot_ids: list[str],
+             ctx=None) -> dict:
+    """Forget these snapshots (and any tagged with these backups) in the site's
+    repository, then prune. ``repository`` is the site's BackupRepository row
+    (the site itself may be gone)."""
+    params = {
+        "repository": {
+            "url": config.repository_url(repository.site_id),
+            "password": repository.password,
+            "access_key_id": config.access_key_id,
+            "secret_access_key": config.secret_access_key,
+            "region": config.region,
+        },
+        "backup_ids": backup_ids,
+        "snapshot_ids": snapshot_ids,
+    }
+    return run_program(node, "backup_cleanup.py", params, ctx=ctx, timeout=CLEANUP_PROGRAM_TIMEOUT)

@@ -2,8 +2,10 @@
 
 from django.urls import path
 
-from apps.backups.api import EnvironmentBackupListView
+from apps.backups.api import EnvironmentBackupListView, EnvironmentBackupScheduleView
 
 urlpatterns = [
     path("environments/<uuid:id>/backups", EnvironmentBackupListView.as_view(), name="environment-backups"),
+    path("environments/<uuid:id>/backup-schedule", EnvironmentBackupScheduleView.as_view(),
+         name="environment-backup-schedule"),
 ]

@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from apps.accounts.permissions import may_act_on_environment
+from apps.backups.admin_pages import BackupSchedulePage
 from apps.backups.models import Backup
 from apps.core.admin_helpers import (
     ReadOnlyAdminMixin,
@@ -59,6 +60,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.ReleasesPage(),
         pages.RunHealthCheck(),
         pages.BackUpNow(),
+        BackupSchedulePage(),
         pages.ResetEnvironment(),
         pages.DeleteEnvironment(),
         pages.WordPressAdminFromList(),

@@ -1,5 +1,7 @@
 """Job handlers of the environments domain."""
 
+from apps.backups import services as backups
+from apps.backups.jobs import take_final_backups
 from apps.core.choices import LifecycleStatus
 from apps.environments import naming, node_ops, releases, services
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
@@ -86,6 +88,8 @@ def env_delete(ctx):
     if environment is None:
         ctx.log("the environment's records are gone already: nothing left to do")
         return
+    take_final_backups(ctx, [environment])
+    ctx.checkpoint()
     with ctx.step(f"remove environment {environment.slug} from {environment.node.name}"):
         node_ops.teardown(environment, ctx)
     ctx.checkpoint()
@@ -95,7 +99,8 @@ def env_delete(ctx):
 
 @recurring_job("env_delete", every_minutes=10)
 def expired_environment_scopes():
-    """Clones may expire: each expired one gets an env_delete job (one at a time)."""
+    """Clones may expire: each expired one gets an env_delete job (one at a
+    time), with a final backup as any deletion (no operator opted out)."""
     for environment in services.expired_environments():
         yield JobScope(
             dedup_key=f"env:{environment.pk}",
@@ -103,6 +108,7 @@ def expired_environment_scopes():
             environment=environment,
             node=environment.node,
             payload={"environment_id": str(environment.pk), "slug": environment.slug, "reason": "expired"},
+            prepare=lambda environment=environment: backups.final_backup_payload([environment], True),
         )
 
 
