@@ -42,7 +42,7 @@ class BackupScheduleSerializer(serializers.Serializer):
     environment_id = serializers.UUIDField(read_only=True)
     enabled = serializers.BooleanField(
         read_only=True, help_text="Whether the environment backs up daily (default: production only).")
-    backup_scope = serializers.ChoiceField(choices=BackupScope.values, read_only=True)
+    backup_scope = serializers.ChoiceField(choices=BackupScope.choices, read_only=True)
     window_start = serializers.CharField(read_only=True, help_text="When the daily window opens, UTC (HH:MM).")
     window_hours = serializers.IntegerField(read_only=True, help_text="How long the window stays open (1-24).")
     retention_days = serializers.IntegerField(
@@ -57,7 +57,7 @@ class UpdateBackupScheduleSerializer(StrictSerializer):
     """A field left out keeps its current value."""
 
     enabled = serializers.BooleanField(required=False)
-    backup_scope = serializers.ChoiceField(choices=BackupScope.values, required=False)
+    backup_scope = serializers.ChoiceField(choices=BackupScope.choices, required=False)
     window_start = serializers.RegexField(WINDOW_START, required=False, max_length=5,
                                           help_text="When the daily window opens, UTC, HH:MM.")
     window_hours = serializers.IntegerField(required=False, min_value=1, max_value=24)
