@@ -161,10 +161,14 @@ def backup_cleanup(ctx):
         return
     snapshot_ids = sorted({part["snapshot_id"] for backup in due for part in backup.parts.values()
                            if part.get("snapshot_id")})
+    # A backup of unchanged files names the snapshot of an earlier one: kept while any kept backup names it.
+    keep_ids = sorted({part["snapshot_id"] for backup in Backup.objects.filter(site_id=site_id, purged_at__isnull=True)
+                       .exclude(pk__in=[b.pk for b in due]) for part in backup.parts.values()
+                       if part.get("snapshot_id")})
     with ctx.step(f"forget {len(snapshot_ids)} snapshot(s) of {len(due)} backup(s) past retention and prune "
                   f"{config.repository_location(site_id)}"):
         result = node_ops.clean_up(ctx.job.node, repository, config, backup_ids=[str(b.pk) for b in due],
-                                   snapshot_ids=snapshot_ids, ctx=ctx)
+                                   snapshot_ids=snapshot_ids, keep_ids=keep_ids, ctx=ctx)
     ctx.checkpoint()
     expired = services.record_purged([backup.pk for backup in due])
     kept = Backup.objects.filter(Q(site_id=site_id), Q(status=BackupStatus.COMPLETED)).count()

@@ -85,37 +85,41 @@ def _cleanup(api_client, site, production, backup_storage, s3_server):
     first = back_up(api_client, production, "full")  # holds big.bin
     os.unlink(f"{uploads}/big.bin")
     second = back_up(api_client, production, "db")
-    kept = back_up(api_client, production, "full")
+    older = back_up(api_client, production, "full")
+    kept = back_up(api_client, production, "full")  # unchanged files: names older's files snapshot
+    assert kept.parts["files"]["snapshot_id"] == older.parts["files"]["snapshot_id"]
     failed = Backup.objects.create(environment=production, site_id=site.pk, site_slug=site.slug,
                                    environment_slug=production.slug, backup_scope="db", status="failed")
     data_before = stored_bytes(s3_server, bucket, f"{key}/data/")
 
     past = timezone.now() - timedelta(minutes=1)
-    Backup.objects.filter(pk__in=[first.pk, second.pk, failed.pk]).update(retention_until=past)
+    Backup.objects.filter(pk__in=[first.pk, second.pk, failed.pk, older.pk]).update(retention_until=past)
     (job,) = enqueue_recurring("backup_cleanup")
     assert (job.site_id, job.node_id, job.priority) == (site.pk, production.node_id, JobPriority.SCHEDULED)
     assert enqueue_recurring("backup_cleanup") == []  # one per site repository
     run(job.pk)
 
-    for backup in (first, second, failed, kept):
+    for backup in (first, second, failed, older, kept):
         backup.refresh_from_db()
-    assert (first.status, second.status, failed.status, kept.status) == ("expired", "expired", "failed", "completed")
-    assert first.purged_at and second.purged_at and failed.purged_at and kept.purged_at is None
+    assert [b.status for b in (first, second, failed, older, kept)] == [
+        "expired", "expired", "failed", "expired", "completed"]
+    assert all(b.purged_at for b in (first, second, failed, older)) and kept.purged_at is None
     keys = set(object_keys(s3_server, bucket, f"{key}/"))
-    for snapshot in [*first.parts.values(), *second.parts.values()]:
+    for snapshot in [*first.parts.values(), *second.parts.values(), older.parts["db"]]:
         assert f"{key}/snapshots/{snapshot['snapshot_id']}" not in keys
-    for snapshot in kept.parts.values():
+    for snapshot in kept.parts.values():  # the shared files snapshot stays with the backup that names it
         assert f"{key}/snapshots/{snapshot['snapshot_id']}" in keys
     # big.bin was only in the first backup: its data left the bucket.
     assert stored_bytes(s3_server, bucket, f"{key}/data/") < data_before - 3 * 1024 * 1024
     # What is kept is whole and restorable.
     restic(site, "check")
-    dump = restic(site, "dump", kept.parts["db"]["snapshot_id"], "database.sql")
-    assert hashlib.sha256(dump).hexdigest() == kept.parts["db"]["sha256"]
+    for name, filename in (("db", "database.sql"), ("files", "files.tar")):
+        dump = restic(site, "dump", kept.parts[name]["snapshot_id"], filename)
+        assert hashlib.sha256(dump).hexdigest() == kept.parts[name]["sha256"]
     assert {s["id"] for s in json.loads(restic(site, "snapshots", "--json"))} == {
         part["snapshot_id"] for part in kept.parts.values()}
     assert enqueue_recurring("backup_cleanup") == []  # nothing past retention any more
-    assert job_log(job.pk).count("forgot snapshot") == 3
+    assert job_log(job.pk).count("forgot snapshot") == 4
 
 
 def test_final_backups_outlive_their_environment_and_site(api_client, local_node, backup_storage, s3_server):

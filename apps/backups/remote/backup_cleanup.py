@@ -5,6 +5,8 @@ Parameters (JSON on stdin), all produced by the panel:
   repository    {"url", "password", "access_key_id", "secret_access_key", "region"}
   backup_ids    the panel's Backups past retention
   snapshot_ids  their snapshots, as recorded when they completed
+  keep_ids      snapshots kept backups name (a backup of unchanged files
+                names the snapshot of an earlier one): never forgotten
 
 Forgets every snapshot named in ``snapshot_ids`` or tagged ``backup:<id>``
 with one of ``backup_ids`` (a failed backup may have stored one part), then
@@ -39,6 +41,7 @@ def clean_up(params: dict) -> dict:
     repository = params["repository"]
     backup_tags = {f"backup:{backup_id}" for backup_id in params["backup_ids"]}
     wanted_ids = set(params["snapshot_ids"])
+    keep_ids = set(params.get("keep_ids") or ())
     if not os.path.exists(RESTIC):
         raise NodeError("remote_step_failed", "restic is not installed on this node; provision it again")
     os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
@@ -55,7 +58,12 @@ def clean_up(params: dict) -> dict:
 
     snapshots = _snapshots(repository)
     doomed = sorted(snapshot["id"] for snapshot in snapshots
-                    if snapshot.get("id") in wanted_ids or backup_tags & set(snapshot.get("tags") or ()))
+                    if (snapshot.get("id") in wanted_ids or backup_tags & set(snapshot.get("tags") or ()))
+                    and snapshot.get("id") not in keep_ids)
+    kept = len([snapshot for snapshot in snapshots if snapshot.get("id") in keep_ids
+                and (snapshot.get("id") in wanted_ids or backup_tags & set(snapshot.get("tags") or ()))])
+    if kept:
+        info(f"{kept} snapshot(s) of these backups stay: later backups name them")
     step(f"forget {len(doomed)} snapshot(s)")
     if doomed:
         forgot = restic(repository, ["forget", *doomed], timeout=600)
