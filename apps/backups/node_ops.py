@@ -36,6 +36,15 @@ def previous_files(environment, backup) -> dict | None:
     return None
 
 
+def repository_known(site_id, config: storage.BackupStorage) -> bool:
+    """Whether a backup of the site completed in this very repository (then it exists)."""
+    from apps.backups.choices import BackupStatus
+    from apps.backups.models import Backup
+
+    return Backup.objects.filter(site_id=site_id, status__in=(BackupStatus.COMPLETED, BackupStatus.EXPIRED),
+                                 storage_path=config.repository_location(site_id)).exists()
+
+
 def create_backup(environment, backup, config: storage.BackupStorage, ctx=None) -> dict:
     params = {
         "system_name": naming.system_name(environment),
@@ -45,6 +54,7 @@ def create_backup(environment, backup, config: storage.BackupStorage, ctx=None) 
         "environment_id": str(environment.pk),
         "repository": repository_params(environment.site, config),
         "previous_files": previous_files(environment, backup),
+        "repository_known": repository_known(environment.site_id, config),
     }
     return run_program(environment.node, "backup_create.py", params, ctx=ctx, timeout=BACKUP_PROGRAM_TIMEOUT)
 

@@ -122,6 +122,11 @@ def panel_backup(client, environment) -> tuple[float, object]:
     job = Job.objects.get(pk=job_id)
     if job.status != "succeeded":
         sys.exit(f"bench: backup_create {job.status}: {job.error_code} {job.error_message}")
+    if os.environ.get("BENCH_SHOW_STEPS"):
+        say(f"  started {(job.started_at - job.created_at).total_seconds():.2f} s after the request")
+        for line in job.log_lines.order_by("seq"):
+            say(f"  {(line.created_at - job.started_at).total_seconds():6.2f} {line.message[:110]}")
+        say(f"  ended {(job.finished_at - job.started_at).total_seconds():.2f} s after its start")
     return elapsed, Backup.objects.get(pk=job.payload["backup_id"])
 
 

@@ -20,6 +20,7 @@ from apps.backups.models import Backup, BackupRepository
 from apps.environments import naming
 from apps.jobs import runner
 from apps.jobs.choices import JobPriority
+from apps.jobs.models import Job
 from apps.jobs.scheduler import enqueue_recurring
 from tests.backups.conftest import object_keys, s3_client
 from tests.backups.test_backup_e2e import back_up, restic
@@ -64,6 +65,18 @@ def test_scheduled_backup_once_per_window_with_the_environments_retention(api_cl
         assert enqueue_recurring("backup_create") == []  # this window's backup is taken
         body = api_client.get(f"/api/environments/{production.pk}/backup-schedule").json()
         assert body["last_scheduled_backup_at"] is not None
+
+        # The repository vanished from the storage behind the panel's back: the
+        # next backup (which opens a known repository directly) makes it again.
+        bucket, key = backup_storage.backup_s3_bucket, f"test/backups/sites/{site.pk}/"
+        client = s3_client(backup_storage.backup_s3_endpoint)
+        for name in object_keys(backup_storage.backup_s3_endpoint, bucket, key):
+            client.delete_object(Bucket=bucket, Key=name)
+        again = back_up(api_client, production, "db")
+        assert again.status == "completed"
+        assert f"{key}config" in object_keys(backup_storage.backup_s3_endpoint, bucket, key)
+        job = Job.objects.get(payload__backup_id=str(again.pk))
+        assert "created the site's backup repository" in job_log(job.pk)
     finally:
         delete_site_quietly(api_client, site)
 

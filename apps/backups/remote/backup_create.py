@@ -9,6 +9,9 @@ Parameters (JSON on stdin), all produced by the panel:
   environment_id
   repository    {"url", "password", "access_key_id", "secret_access_key", "region"}
 
+``repository_known`` (optional): the site's earlier backups used this
+repository, so the backup opens it without a separate check first.
+
 Each part is one stream piped through this program into ``restic backup
 --stdin``, which deduplicates it against everything in the repository (all
 environments of the site) and encrypts it; nothing is written to the node's
@@ -277,9 +280,14 @@ def backup(params: dict) -> dict:
     if not os.path.exists(RESTIC):
         raise NodeError("remote_step_failed", "restic is not installed on this node; provision it again")
 
-    step("backup repository")
-    if ensure_repository(repository):
-        info("created the site's backup repository")
+    # A repository the site's earlier backups used is opened by the backup
+    # itself (one start of restic less); if that fails (gone, or a stale
+    # exclusive lock), the check below runs and the backup is tried once more.
+    known = bool(params.get("repository_known"))
+    if not known:
+        step("backup repository")
+        if ensure_repository(repository):
+            info("created the site's backup repository")
 
     result: dict = {"parts": {}}
     parts = SCOPES[scope]
@@ -318,7 +326,16 @@ def backup(params: dict) -> dict:
     step(" and ".join({"db": "database (mariadb-dump --single-transaction)",
                        "files": f"files (release {result.get('release')} and shared/, read as {name})"}[part]
                       for part in jobs) + " into restic" if jobs else "nothing changed since the last backup")
-    result["parts"] = _parallel(jobs)
+    try:
+        result["parts"] = _parallel(jobs)
+    except NodeError as exc:
+        if not known or exc.code != "backup_storage_failed":
+            raise
+        info(f"the repository needs a look first: {exc.message}")
+        step("backup repository")
+        if ensure_repository(repository):
+            info("created the site's backup repository")
+        result["parts"] = _parallel(jobs)
 
     ids = _snapshot_ids(repository)
     if reused is not None:
