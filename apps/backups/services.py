@@ -78,8 +78,8 @@ def final_backup_confirmation() -> dict:
         return {"warnings": ["Backups are off (no backup storage is configured): no final backup will be "
                              "taken, and the data cannot be brought back. This cannot be undone."]}
     return {"options": [(SKIP_FINAL_BACKUP_OPTION, "Skip the final backup: delete without keeping a copy")],
-            "warnings": ["A full final backup of each environment is taken first and kept for the "
-                         "environment's retention; the deletion is not undone otherwise."]}
+            "warnings": ["This cannot be undone. A full final backup of each environment is taken first and "
+                         "kept for the environment's retention, unless you tick the box below."]}
 
 
 def final_backup_payload(environments, final_backup: bool) -> dict:

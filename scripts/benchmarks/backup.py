@@ -148,19 +148,28 @@ def operator_wait(client, workers, other) -> tuple[float, list[float]]:
     from apps.jobs.choices import ACTIVE, JobStatus
     from apps.jobs.models import Job
     from apps.jobs.scheduler import enqueue_recurring
+    from apps.sites import services as sites_services
     from django.utils import timezone
 
     start = (timezone.now() - timedelta(minutes=30)).time().replace(second=0, microsecond=0)
     sites = []
     for index in range(QUEUED_BACKUPS):
-        environment = node_support.created_site(f"Queued {index}", "queued")
-        BackupSchedule.objects.create(environment=environment, enabled=True, window_start=start, window_hours=2)
-        sites.append(environment.site)
+        # The workers run site_create (as they would any operator's job).
+        created = sites_services.create_site(name=f"Queued {index}", slug=f"queued-{uuid.uuid4().hex[:8]}")
+        node_support.wait_until(lambda: node_support.job_ended(created.pk), 300)
+        created = Job.objects.get(pk=created.pk)
+        if created.status != JobStatus.SUCCEEDED:
+            sys.exit(f"bench: site_create {created.status}: {created.error_code} {created.error_message}")
+        sites.append(created.site)
     say(f"{len(sites)} small sites made")
-    queued = [job for job in enqueue_recurring("backup_create") if job.site_id in {site.pk for site in sites}]
-    if len(queued) != QUEUED_BACKUPS:
-        sys.exit(f"bench: the scheduler queued {len(queued)} backups, not {QUEUED_BACKUPS}")
-    ids = [job.pk for job in queued]
+    for site in sites:
+        BackupSchedule.objects.create(environment=site.environments.get(), enabled=True, window_start=start,
+                                      window_hours=2)
+    enqueue_recurring("backup_create")
+    # The workers' own scheduler may have queued some of them a moment earlier: all count, once each.
+    ids = list(Job.objects.filter(job_type="backup_create", site__in=sites).values_list("pk", flat=True))
+    if len(ids) != QUEUED_BACKUPS:
+        sys.exit(f"bench: the scheduler queued {len(ids)} backups, not {QUEUED_BACKUPS}")
     node_support.wait_until(lambda: Job.objects.filter(pk__in=ids, status=JobStatus.RUNNING).exists(), 300)
     response = client.post(f"/api/environments/{other.pk}/health-check")
     if response.status_code != 202:
