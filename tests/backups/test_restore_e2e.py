@@ -131,7 +131,8 @@ def _restore_in_place(api_client, site, production, repository):
     assert not Path(f"/var/lib/pressluft/restore/{job.pk.hex}").exists()
     # The pre-restore backup holds the state just before the restore.
     pre = Backup.objects.get(pk=job.result["pre_restore_backup_id"])
-    assert (pre.backup_scope, pre.status) == ("full", "completed") and pre.parts["files"]["release"] == v2.directory
+    assert (pre.backup_scope, pre.status, pre.reason) == ("full", "completed", "pre_restore")
+    assert pre.parts["files"]["release"] == v2.directory and pre.site_id == production.site_id
     status, _, body, _ = http_get(production.preview_url)
     assert status == 200 and "pressluft-test-theme Kappa Kiosk" in body
 
