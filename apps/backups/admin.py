@@ -4,7 +4,7 @@ from django.template.defaultfilters import filesizeformat
 from apps.accounts.permissions import require, require_for_environment
 from apps.backups import services, storage
 from apps.backups.choices import BackupStatus
-from apps.backups.models import Backup, BackupRepository
+from apps.backups.models import Backup, BackupRepository, BackupSchedule
 from apps.core.admin_helpers import ReadOnlyAdminMixin, change_link, status_badge
 from apps.core.admin_actions import ObjectAction
 from apps.core.admin_pages import PanelModelAdmin
@@ -24,7 +24,8 @@ def sites_without_verified_backup() -> list:
 
 def _backup_details(backup):
     return [
-        ("environment", str(backup.environment)),
+        ("environment", str(backup.environment) if backup.environment is not None
+         else f"{backup.site_slug}/{backup.environment_slug} (deleted)"),
         ("scope", backup.get_backup_scope_display()),
         ("completed", f"{backup.completed_at:%Y-%m-%d %H:%M} UTC" if backup.completed_at else "-"),
         ("checksum", backup.checksum or "-"),
@@ -53,7 +54,9 @@ class RestoreBackup(ObjectAction):
     )
 
     def shown(self, request, backup):
-        return backup.status == BackupStatus.COMPLETED and super().shown(request, backup)
+        # A backup of a deleted environment goes back as a clone, or into another environment (API, command).
+        return (backup.status == BackupStatus.COMPLETED and backup.environment_id is not None
+                and super().shown(request, backup))
 
     def check(self, request, backup):
         require_for_environment(request.user, backup.environment, self.permission)
@@ -120,17 +123,18 @@ class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     object_actions = (RestoreBackup(), RestoreBackupAsClone(), VerifyByDrill())
 
     list_display = (
-        "created_at", "environment_link", "backup_scope", "status_column", "size", "retention_until", "completed_at",
-        "verification",
+        "created_at", "environment_link", "backup_scope", "reason", "status_column", "size", "retention_until",
+        "completed_at", "verification",
     )
-    list_filter = ("status", "backup_scope", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("storage_path", "checksum", "environment__slug", "environment__site__slug")
+    list_filter = ("status", "backup_scope", "reason", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("storage_path", "checksum", "environment_slug", "site_slug")
     list_select_related = ("environment__site",)
     show_full_result_count = False
     fields = (
-        "id", "environment_link", "backup_scope", "status_column", "storage_type", "storage_path", "size",
-        "added", "checksum", "parts", "retention_until", "completed_at", "verification", "verified_at",
-        "verify_failed_at", "verify_message", "state_version", "created_at", "updated_at",
+        "id", "environment_link", "site_id", "backup_scope", "reason", "status_column", "storage_type",
+        "storage_path", "size", "added", "checksum", "parts", "retention_until", "completed_at", "purged_at",
+        "verification", "verified_at", "verify_failed_at", "verify_message", "state_version", "created_at",
+        "updated_at",
     )
     readonly_fields = fields
 
@@ -159,11 +163,14 @@ class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         return "-" if obj.added_bytes is None else filesizeformat(obj.added_bytes)
 
     def lookup_allowed(self, lookup, value, request=None):
-        # The site page links to "all backups of this site".
-        return lookup == "environment__site" or super().lookup_allowed(lookup, value, request)
+        # The site page links to "all backups of this site" (those of deleted environments too).
+        return lookup in ("environment__site", "site_id") or super().lookup_allowed(lookup, value, request)
 
-    @admin.display(description="Environment", ordering="environment__site__slug")
+    @admin.display(description="Environment", ordering="site_slug")
     def environment_link(self, obj):
+        if obj.environment is None:
+            # Kept for its retention after its environment (or site) was deleted.
+            return f"{obj.site_slug}/{obj.environment_slug} (deleted)"
         return change_link(obj.environment)
 
     @admin.display(description="Status", ordering="status")
@@ -184,3 +191,22 @@ class BackupRepositoryAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     search_fields = ("site_slug",)
     fields = ("site_slug", "site_id", "created_at")
     readonly_fields = fields
+
+
+@admin.register(BackupSchedule)
+class BackupScheduleAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
+    """Stored schedules (environments without one have the defaults); each is
+    changed on its environment's "Backup schedule" page."""
+
+    list_display = ("environment_link", "enabled", "backup_scope", "window_start", "window_hours", "retention_days",
+                    "updated_at")
+    list_filter = ("enabled", "backup_scope")
+    search_fields = ("environment__slug", "environment__site__slug")
+    list_select_related = ("environment__site",)
+    fields = ("environment_link", "enabled", "backup_scope", "window_start", "window_hours", "retention_days",
+              "state_version", "created_at", "updated_at")
+    readonly_fields = fields
+
+    @admin.display(description="Environment", ordering="environment__site__slug")
+    def environment_link(self, obj):
+        return change_link(obj.environment)

@@ -1,17 +1,23 @@
+from datetime import time
+
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import needs
 from apps.audit import services as audit
 from apps.backups.filters import BackupFilter
 from apps.backups.models import Backup
-from apps.backups import services
+from apps.backups import schedules, services
 from apps.backups.serializers import (
+    BackupScheduleSerializer,
     BackupSerializer,
     CreateBackupSerializer,
     RestoreAsCloneSerializer,
     RestoreSerializer,
+    UpdateBackupScheduleSerializer,
 )
 from apps.core.api_views import ChildListView, job_accepted
 from apps.core.schema import error_responses, ok
@@ -114,3 +120,68 @@ class BackupRestoreAsCloneView(APIView):
         body.is_valid(raise_exception=True)
         job = services.request_restore_as_clone(id, user=request.user, **body.validated_data)
         return job_accepted(request, job, resource_id=job.environment_id)
+
+
+def schedule_body(environment) -> dict:
+    schedule = schedules.effective(environment)
+    last = schedules.last_scheduled_backup(environment)
+    return {
+        "environment_id": environment.pk,
+        "enabled": schedule.enabled,
+        "backup_scope": schedule.backup_scope,
+        "window_start": schedule.window_start.strftime("%H:%M"),
+        "window_hours": schedule.window_hours,
+        "retention_days": schedule.retention_days,
+        "is_default": schedule.pk is None or schedule._state.adding,
+        "state_version": schedule.state_version,
+        "next_window_start": schedules.next_window_start(schedule, timezone.now()) if schedule.enabled else None,
+        "last_scheduled_backup_at": last.created_at if last else None,
+    }
+
+
+class EnvironmentBackupScheduleView(APIView):
+    """An environment's daily backup: its window (UTC) and how long its backups are kept."""
+
+    required_permissions = {"GET": needs("backups.view_backupschedule"),
+                            "PUT": needs("backups.change_backupschedule", production_guard=True)}
+
+    @extend_schema(
+        operation_id="getEnvironmentBackupSchedule", tags=["Backups"], summary="Get an environment's backup schedule",
+        description="Production environments back up daily by default (02:00-06:00 UTC, kept 30 days); other "
+                    "environments only once a schedule is stored with `enabled`.",
+        responses={200: ok(BackupScheduleSerializer, "The schedule (stored, or the default)."),
+                   **error_responses(401, 404)},
+    )
+    def get(self, request, id):
+        environment = get_object_or_404(Environment, pk=id)
+        return Response(BackupScheduleSerializer(schedule_body(environment)).data)
+
+    @extend_schema(
+        operation_id="setEnvironmentBackupSchedule", tags=["Backups"], summary="Set an environment's backup schedule",
+        description="Stores the schedule; fields left out keep their current value. The scheduler starts one "
+                    "backup per window (lower priority than operators' jobs), never a second one while one is "
+                    "queued or running. A new retention applies to backups taken from now on.",
+        request=UpdateBackupScheduleSerializer,
+        responses={200: ok(BackupScheduleSerializer, "The stored schedule."), **error_responses(400, 401, 404, 409)},
+    )
+    def put(self, request, id):
+        audit.annotate(request, action="environment.backup_schedule", resource_type="environment", resource_id=id)
+        environment = get_object_or_404(Environment, pk=id)
+        body = UpdateBackupScheduleSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        current = schedules.effective(environment)
+        window_start = current.window_start
+        if "window_start" in data:
+            hours, minutes = data["window_start"].split(":")
+            window_start = time(int(hours), int(minutes))
+        schedules.set_schedule(
+            environment.pk,
+            enabled=data.get("enabled", current.enabled),
+            backup_scope=data.get("backup_scope", current.backup_scope),
+            window_start=window_start,
+            window_hours=data.get("window_hours", current.window_hours),
+            retention_days=data.get("retention_days", current.retention_days),
+            expected_version=data.get("state_version"),
+        )
+        return Response(BackupScheduleSerializer(schedule_body(environment)).data)

@@ -17,3 +17,13 @@ class BackupStatus(models.TextChoices):
 
 class StorageType(models.TextChoices):
     S3 = "s3", "S3-compatible"
+
+
+class BackupReason(models.TextChoices):
+    """Why a backup was taken."""
+
+    MANUAL = "manual", "Asked for"  # API, admin, command
+    SCHEDULED = "scheduled", "Scheduled"  # the environment's daily backup
+    FINAL = "final", "Final"  # taken before its environment or site was deleted
+    PRE_RESTORE = "pre_restore", "Before a restore"  # env_restore, before it changes the environment
+    PRE_UPDATE = "pre_update", "Before an update"  # env_update, before it changes the environment

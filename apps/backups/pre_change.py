@@ -4,19 +4,18 @@ program and records as ``backup_create``, run in the calling job's run.
 Backups are refused, never skipped, when no storage is configured."""
 
 from apps.backups import node_ops, services, storage
-from apps.backups.choices import StorageType
 from apps.backups.models import Backup
 from apps.jobs.errors import JobError
 
 
-def take_backup(ctx, environment, scope: str, purpose: str) -> Backup:
-    """A completed Backup of ``environment`` (``scope`` db, files or full), or JobError."""
+def take_backup(ctx, environment, scope: str, purpose: str, reason: str) -> Backup:
+    """A completed Backup of ``environment`` (``scope`` db, files or full;
+    ``reason`` a BackupReason), or JobError."""
     config = storage.configured_storage()
     if config is None:
         raise JobError("backup_storage_not_configured", storage.NOT_CONFIGURED_HINT, resource_intact=True)
     location = config.repository_location(environment.site_id)
-    backup = Backup.objects.create(environment=environment, backup_scope=scope, storage_type=StorageType.S3,
-                                   storage_path=location)
+    backup = services.new_backup(environment, scope, reason, config)
     services.mark_running(backup)
     try:
         result = node_ops.create_backup(environment, backup, config, ctx=ctx)

@@ -59,3 +59,36 @@ class RestoreAsCloneSerializer(StrictSerializer):
 
     def validate_name(self, value):
         return value.strip()
+
+
+WINDOW_START = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class BackupScheduleSerializer(serializers.Serializer):
+    """An environment's daily backup (stored, or the default)."""
+
+    environment_id = serializers.UUIDField(read_only=True)
+    enabled = serializers.BooleanField(
+        read_only=True, help_text="Whether the environment backs up daily (default: production only).")
+    backup_scope = serializers.ChoiceField(choices=BackupScope.choices, read_only=True)
+    window_start = serializers.CharField(read_only=True, help_text="When the daily window opens, UTC (HH:MM).")
+    window_hours = serializers.IntegerField(read_only=True, help_text="How long the window stays open (1-24).")
+    retention_days = serializers.IntegerField(
+        read_only=True, help_text="How long this environment's backups are kept (any backup, taken from now on).")
+    is_default = serializers.BooleanField(read_only=True, help_text="No schedule stored: the defaults hold.")
+    state_version = serializers.IntegerField(read_only=True, help_text="0 while the defaults hold.")
+    next_window_start = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_scheduled_backup_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class UpdateBackupScheduleSerializer(StrictSerializer):
+    """A field left out keeps its current value."""
+
+    enabled = serializers.BooleanField(required=False)
+    backup_scope = serializers.ChoiceField(choices=BackupScope.choices, required=False)
+    window_start = serializers.RegexField(WINDOW_START, required=False, max_length=5,
+                                          help_text="When the daily window opens, UTC, HH:MM.")
+    window_hours = serializers.IntegerField(required=False, min_value=1, max_value=24)
+    retention_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+    state_version = serializers.IntegerField(
+        required=False, min_value=0, help_text="The state_version last read: refused with 409 if it changed.")

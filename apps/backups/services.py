@@ -1,4 +1,5 @@
-"""Backups: requesting one, and recording what the node stored."""
+"""Backups: requesting one, final backups of what is deleted, recording what
+the node stored, and which backups are past their retention."""
 
 import hashlib
 from datetime import timedelta
@@ -7,8 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.backups import storage
-from apps.backups.choices import BackupScope, BackupStatus, StorageType
-from apps.backups.models import DEFAULT_RETENTION, Backup
+from apps.backups.choices import BackupReason, BackupScope, BackupStatus, StorageType
+from apps.backups.models import Backup
+from apps.backups.schedules import retention_for
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.state import change_state
@@ -43,12 +45,90 @@ def request_backup(environment_id, backup_scope: str, user=None):
         if environment.status != LifecycleStatus.ACTIVE:
             raise ApiError("environment_not_active", f"The environment is {environment.status}, not active.",
                            {"status": environment.status})
-        backup = Backup.objects.create(
-            environment=environment, backup_scope=backup_scope, storage_type=StorageType.S3,
-            storage_path=config.repository_location(environment.site_id),
-        )
+        backup = new_backup(environment, backup_scope, BackupReason.MANUAL, config)
         return enqueue_job("backup_create", environment=environment, user=user,
                            payload={"backup_id": str(backup.pk), "backup_scope": backup_scope})
+
+
+def new_backup(environment, backup_scope: str, reason: str, config: storage.BackupStorage) -> Backup:
+    """A pending Backup row of the environment (its job makes it)."""
+    return Backup.objects.create(
+        environment=environment, site_id=environment.site_id, site_slug=environment.site.slug,
+        environment_slug=environment.slug, environment_uid=environment.pk, environment_url=environment.preview_url,
+        backup_scope=backup_scope, reason=reason, storage_type=StorageType.S3,
+        storage_path=config.repository_location(environment.site_id),
+        retention_until=timezone.now() + retention_for(environment),
+    )
+
+
+# --- final backups ------------------------------------------------------------
+# Deleting an environment or a site first takes a full backup of each
+# environment that goes, kept for the environment's retention, unless the
+# operator opts out. Without backup storage the deletion still goes ahead and
+# its job log says that no final backup was taken (backups are off, as the
+# admin and scripts/run say); the admin's confirmation page says it first.
+
+FINAL_BACKUPS = "final_backups"  # payload: {environment id: backup id}
+NO_FINAL_BACKUP = "no_final_backup"  # payload: why none is taken
+
+
+SKIP_FINAL_BACKUP_OPTION = "skip_final_backup"  # the admin's checkbox on a delete confirmation
+
+
+def final_backup_confirmation() -> dict:
+    """What a delete confirmation in the admin adds: the opt-out checkbox, and
+    a warning when backups are off (no final backup can be taken)."""
+    if storage.configured_storage() is None:
+        return {"warnings": ["Backups are off (no backup storage is configured): no final backup will be "
+                             "taken, and the data cannot be brought back. This cannot be undone."]}
+    return {"options": [(SKIP_FINAL_BACKUP_OPTION, "Skip the final backup: delete without keeping a copy")],
+            "warnings": ["This cannot be undone. A full final backup of each environment is taken first and "
+                         "kept for the environment's retention, unless you tick the box below."]}
+
+
+def final_backup_payload(environments, final_backup: bool) -> dict:
+    """Called in the deleting service's transaction: pending final backups of
+    ``environments`` and what the delete job's payload says about them."""
+    if not final_backup:
+        return {NO_FINAL_BACKUP: "the operator opted out"}
+    config = storage.configured_storage()
+    if config is None:
+        return {NO_FINAL_BACKUP: "backup storage is not configured (backups are off)"}
+    return {FINAL_BACKUPS: {str(environment.pk): str(new_backup(environment, BackupScope.FULL,
+                                                                 BackupReason.FINAL, config).pk)
+                            for environment in environments}}
+
+
+def forget_environment_backups(environment_ids) -> None:
+    """Before an environment's rows go: its completed backups stay (they
+    outlive it); those never taken are failed, as nothing will take them."""
+    for backup in Backup.objects.filter(environment_id__in=list(environment_ids),
+                                        status__in=(BackupStatus.PENDING, BackupStatus.RUNNING)):
+        change_state(backup, status=BackupStatus.FAILED)
+
+
+# --- retention ----------------------------------------------------------------
+
+def past_retention(now=None):
+    """Backups whose stored data backup_cleanup must remove: completed or
+    failed (a failed run may have stored a part), past ``retention_until``,
+    not removed yet."""
+    return Backup.objects.filter(status__in=(BackupStatus.COMPLETED, BackupStatus.FAILED),
+                                 retention_until__lte=now or timezone.now(), purged_at__isnull=True)
+
+
+def record_purged(backup_ids) -> int:
+    """After backup_cleanup removed their snapshots: completed ones become
+    ``expired``; failed ones stay failed. Both are marked purged."""
+    now = timezone.now()
+    count = 0
+    for backup in Backup.objects.filter(pk__in=list(backup_ids), purged_at__isnull=True):
+        changes = {"purged_at": now}
+        if backup.status == BackupStatus.COMPLETED:
+            changes["status"] = BackupStatus.EXPIRED
+        change_state(backup, **changes)
+        count += 1
+    return count
 
 
 def checksum_of(parts: dict) -> str:
@@ -71,6 +151,7 @@ def record_completed(backup: Backup, result: dict, location: str) -> Backup:
     if result.get("release"):
         parts["files"]["release"] = result["release"]
     now = timezone.now()
+    retention = retention_for(backup.environment) if backup.environment_id else None
     return change_state(
         backup,
         status=BackupStatus.COMPLETED,
@@ -80,23 +161,39 @@ def record_completed(backup: Backup, result: dict, location: str) -> Backup:
         size_bytes=sum(part["bytes"] for part in parts.values()),
         added_bytes=sum(part["added_bytes"] for part in parts.values()),
         completed_at=now,
-        retention_until=now + DEFAULT_RETENTION,
+        retention_until=now + retention if retention else backup.retention_until,
     )
 
 
 # --- restore ---------------------------------------------------------------------------------------
 
 def restorable_problem(backup: Backup, environment: Environment) -> ApiError | None:
-    """Why ``backup`` cannot be put into ``environment`` (None: it can)."""
-    if backup.environment.site_id != environment.site_id:
+    """Why ``backup`` cannot be put into ``environment`` (None: it can). The
+    backup's environment may be gone (a final backup): its site id still says whose it is."""
+    if backup.site_id != environment.site_id:
         return ApiError("backup_of_another_site", "The backup belongs to another site; a site is restored only from "
-                        "its own backups.", {"backup_site_id": str(backup.environment.site_id)})
+                        "its own backups.", {"backup_site_id": str(backup.site_id)})
     if backup.status != BackupStatus.COMPLETED:
         return ApiError("backup_not_restorable", f"The backup is {backup.status}, not completed.",
                         {"status": backup.status})
     if not backup.parts or backup.checksum != checksum_of(backup.parts):
         return ApiError("backup_not_restorable", "The backup's record does not match its checksum; it cannot be "
                         "verified.", {"status": backup.status})
+    if backup.environment_id != environment.pk and rewrite_source(backup) is None:
+        return ApiError("backup_not_restorable", "The backup's environment is gone and the backup does not record "
+                        "its URL, so its URLs cannot be rewritten for another environment.", {"status": backup.status})
+    return None
+
+
+def rewrite_source(backup: Backup) -> dict | None:
+    """What a restore into another environment rewrites from: the URL and
+    system name of the environment backed up (kept on the backup for when
+    that environment is gone). None: not known."""
+    if backup.environment is not None:
+        return {"from_url": backup.environment.preview_url,
+                "from_system_name": naming.system_name(backup.environment)}
+    if backup.environment_uid and backup.environment_url:
+        return {"from_url": backup.environment_url, "from_system_name": f"pl{backup.environment_uid.hex[:12]}"}
     return None
 
 
@@ -144,10 +241,19 @@ def request_restore_as_clone(backup_id, *, name: str = "", slug: str = "", user=
     """
     from apps.environments import services as environment_services
 
+    from apps.sites.models import Site
+
     backup = _backup_for_restore(backup_id)
-    site = backup.environment.site
+    site = Site.objects.filter(pk=backup.site_id).first()
+    if site is None:
+        raise ApiError("backup_site_deleted", "The backup's site is deleted: there is no site to make a clone "
+                       "environment in.", {"site_slug": backup.site_slug})
     production = site.environments.filter(environment_type=EnvironmentType.PRODUCTION).first()
-    source = backup.environment if backup.environment.status == LifecycleStatus.ACTIVE else production
+    # The backup's environment when it is still there and active, else production.
+    if backup.environment is not None and backup.environment.status == LifecycleStatus.ACTIVE:
+        source = backup.environment
+    else:
+        source = production
     if source is None:
         raise ApiError("conflict", "The site has no active environment to build the clone from.")
     problem = restorable_problem(backup, source)
@@ -157,7 +263,7 @@ def request_restore_as_clone(backup_id, *, name: str = "", slug: str = "", user=
         raise storage_not_configured()
     stamp = timezone.localtime(backup.completed_at or backup.created_at)
     slug = slug or f"restore-{stamp:%Y%m%d-%H%M%S}"
-    name = name or f"Restore of {backup.environment.slug} ({stamp:%Y-%m-%d %H:%M})"
+    name = name or f"Restore of {backup.environment_slug or source.slug} ({stamp:%Y-%m-%d %H:%M})"
     with transaction.atomic():
         create = environment_services.create_environment(
             site_id=site.pk, name=name, slug=slug, environment_type=EnvironmentType.CLONE,
@@ -170,18 +276,14 @@ def request_restore_as_clone(backup_id, *, name: str = "", slug: str = "", user=
 
 def start_pre_restore_backup(environment: Environment, config: storage.BackupStorage) -> Backup:
     """The full backup a restore takes before it changes anything (made by the restore job itself)."""
-    backup = Backup.objects.create(
-        environment=environment, backup_scope=BackupScope.FULL, storage_type=StorageType.S3,
-        storage_path=config.repository_location(environment.site_id),
-    )
-    return mark_running(backup)
+    return mark_running(new_backup(environment, BackupScope.FULL, BackupReason.PRE_RESTORE, config))
 
 
 # --- the restore drill ------------------------------------------------------------------------------
 
 def latest_backup(site) -> Backup | None:
     """The site's newest completed backup (of any of its environments)."""
-    return (Backup.objects.filter(environment__site=site, status=BackupStatus.COMPLETED)
+    return (Backup.objects.filter(site_id=site.pk, status=BackupStatus.COMPLETED)
             .select_related("environment").order_by("-completed_at").first())
 
 
@@ -202,7 +304,7 @@ def drill_due_sites():
         backup = latest_backup(site)
         if production is None or backup is None:
             continue
-        last = Backup.objects.filter(environment__site=site).aggregate(
+        last = Backup.objects.filter(site_id=site.pk).aggregate(
             verified=Max("verified_at"), failed=Max("verify_failed_at"))
         if any(moment and moment > since for moment in last.values()):
             continue  # drilled within the interval
@@ -211,9 +313,12 @@ def drill_due_sites():
 
 def request_drill(backup_id, user=None):
     """Queue ``backup_drill`` of one completed backup now (the admin's "Verify by a restore drill")."""
+    from apps.sites.models import Site
+
     backup = _backup_for_restore(backup_id)
-    site = backup.environment.site
-    production = site.environments.filter(environment_type=EnvironmentType.PRODUCTION).select_related("node").first()
+    site = Site.objects.filter(pk=backup.site_id).first()
+    production = (site.environments.filter(environment_type=EnvironmentType.PRODUCTION).select_related("node").first()
+                  if site is not None else None)
     if production is None:
         raise ApiError("conflict", "The site has no production environment to copy for the drill.")
     problem = restorable_problem(backup, production)
@@ -223,6 +328,24 @@ def request_drill(backup_id, user=None):
         raise storage_not_configured()
     return enqueue_job("backup_drill", site=site, node=production.node, user=user,
                        payload={"backup_id": str(backup.pk)})
+
+
+DRILL_SLUG_PREFIX = "drill-"
+
+
+def drill_throwaway_slug(job) -> str:
+    return f"{DRILL_SLUG_PREFIX}{job.pk.hex[:8]}"
+
+
+def is_drill_throwaway(environment: Environment) -> bool:
+    """Whether ``environment`` is a restore drill's throwaway copy (left
+    behind by a drill that died): it goes without a final backup."""
+    from apps.jobs.models import Job
+
+    if not environment.slug.startswith(DRILL_SLUG_PREFIX) or environment.environment_type != EnvironmentType.CLONE:
+        return False
+    return any(drill_throwaway_slug(job) == environment.slug
+               for job in Job.objects.filter(job_type="backup_drill", site_id=environment.site_id).only("pk"))
 
 
 def record_drill(backup: Backup, healthy: bool, message: str) -> Backup:

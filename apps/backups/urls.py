@@ -2,10 +2,17 @@
 
 from django.urls import path
 
-from apps.backups.api import BackupRestoreAsCloneView, EnvironmentBackupListView, EnvironmentRestoreView
+from apps.backups.api import (
+    BackupRestoreAsCloneView,
+    EnvironmentBackupListView,
+    EnvironmentBackupScheduleView,
+    EnvironmentRestoreView,
+)
 
 urlpatterns = [
     path("environments/<uuid:id>/backups", EnvironmentBackupListView.as_view(), name="environment-backups"),
+    path("environments/<uuid:id>/backup-schedule", EnvironmentBackupScheduleView.as_view(),
+         name="environment-backup-schedule"),
     path("environments/<uuid:id>/restore", EnvironmentRestoreView.as_view(), name="environment-restore"),
     path("backups/<uuid:id>/restore-as-clone", BackupRestoreAsCloneView.as_view(), name="backup-restore-as-clone"),
 ]

@@ -105,11 +105,13 @@ def run_job_action(modeladmin, request, objects, *, action: str, call, label=str
 
 
 def confirm_action(modeladmin, request, queryset, *, title: str, question: str, button: str,
-                   warnings=(), details=None):
+                   warnings=(), details=None, options=()):
     """The confirmation page of an admin action, or None once the operator confirmed.
 
     The page posts the same action and selection back to the changelist with
-    ``post=yes``; ``details`` (label, value) rows describe each object.
+    ``post=yes``; ``details`` (label, value) rows describe each object;
+    ``options`` (name, label) are checkboxes, unticked, posted with it
+    (``request.POST.get(name) == "on"`` when ticked).
     """
     if request.POST.get("post") == "yes":
         return None
@@ -120,6 +122,7 @@ def confirm_action(modeladmin, request, queryset, *, title: str, question: str, 
         "question": question,
         "button": button,
         "warnings": list(warnings),
+        "options": list(options),
         "objects": [(obj, details(obj) if details else []) for obj in objects],
         "opts": modeladmin.model._meta,
         "action_name": request.POST.get("action", ""),

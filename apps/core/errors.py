@@ -38,6 +38,7 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "domain_not_ready": (409, "The domain has no certificate yet, so it cannot be the primary one."),
     "backup_not_restorable": (409, "The backup is not completed (pending, running, failed or expired)."),
     "backup_of_another_site": (409, "The backup belongs to another site; a site is restored only from its own backups."),
+    "backup_site_deleted": (409, "The backup's site is deleted: there is no site to restore it into."),
     "archive_invalid": (400, "The uploaded archive was refused; details list every problem found."),
     "request_too_large": (413, "The request body is larger than allowed."),
     "upload_too_large": (413, "The uploaded archive is larger than the configured limit."),

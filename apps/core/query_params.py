@@ -30,3 +30,14 @@ def integer_param(request, name: str, default: int, minimum: int | None = None, 
             bound = f"at least {minimum}" if minimum is not None else f"at most {maximum}"
         raise ApiError("bad_request", f"{name} must be {bound}.", {"fields": {name: [f"must be {bound}"]}})
     return value
+
+
+def boolean_param(request, name: str, default: bool) -> bool:
+    """``?name=true`` or ``?name=false`` (as the contract writes a boolean);
+    absent: ``default``. Anything else is a 400 naming the parameter."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw not in ("true", "false"):
+        raise ApiError("bad_request", f"{name} must be true or false.", {"fields": {name: ["not true or false"]}})
+    return raw == "true"

@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from apps.accounts.permissions import may_act_on_environment
+from apps.backups.admin_pages import BackupSchedulePage
 from apps.backups.models import Backup
 from apps.core.admin_helpers import (
     ReadOnlyAdminMixin,
@@ -71,6 +72,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.BackUpNow(),
         domain_pages.AddDomainPage(),
         pages.RestorePage(),
+        BackupSchedulePage(),
         pages.ResetEnvironment(),
         pages.DeleteEnvironment(),
         pages.WordPressAdminFromList(),

@@ -148,22 +148,29 @@ class DeleteEnvironment(OnEnvironment, ObjectAction):
     audit = "environment.delete"
     on_production = "never"  # goes only with its site
     done = "being deleted by"
-    confirm = dict(
-        title="Delete environment",
-        question="Delete these environments? Each one is removed from its node: Linux user, PHP-FPM pool, "
-                 "database, server block and files, then its records in the panel. A production environment "
-                 "goes only with its site.",
-        warnings=["This cannot be undone."],
-        button="Yes, delete",
-        details=lambda environment: [
-            ("type", environment.get_environment_type_display()),
-            ("node", environment.node.name),
-            ("preview URL", environment.preview_url),
-        ],
-    )
+
+    def confirmation(self, objects):
+        from apps.backups import services as backups
+
+        return dict(
+            title="Delete environment",
+            question="Delete these environments? Each one is removed from its node: Linux user, PHP-FPM pool, "
+                     "database, server block and files, then its records in the panel. A production environment "
+                     "goes only with its site.",
+            button="Yes, delete",
+            details=lambda environment: [
+                ("type", environment.get_environment_type_display()),
+                ("node", environment.node.name),
+                ("preview URL", environment.preview_url),
+            ],
+            **backups.final_backup_confirmation(),
+        )
 
     def call(self, request, environment):
-        return services.delete_environment(environment.pk, user=request.user)
+        from apps.backups import services as backups
+
+        skip = request.POST.get(backups.SKIP_FINAL_BACKUP_OPTION) == "on"
+        return services.delete_environment(environment.pk, user=request.user, final_backup=not skip)
 
 
 class PurgeCaches(OnEnvironment, ObjectAction):

@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import needs
 from apps.audit import services as audit
 from apps.core.errors import ApiError
-from apps.core.query_params import integer_param
 from apps.core.api_views import ChildListView, job_accepted
+from apps.core.query_params import boolean_param, integer_param
 from apps.core.schema import error_responses, ok
 from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
 from apps.environments import held_mail, services, staging_holds
@@ -34,6 +34,13 @@ from apps.environments.serializers import (
     UpdatesSerializer,
 )
 from apps.sites.models import Site
+
+FINAL_BACKUP_PARAMETER = OpenApiParameter(
+    "final_backup", bool, OpenApiParameter.QUERY, required=False, default=True,
+    description="Take a full final backup of the environment first, kept for its retention (default). `false` opts out. "
+    "Without backup storage configured the deletion goes ahead without one and its job log says so.",
+)
+
 
 
 @extend_schema_view(get=extend_schema(
@@ -108,11 +115,13 @@ class EnvironmentDetailView(generics.RetrieveDestroyAPIView):
         summary="Delete a staging or clone environment",
         description="Queues `env_delete`: its server block, pool, database, files and user are removed from the "
         "node, then its records. Production is deleted with its site.",
-        responses={202: ok(JobResponseSerializer, "Deletion queued."), **error_responses(401, 404, 409)},
+        parameters=[FINAL_BACKUP_PARAMETER],
+        responses={202: ok(JobResponseSerializer, "Deletion queued."), **error_responses(400, 401, 404, 409)},
     )
     def delete(self, request, id):
         audit.annotate(request, action="environment.delete", resource_type="environment", resource_id=id)
-        job = services.delete_environment(id, user=request.user)
+        final_backup = boolean_param(request, "final_backup", True)
+        job = services.delete_environment(id, user=request.user, final_backup=final_backup)
         return job_accepted(request, job)
 
 

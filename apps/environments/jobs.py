@@ -2,6 +2,8 @@
 
 import http.client
 
+from apps.backups import services as backups
+from apps.backups.jobs import take_final_backups
 from apps.core.choices import LifecycleStatus
 from apps.core.state import change_state
 from apps.environments import naming, node_ops, releases, services, updates
@@ -89,6 +91,8 @@ def env_delete(ctx):
     if environment is None:
         ctx.log("the environment's records are gone already: nothing left to do")
         return
+    take_final_backups(ctx, [environment])
+    ctx.checkpoint()
     with ctx.step(f"remove environment {environment.slug} from {environment.node.name}"):
         node_ops.teardown(environment, ctx)
     ctx.checkpoint()
@@ -98,7 +102,9 @@ def env_delete(ctx):
 
 @recurring_job("env_delete", every_minutes=10)
 def expired_environment_scopes():
-    """Clones may expire: each expired one gets an env_delete job (one at a time)."""
+    """Clones may expire: each expired one gets an env_delete job (one at a
+    time), with a final backup as any deletion (no operator opted out) but a
+    restore drill's throwaway."""
     for environment in services.expired_environments():
         yield JobScope(
             dedup_key=f"env:{environment.pk}",
@@ -106,7 +112,16 @@ def expired_environment_scopes():
             environment=environment,
             node=environment.node,
             payload={"environment_id": str(environment.pk), "slug": environment.slug, "reason": "expired"},
+            prepare=lambda environment=environment: expired_final_backup(environment),
         )
+
+
+def expired_final_backup(environment) -> dict:
+    """An expired environment goes with a final backup, unless it is a restore
+    drill's throwaway copy (its drill died before removing it)."""
+    if backups.is_drill_throwaway(environment):
+        return {backups.NO_FINAL_BACKUP: "a restore drill's throwaway copy of production"}
+    return backups.final_backup_payload([environment], True)
 
 
 @job_handler("env_deploy", running_status=LifecycleStatus.DEPLOYING)
@@ -231,6 +246,7 @@ def env_update(ctx):
     health check and the pages compared before and after; an unhealthy update
     is rolled back (code, and the database when a core update upgraded it)."""
     from apps.backups import pre_change
+    from apps.backups.choices import BackupReason
 
     environment = Environment.objects.select_related("node", "site", "current_release").get(pk=ctx.job.environment_id)
     previous = environment.current_release
@@ -245,7 +261,7 @@ def env_update(ctx):
         ctx.result = {"updated": [], "release": previous.directory if previous else None}
         return
     with ctx.step("pre-update backup of the database"):
-        backup = pre_change.take_backup(ctx, environment, "db", "pre-update")
+        backup = pre_change.take_backup(ctx, environment, "db", "pre-update", BackupReason.PRE_UPDATE)
     ctx.result = {"backup_id": str(backup.pk)}
     pages = updates.pages_to_compare(offer.get("latest_post_url"))
     with ctx.step("fetch the pages to compare (" + ", ".join(label for label, _ in pages) + ")"):

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.backups.models import Backup
+from apps.backups import services as backups
 from apps.core.choices import LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.passwords import new_database_password
@@ -173,9 +173,11 @@ def create_throwaway_environment(source: Environment, slug: str, lifetime_hours:
     return environment
 
 
-def delete_environment(environment_id, user=None):
-    """Queue ``env_delete`` for a staging or clone environment: everything it
-    has on its node goes, then its records. Production goes only with its site."""
+def delete_environment(environment_id, user=None, final_backup: bool = True):
+    """Queue ``env_delete`` for a staging or clone environment: a final
+    backup first (unless ``final_backup`` is False; see
+    backups.services.final_backup_payload), then everything it has on its node
+    goes, then its records. Production goes only with its site."""
     with transaction.atomic():
         environment = Environment.objects.select_for_update().filter(pk=environment_id).first()
         if environment is None:
@@ -187,20 +189,22 @@ def delete_environment(environment_id, user=None):
         return enqueue_job(
             "env_delete",
             environment=environment,
-            payload={"environment_id": str(environment.pk), "slug": environment.slug},
+            payload={"environment_id": str(environment.pk), "slug": environment.slug,
+                     **backups.final_backup_payload([environment], final_backup)},
             user=user,
         )
 
 
 def remove_environment_records(environment_ids) -> None:
     """After the node work of env_delete or site_delete: the environments'
-    rows and what hangs on them (uploaded archives, backups, references)."""
+    rows and what hangs on them (uploaded archives, references). Their
+    backups stay, kept for their retention (backups outlive environments)."""
     environment_ids = list(environment_ids)
     for archive in DeployArchive.objects.filter(environment_id__in=environment_ids):
         delete_deploy_archive_file(archive)
     with transaction.atomic():
         Environment.objects.filter(source_environment_id__in=environment_ids).update(source_environment=None)
-        Backup.objects.filter(environment_id__in=environment_ids).delete()
+        backups.forget_environment_backups(environment_ids)
         environments = Environment.objects.filter(pk__in=environment_ids)
         environments.update(primary_domain=None, current_release=None, last_drift_check=None)
         environments.delete()

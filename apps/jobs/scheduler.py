@@ -31,6 +31,10 @@ class JobScope:
     environment: object = None
     node: object = None
     payload: dict | None = None
+    # Called in the enqueueing transaction, only when the job is really
+    # enqueued: rows the job works on (a pending Backup), returned as more
+    # payload. A duplicate or a lost race rolls them back with the job.
+    prepare: Callable[[], dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,15 @@ def enqueue_recurring(job_type: str) -> list[Job]:
             continue
         try:
             with transaction.atomic():
+                payload = dict(scope.payload or {})
+                if scope.prepare is not None:
+                    payload.update(scope.prepare())
                 job = services.enqueue_job(
                     job_type,
                     site=scope.site,
                     environment=scope.environment,
                     node=scope.node,
-                    payload=scope.payload,
+                    payload=payload,
                     dedup_key=scope.dedup_key,
                     priority=JobPriority.SCHEDULED,
                 )

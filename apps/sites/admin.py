@@ -6,6 +6,7 @@ from django.utils.html import format_html
 
 from apps.accounts.permissions import MANAGE_PRODUCTION
 from apps.audit import services as audit
+from apps.backups import services as backups
 from apps.backups.models import Backup
 from apps.core.admin_actions import ObjectAction, ResetFailedState
 from apps.core.admin_helpers import (
@@ -94,20 +95,23 @@ class DeleteSite(ObjectAction):
     permission = ("sites.delete_site", MANAGE_PRODUCTION)
     audit = "site.delete"
     done = "being deleted by"
-    confirm = dict(
-        title="Delete site",
-        question="Delete these sites? Each one's environments are removed from their nodes: Linux users, "
-                 "PHP-FPM pools, databases, server blocks and files, then the records in the panel.",
-        warnings=["This cannot be undone. Take a backup first if you may need the data again."],
-        button="Yes, delete",
-        details=lambda site: [
-            ("environments", ", ".join(f"{env.slug} on {env.node.name}" for env in
-                                       site.environments.select_related("node").order_by("slug")) or "none"),
-        ],
-    )
+
+    def confirmation(self, objects):
+        return dict(
+            title="Delete site",
+            question="Delete these sites? Each one's environments are removed from their nodes: Linux users, "
+                     "PHP-FPM pools, databases, server blocks and files, then the records in the panel.",
+            button="Yes, delete",
+            details=lambda site: [
+                ("environments", ", ".join(f"{env.slug} on {env.node.name}" for env in
+                                           site.environments.select_related("node").order_by("slug")) or "none"),
+            ],
+            **backups.final_backup_confirmation(),
+        )
 
     def call(self, request, site):
-        return services.delete_site(site.pk, user=request.user)
+        skip = request.POST.get(backups.SKIP_FINAL_BACKUP_OPTION) == "on"
+        return services.delete_site(site.pk, user=request.user, final_backup=not skip)
 
 
 @admin.register(Site)
@@ -176,5 +180,5 @@ class SiteAdmin(PanelModelAdmin):
             "{} · {} · {}",
             changelist_link(Environment, "environments", site=obj.pk),
             changelist_link(Job, "jobs", site=obj.pk),
-            changelist_link(Backup, "backups", environment__site=obj.pk),
+            changelist_link(Backup, "backups", site_id=obj.pk),
         )

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import MANAGE_PRODUCTION, needs
 from apps.audit import services as audit
 from apps.core.api_views import job_accepted
+from apps.core.query_params import boolean_param
 from apps.core.schema import error_responses, ok
 from apps.core.errors import ApiError
 from apps.core.serializers import JobResponseSerializer, ResourceResetResponseSerializer
@@ -14,6 +15,13 @@ from apps.sites import services
 from apps.sites.filters import SiteFilter
 from apps.sites.selectors import sites_with_primary_environment
 from apps.sites.serializers import CreateSiteSerializer, SiteSerializer
+
+FINAL_BACKUP_PARAMETER = OpenApiParameter(
+    "final_backup", bool, OpenApiParameter.QUERY, required=False, default=True,
+    description="Take a full final backup of every environment of the site first, kept for its retention (default). `false` opts out. "
+    "Without backup storage configured the deletion goes ahead without one and its job log says so.",
+)
+
 
 
 @extend_schema_view(get=extend_schema(
@@ -73,11 +81,13 @@ class SiteDetailView(generics.RetrieveDestroyAPIView):
         summary="Delete a site",
         description="Queues `site_delete`: every environment is removed from its node, then the records. "
         "Refused while a job is queued or running on the site.",
-        responses={202: ok(JobResponseSerializer, "Deletion queued."), **error_responses(401, 404, 409)},
+        parameters=[FINAL_BACKUP_PARAMETER],
+        responses={202: ok(JobResponseSerializer, "Deletion queued."), **error_responses(400, 401, 404, 409)},
     )
     def delete(self, request, id):
         audit.annotate(request, action="site.delete", resource_type="site", resource_id=id)
-        job = services.delete_site(id, user=request.user)
+        final_backup = boolean_param(request, "final_backup", True)
+        job = services.delete_site(id, user=request.user, final_backup=final_backup)
         return job_accepted(request, job)
 
 

@@ -2,6 +2,7 @@
 
 import secrets
 
+from apps.backups.jobs import take_final_backups
 from apps.core.choices import LifecycleStatus
 from apps.environments import naming, node_ops, releases
 from apps.environments.choices import ReleaseSourceType
@@ -45,7 +46,10 @@ def site_delete(ctx):
     if site is None:
         ctx.log("the site's records are gone already: nothing left to do")
         return
-    for environment in Environment.objects.select_related("node").filter(site=site).order_by("-created_at"):
+    environments = list(Environment.objects.select_related("node", "site").filter(site=site).order_by("-created_at"))
+    take_final_backups(ctx, environments)
+    ctx.checkpoint()
+    for environment in environments:
         with ctx.step(f"remove environment {environment.slug} from {environment.node.name}"):
             node_ops.teardown(environment, ctx)
     ctx.checkpoint()

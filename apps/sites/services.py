@@ -4,6 +4,7 @@ import uuid
 
 from django.db import IntegrityError, transaction
 
+from apps.backups import services as backups
 from apps.core.choices import TRANSITIONAL, LifecycleStatus
 from apps.core.errors import ApiError
 from apps.core.passwords import new_database_password
@@ -98,8 +99,10 @@ def create_site(*, name: str, slug: str, node=None, user=None):
     return job
 
 
-def delete_site(site_id, user=None):
-    """Queue ``site_delete``: removes every environment from its node, then the records."""
+def delete_site(site_id, user=None, final_backup: bool = True):
+    """Queue ``site_delete``: a final backup of every environment first (unless
+    ``final_backup`` is False; see backups.services.final_backup_payload), then
+    every environment is removed from its node, then the records."""
 
     with transaction.atomic():
         site = Site.objects.select_for_update().filter(pk=site_id).first()
@@ -107,12 +110,14 @@ def delete_site(site_id, user=None):
             raise ApiError("not_found", "No site with this id.")
         if Job.objects.filter(site=site, status__in=ACTIVE_JOB_STATUSES).exists():
             raise ApiError("conflict", "A job is queued or running on this site; wait for it or cancel it.")
-        production = site.environments.order_by("created_at").first()
+        environments = list(site.environments.select_related("site").order_by("created_at"))
+        production = environments[0] if environments else None
         return enqueue_job(
             "site_delete",
             site=site,
             node=production.node if production else None,
-            payload={"site_id": str(site.pk), "slug": site.slug},
+            payload={"site_id": str(site.pk), "slug": site.slug,
+                     **backups.final_backup_payload(environments, final_backup)},
             user=user,
         )
 

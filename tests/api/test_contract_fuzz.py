@@ -173,7 +173,8 @@ def seeded(transactional_db):
         finished_at=timezone.now() - timedelta(minutes=1), error_code="node_unreachable",
     )
     parts = {"db": {"snapshot_id": "a" * 64, "sha256": "b" * 64, "bytes": 1, "added_bytes": 1}}
-    backup = Backup.objects.create(environment=production, backup_scope="db", status="completed", parts=parts,
+    backup = Backup.objects.create(environment=production, site_id=site.pk, site_slug=site.slug,
+                                   environment_slug=production.slug, backup_scope="db", status="completed", parts=parts,
                                    checksum=checksum_of(parts), size_bytes=1, completed_at=timezone.now())
     # Restores are accepted only with backup storage: a loopback endpoint nobody answers (no worker runs).
     panel_settings = PanelSettings.load()

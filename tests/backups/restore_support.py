@@ -133,7 +133,9 @@ def forge_backup(site, environment, *, files: bytes | None = None, db_from: Back
     if db_from is not None:
         parts["db"] = dict(db_from.parts["db"])
     return Backup.objects.create(
-        environment=environment, backup_scope="full" if len(parts) == 2 else next(iter(parts)), status="completed",
+        environment=environment, site_id=environment.site_id, site_slug=environment.site.slug,
+        environment_slug=environment.slug, environment_uid=environment.pk, environment_url=environment.preview_url,
+        backup_scope="full" if len(parts) == 2 else next(iter(parts)), status="completed",
         storage_path=storage.configured_storage().repository_location(site.pk), parts=parts,
         checksum=services.checksum_of(parts), size_bytes=sum(part["bytes"] for part in parts.values()),
         completed_at=timezone.now(),

@@ -115,7 +115,17 @@ def _backups(api_client, site, production, backup_storage, s3_server):
     # The same files give the same stream (the database may have moved on: WordPress's cron writes options).
     assert second.parts["files"]["sha256"] == first.parts["files"]["sha256"]
     assert second.added_bytes < first.added_bytes / 10, (first.added_bytes, second.added_bytes)
-    assert second.parts["files"]["snapshot_id"] != first.parts["files"]["snapshot_id"]
+    # Unchanged files (same fingerprint): the second backup names the first one's files snapshot.
+    assert second.parts["files"]["snapshot_id"] == first.parts["files"]["snapshot_id"]
+    assert second.parts["files"]["reused_from"] == str(first.pk) and second.parts["files"]["added_bytes"] == 0
+    assert second.parts["db"]["snapshot_id"] != first.parts["db"]["snapshot_id"]
+    # A changed file (even with its old mtime) changes the fingerprint: the third one stores the files anew.
+    subprocess.run(["runuser", "-u", naming.system_name(production), "--", "sh", "-c",
+                    f"printf x >> {uploads}/2026/photo.bin && touch -d @0 {uploads}/2026/photo.bin"], check=True,
+                   cwd="/")
+    third = back_up(api_client, production, "files")
+    assert third.parts["files"]["snapshot_id"] != first.parts["files"]["snapshot_id"]
+    assert "reused_from" not in third.parts["files"] and third.parts["files"]["sha256"] != first.parts["files"]["sha256"]
 
     # The database alone.
     only_db = back_up(api_client, production, "db")

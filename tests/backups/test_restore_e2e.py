@@ -87,6 +87,10 @@ def _restore_in_place(api_client, site, production, repository):
     add_post(production, "Before the backup")
 
     full = back_up(api_client, production, "full")
+    # A second backup of the unchanged files names the first one's files snapshot: restoring it reads that one.
+    again = back_up(api_client, production, "full")
+    assert again.parts["files"]["reused_from"] == str(full.pk)
+    assert again.parts["files"]["snapshot_id"] == full.parts["files"]["snapshot_id"]
     point_uploads = uploads_tree(production)
     point_release = release_tree(production, v1.directory)
     point_database = backup_point_state(site, full)
@@ -105,8 +109,8 @@ def _restore_in_place(api_client, site, production, repository):
     as_site(production, "tee", f"{uploads}/2026/12/new.txt", input=b"new later\n")
     assert uploads_tree(production) != point_uploads
 
-    # Restore the full backup.
-    job = restore(api_client, production, full)
+    # Restore the full backup (the one whose files part is reused).
+    job = restore(api_client, production, again)
     assert job.status == "succeeded", job_log(job.pk)
     log = job_log(job.pk)
     assert "sha256 matches the backup" in log and "pre-restore full backup" in log
@@ -132,7 +136,8 @@ def _restore_in_place(api_client, site, production, repository):
     assert not Path(f"/var/lib/pressluft/restore/{job.pk.hex}").exists()
     # The pre-restore backup holds the state just before the restore.
     pre = Backup.objects.get(pk=job.result["pre_restore_backup_id"])
-    assert (pre.backup_scope, pre.status) == ("full", "completed") and pre.parts["files"]["release"] == v2.directory
+    assert (pre.backup_scope, pre.status, pre.reason) == ("full", "completed", "pre_restore")
+    assert pre.parts["files"]["release"] == v2.directory and pre.site_id == production.site_id
     status, _, body, _ = http_get(production.preview_url)
     assert status == 200 and "pressluft-test-theme Kappa Kiosk" in body
 

@@ -154,6 +154,64 @@ def test_restore_as_clone_queues_the_copy_then_the_restore(api_client, site_with
     assert again.status_code == 409 and restores_queued() == 2
 
 
+def test_a_backup_of_a_deleted_environment_is_restored_by_its_site(api_client, site_with_production,
+                                                                    backup_storage, node):
+    """A final backup outlives its environment: the same-site check goes by
+    ``site_id``, URLs are rewritten from the URL the backup recorded."""
+    from apps.environments import services as environment_services
+
+    site, production = site_with_production
+    staging = EnvironmentFactory(site=site, node=node, environment_type="staging", slug="staging")
+    backup = completed_backup(staging, reason="final")
+    staging_url, staging_uid = staging.preview_url, staging.pk
+    environment_services.remove_environment_records([staging.pk])
+    backup.refresh_from_db()
+    assert backup.environment is None and backup.status == "completed"
+    assert services.rewrite_source(backup) == {"from_url": staging_url,
+                                               "from_system_name": f"pl{staging_uid.hex[:12]}"}
+    response = api_client.post(restore_url(production), {"backup_id": str(backup.pk)}, format="json")
+    assert response.status_code == 202, response.content
+    # As a clone: of production, the deleted environment being gone.
+    response = api_client.post(f"/api/backups/{backup.pk}/restore-as-clone", {}, format="json")
+    assert response.status_code == 202, response.content
+    clone = Environment.objects.get(pk=Job.objects.get(pk=response.json()["job_id"]).environment_id)
+    assert clone.source_environment_id == production.pk and clone.name.startswith("Restore of staging (")
+    # Without the recorded URL there is nothing to rewrite from: refused, nothing queued.
+    queued = restores_queued()
+    backup.__class__.objects.filter(pk=backup.pk).update(environment_url="")
+    response = api_client.post(restore_url(production), {"backup_id": str(backup.pk)}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "backup_not_restorable"
+    assert restores_queued() == queued
+
+
+def test_a_backup_of_a_deleted_site_is_refused_as_a_clone(api_client, site_with_production, backup_storage):
+    _, production = site_with_production
+    backup = completed_backup(None, site_id=uuid.uuid4(), site_slug="gone",
+                              environment_slug="production", environment_uid=uuid.uuid4(),
+                              environment_url="http://gone.example.test")
+    response = api_client.post(f"/api/backups/{backup.pk}/restore-as-clone", {}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "backup_site_deleted"
+    response = api_client.post(restore_url(production), {"backup_id": str(backup.pk)}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "backup_of_another_site"
+    assert restores_queued() == 0
+
+
+def test_an_expired_drill_throwaway_goes_without_a_final_backup(site_with_production, backup_storage, node):
+    """A drill that died leaves its throwaway copy for the expiry sweep: no final backup of it."""
+    from apps.environments import services as environment_services
+    from apps.environments.jobs import expired_final_backup
+    from apps.jobs.factories import JobFactory
+
+    site, production = site_with_production
+    drill = JobFactory(job_type="backup_drill", site=site, node=node)
+    throwaway = environment_services.create_throwaway_environment(production, services.drill_throwaway_slug(drill))
+    assert expired_final_backup(throwaway) == {services.NO_FINAL_BACKUP: "a restore drill's throwaway copy of "
+                                                                          "production"}
+    # A clone that merely looks like one (no drill job of that name) gets its final backup.
+    lookalike = EnvironmentFactory(site=site, node=node, environment_type="clone", slug="drill-00000000")
+    assert str(lookalike.pk) in expired_final_backup(lookalike)[services.FINAL_BACKUPS]
+
+
 # --- the admin ---------------------------------------------------------------------
 
 

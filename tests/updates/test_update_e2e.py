@@ -161,7 +161,7 @@ def _updates(api_client, site, production, server, repository):
     assert "plugin Pressluft Update Plugin 1.0 → 2.0" in log and "theme Pressluft Update Theme 1.0 → 2.0" in log
     assert "core WordPress 6.1.9 → 6.1.90" in log
     backup = Backup.objects.get(pk=job.result["backup_id"])
-    assert (backup.backup_scope, backup.status) == ("db", "completed")
+    assert (backup.backup_scope, backup.status, backup.reason) == ("db", "completed", "pre_update")
     assert job.result["database"]["changed"] is True
     production.refresh_from_db()
     new = production.current_release

@@ -9,6 +9,9 @@ Parameters (JSON on stdin), all produced by the panel:
   environment_id
   repository    {"url", "password", "access_key_id", "secret_access_key", "region"}
 
+``repository_known`` (optional): the site's earlier backups used this
+repository, so the backup opens it without a separate check first.
+
 Each part is one stream piped through this program into ``restic backup
 --stdin``, which deduplicates it against everything in the repository (all
 environments of the site) and encrypts it; nothing is written to the node's
@@ -26,7 +29,15 @@ Secrets (the repository password, the S3 keys) reach restic only through its
 own environment (readable by root alone); the commands that read the site run
 with a clean environment.
 
-Result: {"release", "parts": {"db"|"files": {"snapshot_id", "sha256", "bytes", "added_bytes"}}}.
+The database and the files go into restic side by side. The files part is
+skipped when a fingerprint of the tree (listed by the site's user: inode,
+size, mtime, ctime, mode of every path) equals the one of the environment's
+previous backup (``previous_files``) and that snapshot is still stored: the
+new backup then names the same snapshot (``reused_from``), as restic would
+have stored nothing new anyway.
+
+Result: {"release", "parts": {"db"|"files": {"snapshot_id", "sha256", "bytes", "added_bytes"}}}
+(files also "fingerprint", and "reused_from" when reused).
 """
 
 import hashlib
@@ -80,9 +91,11 @@ def restic(repository: dict, args: list[str], timeout: float = 300) -> subproces
 
 
 def ensure_repository(repository: dict) -> bool:
-    """The site's repository, created on first use. True if it was created."""
+    """The site's repository, created on first use. True if it was created.
+    ``restic unlock`` is the check (one start of restic): it opens the
+    repository and removes only stale locks (those of a killed backup)."""
     os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
-    found = restic(repository, ["cat", "config"])
+    found = restic(repository, ["unlock"])
     if found.returncode == 0:
         return False
     if "Is there a repository at the following location?" not in found.stderr:
@@ -117,7 +130,7 @@ def _restic_summary(stream, found: list) -> None:
 
 
 def stream_into_restic(repository: dict, producer: list[str], *, filename: str, tags: list[str], host: str,
-                       what: str, accept_exit=(0,)) -> dict:
+                       what: str, accept_exit=(0,), resolve: bool = True) -> dict:
     """Run ``producer``, pipe its output through a hash into ``restic backup
     --stdin``; a producer that fails leaves no snapshot (restic is killed
     before it sees the end of its input)."""
@@ -169,7 +182,9 @@ def stream_into_restic(repository: dict, producer: list[str], *, filename: str, 
         raise NodeError("backup_storage_failed",
                         f"restic could not store the {what}: {_tail(b''.join(restic_err))}", retryable=True)
     summary = summaries[-1]
-    snapshot = full_snapshot_id(repository, summary.get("snapshot_id") or "")
+    snapshot = summary.get("snapshot_id") or ""
+    if resolve:
+        snapshot = full_snapshot_id(repository, snapshot)
     info(f"{filename}: {size} bytes, {summary.get('data_added', 0)} new, snapshot {snapshot[:8]}")
     return {"snapshot_id": snapshot, "sha256": digest.hexdigest(), "bytes": size,
             "added_bytes": int(summary.get("data_added") or 0)}
@@ -198,6 +213,59 @@ def files_archive(name: str, root: str, release: str) -> list[str]:
             f"releases/{release}", "shared/wp-config.php", "shared/uploads"]
 
 
+def files_fingerprint(name: str, root: str, release: str) -> str:
+    """What the files part would hold, cheaply: every path's inode, size,
+    mtime, ctime, mode, type and link target, listed by the environment's own
+    user (no link followed). ctime cannot be set back by the site, so a
+    changed file always changes this; equal fingerprints mean the same tar."""
+    digest = hashlib.sha256(f"v1 {release} {' '.join(FILES_EXCLUDED)}\n".encode())
+    lister = subprocess.Popen(
+        ["runuser", "-u", name, "--", "find", f"{root}/releases/{release}", f"{root}/shared/wp-config.php",
+         f"{root}/shared/uploads", "-xdev", "-printf", "%p\\0%i %s %T@ %C@ %m %y %l\\0"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={"PATH": PATH, "LANG": "C.UTF-8"}, cwd="/")
+    while chunk := lister.stdout.read(CHUNK):
+        digest.update(chunk)
+    if lister.wait() != 0:
+        return ""  # unreadable somewhere: no reuse, the tar says what is wrong
+    return digest.hexdigest()
+
+
+def _parallel(jobs: dict) -> dict:
+    """Run the named callables at once (the database and the files go to
+    restic side by side); the first failure is raised once all ended."""
+    results, errors = {}, []
+
+    def run(name, job):
+        try:
+            results[name] = job()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in this thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in jobs.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _snapshot_ids(repository: dict) -> list[str]:
+    listed = restic(repository, ["snapshots", "--json"])
+    try:
+        return [snapshot["id"] for snapshot in json.loads(listed.stdout) or []]
+    except (ValueError, LookupError, TypeError):
+        raise NodeError("backup_storage_failed", f"restic cannot list the snapshots: {_tail(listed.stderr)}",
+                        retryable=True) from None
+
+
+def _full_id(ids: list[str], short: str) -> str | None:
+    found = [snapshot_id for snapshot_id in ids if short and snapshot_id.startswith(short)]
+    return found[0] if len(found) == 1 else None
+
+
 def backup(params: dict) -> dict:
     name = params["system_name"]
     if not env_setup.NAME.match(name):
@@ -207,38 +275,85 @@ def backup(params: dict) -> dict:
         raise NodeError("bad_parameters", f"unknown backup scope {scope!r}")
     root = params["root"]
     repository = params["repository"]
+    previous = params.get("previous_files") or {}
     tags = [f"backup:{params['backup_id']}", f"environment:{params['environment_id']}"]
     if not os.path.exists(RESTIC):
         raise NodeError("remote_step_failed", "restic is not installed on this node; provision it again")
 
-    step("backup repository")
-    if ensure_repository(repository):
-        info("created the site's backup repository")
-    # Locks left by a backup that was killed: restic removes only stale ones.
-    restic(repository, ["unlock"])
+    # A repository the site's earlier backups used is opened by the backup
+    # itself (one start of restic less); if that fails (gone, or a stale
+    # exclusive lock), the check below runs and the backup is tried once more.
+    known = bool(params.get("repository_known"))
+    if not known:
+        step("backup repository")
+        if ensure_repository(repository):
+            info("created the site's backup repository")
 
     result: dict = {"parts": {}}
-    if "files" in SCOPES[scope]:
+    parts = SCOPES[scope]
+    if "files" in parts:
         step("check the environment's layout")
         # As root, before the site's user reads anything: current must be the node's own link.
         release = safe_fs.current_release(Path(root))
         if release is None:
             raise NodeError("remote_step_failed", f"the environment has no current release at {root}")
         result["release"] = release
-    if "db" in SCOPES[scope]:
-        step("database (mariadb-dump --single-transaction into restic)")
+    reused = None
+    if "files" in parts:
+        fingerprint = files_fingerprint(name, root, result["release"])
+        if fingerprint and previous.get("fingerprint") == fingerprint and previous.get("snapshot_id"):
+            # Nothing changed since the environment's last backup: its files snapshot holds this very tar.
+            reused = {key: previous[key] for key in ("snapshot_id", "sha256", "bytes")}
+            reused.update(added_bytes=0, fingerprint=fingerprint, reused_from=previous.get("backup_id"))
+
+    def database():
         services.ensure_running("mariadb")
-        result["parts"]["db"] = stream_into_restic(
-            repository, database_dump(name), filename="database.sql", tags=[*tags, "part:db"], host=name,
-            what="mariadb-dump",
-        )
-    if "files" in SCOPES[scope]:
-        step(f"files (release {result['release']} and shared/, read as {name})")
+        return stream_into_restic(repository, database_dump(name), filename="database.sql",
+                                  tags=[*tags, "part:db"], host=name, what="mariadb-dump", resolve=False)
+
+    def files():
         # GNU tar exits 1 when a file changed while it was read: the site is live, that is no failure.
-        result["parts"]["files"] = stream_into_restic(
-            repository, files_archive(name, root, result["release"]), filename="files.tar",
-            tags=[*tags, "part:files"], host=name, what="tar of the files", accept_exit=(0, 1),
-        )
+        part = stream_into_restic(repository, files_archive(name, root, result["release"]), filename="files.tar",
+                                  tags=[*tags, "part:files"], host=name, what="tar of the files",
+                                  accept_exit=(0, 1), resolve=False)
+        return {**part, "fingerprint": fingerprint}
+
+    jobs = {}
+    if "db" in parts:
+        jobs["db"] = database
+    if "files" in parts and reused is None:
+        jobs["files"] = files
+    step(" and ".join({"db": "database (mariadb-dump --single-transaction)",
+                       "files": f"files (release {result.get('release')} and shared/, read as {name})"}[part]
+                      for part in jobs) + " into restic" if jobs else "nothing changed since the last backup")
+    try:
+        result["parts"] = _parallel(jobs)
+    except NodeError as exc:
+        if not known or exc.code != "backup_storage_failed":
+            raise
+        info(f"the repository needs a look first: {exc.message}")
+        step("backup repository")
+        if ensure_repository(repository):
+            info("created the site's backup repository")
+        result["parts"] = _parallel(jobs)
+
+    ids = _snapshot_ids(repository)
+    if reused is not None:
+        if reused["snapshot_id"] in ids:
+            info(f"files unchanged since backup {reused['reused_from']}: its snapshot "
+                 f"{reused['snapshot_id'][:8]} holds them")
+            result["parts"]["files"] = reused
+        else:
+            step(f"files (release {result['release']} and shared/, read as {name})")
+            result["parts"]["files"] = files()
+            ids = _snapshot_ids(repository)
+    for part_name, part in result["parts"].items():
+        full = part["snapshot_id"] if part["snapshot_id"] in ids else _full_id(ids, part["snapshot_id"])
+        if full is None:
+            raise NodeError("backup_storage_failed",
+                            f"restic does not list the snapshot it just made ({part['snapshot_id']!r})",
+                            retryable=True)
+        part["snapshot_id"] = full
     return result
 
 
