@@ -11,6 +11,13 @@ into an S3 server on loopback (moto's server, started here).
 - ratio: full_s / floor_s (goal <= 1.2);
 - incremental_s, incremental_ratio: a second full backup of the unchanged
   site, and second / first (goal <= 0.2);
+- restore_s: time from ``POST /api/environments/{id}/restore`` of the first
+  backup until its job succeeded (read back and verified, pre-restore backup,
+  new release and database swapped in, health check);
+- restore_floor_s: in the same run, a plain script on the node downloading
+  the floor's two objects, loading the dump into a fresh database and
+  unpacking the tar into a fresh directory; restore_ratio: restore_s /
+  restore_floor_s (goal <= 1.3);
 - operator_wait_s: BENCH_QUEUED_BACKUPS (default 50) small sites on the same
   node each get their scheduled backup queued (the scheduler's own
   ``enqueue_recurring``); once the first runs, an operator's health check of
@@ -59,6 +66,25 @@ for name, command in (
     producer = subprocess.Popen(command, stdout=subprocess.PIPE)
     s3.upload_fileobj(producer.stdout, bucket, prefix + name)
     if producer.wait() != 0:
+        sys.exit(name + " failed")
+""" % {"region": REGION, "key": ACCESS_KEY_ID, "secret": SECRET_ACCESS_KEY}
+
+
+# The restore floor: the floor's two objects downloaded and loaded as they arrive.
+RESTORE_FLOOR_SCRIPT = r"""
+import shutil, subprocess, sys, boto3
+endpoint, bucket, prefix, database, directory = sys.argv[1:6]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="%(region)s",
+                  aws_access_key_id="%(key)s", aws_secret_access_key="%(secret)s")
+subprocess.run(["mariadb", "-e", "CREATE DATABASE `" + database + "`"], check=True)
+for name, command in (
+    ("database.sql", ["mariadb", database]),
+    ("files.tar", ["tar", "--extract", "--file=-", "--directory", directory]),
+):
+    consumer = subprocess.Popen(command, stdin=subprocess.PIPE)
+    shutil.copyfileobj(s3.get_object(Bucket=bucket, Key=prefix + name)["Body"], consumer.stdin, 1 << 20)
+    consumer.stdin.close()
+    if consumer.wait() != 0:
         sys.exit(name + " failed")
 """ % {"region": REGION, "key": ACCESS_KEY_ID, "secret": SECRET_ACCESS_KEY}
 
@@ -130,15 +156,47 @@ def panel_backup(client, environment) -> tuple[float, object]:
     return elapsed, Backup.objects.get(pk=job.payload["backup_id"])
 
 
-def floor(environment, endpoint: str, bucket: str) -> float:
+def floor(environment, endpoint: str, bucket: str) -> tuple[float, str]:
     from apps.environments import naming
 
     root = naming.root(environment)
     release = os.path.basename(os.path.realpath(f"{root}/current"))
+    prefix = f"floor/{uuid.uuid4().hex[:8]}/"
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, endpoint, bucket, f"floor/{uuid.uuid4().hex[:8]}/",
+    subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, endpoint, bucket, prefix,
                     naming.system_name(environment), root, release], check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, prefix
+
+
+def panel_restore(client, environment, backup) -> float:
+    from apps.jobs.models import Job
+
+    started = time.perf_counter()
+    response = client.post(f"/api/environments/{environment.pk}/restore", {"backup_id": str(backup.pk)},
+                           format="json")
+    if response.status_code != 202:
+        sys.exit(f"bench: restore answered {response.status_code}: {response.content!r}")
+    job_id = response.json()["job_id"]
+    node_support.wait_until(lambda: node_support.job_ended(job_id), 1800, interval=0.05)
+    elapsed = time.perf_counter() - started
+    job = Job.objects.get(pk=job_id)
+    if job.status != "succeeded":
+        sys.exit(f"bench: env_restore {job.status}: {job.error_code} {job.error_message}")
+    return elapsed
+
+
+def restore_floor(endpoint: str, bucket: str, prefix: str) -> float:
+    database = f"bench_restore_floor_{uuid.uuid4().hex[:8]}"
+    directory = Path(f"/var/tmp/{database}")
+    directory.mkdir(mode=0o700)
+    try:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", RESTORE_FLOOR_SCRIPT, endpoint, bucket, prefix, database,
+                        str(directory)], check=True)
+        return time.perf_counter() - started
+    finally:
+        subprocess.run(["mariadb", "-e", f"DROP DATABASE IF EXISTS `{database}`"], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def operator_wait(client, workers, other) -> tuple[float, list[float]]:
@@ -208,14 +266,20 @@ def main():
             node_support.wait_for_worker(workers)
             first_s, first = panel_backup(client, production)
             say(f"full backup through the panel: {first_s:.2f} s ({first.size_bytes} bytes, {first.added_bytes} new)")
-            floor_s = floor(production, s3.endpoint, bucket)
+            floor_s, floor_prefix = floor(production, s3.endpoint, bucket)
             say(f"floor (dump + tar uploaded): {floor_s:.2f} s")
             second_s, second = panel_backup(client, production)
             say(f"second backup of the unchanged site: {second_s:.2f} s ({second.added_bytes} new)")
+            restore_s = panel_restore(client, production, first)
+            say(f"restore of the first backup through the panel: {restore_s:.2f} s")
+            restore_floor_s = restore_floor(s3.endpoint, bucket, floor_prefix)
+            say(f"restore floor (download, load, unpack): {restore_floor_s:.2f} s")
             waited, durations = (operator_wait(client, workers, production) if QUEUED_BACKUPS else (None, []))
         runner.run_job(client.delete(f"/api/sites/{production.site_id}?final_backup=false").json()["job_id"])
     line = (f"BENCH backup posts={POSTS} upload_mb={UPLOAD_MB} full_s={first_s:.2f} floor_s={floor_s:.2f} "
-            f"ratio={first_s / floor_s:.2f} incremental_s={second_s:.2f} incremental_ratio={second_s / first_s:.2f}")
+            f"ratio={first_s / floor_s:.2f} incremental_s={second_s:.2f} incremental_ratio={second_s / first_s:.2f} "
+            f"restore_s={restore_s:.2f} restore_floor_s={restore_floor_s:.2f} "
+            f"restore_ratio={restore_s / restore_floor_s:.2f}")
     if waited is not None:
         p50 = f"{statistics.median(durations):.2f}" if durations else "none"
         line += (f" queued_scheduled_backups={QUEUED_BACKUPS} operator_wait_s={waited:.2f} "
