@@ -273,17 +273,24 @@ NODE_APPLY_FIREWALL = env_bool("PRESSLUFT_NODE_APPLY_FIREWALL", True)
 NGINX_SNIPPETS_DIR = "/etc/nginx/snippets"
 
 # --- domains and certificates ---------------------------------------------
-# ACME server certbot asks for each domain's certificate (HTTP-01), and the CA
-# bundle (a PEM file on the panel) that server's HTTPS is checked with, sent to
-# the nodes; empty: the system's CAs. Let's Encrypt's staging directory is
-# https://acme-staging-v02.api.letsencrypt.org/directory.
-ACME_DIRECTORY_URL = env_str("PRESSLUFT_ACME_DIRECTORY_URL", "https://acme-v02.api.letsencrypt.org/directory")
-ACME_CA_BUNDLE = env_str("PRESSLUFT_ACME_CA_BUNDLE", "")
-ACME_EMAIL = env_str("PRESSLUFT_ACME_EMAIL", "")
-# DNS resolvers ("address" or "address:port", comma-separated) a new domain's
-# A/AAAA records are checked against before anything is written; empty: the
-# panel machine's own resolvers (/etc/resolv.conf).
-DNS_RESOLVERS = [item.strip() for item in env_str("PRESSLUFT_DNS_RESOLVERS", "").split(",") if item.strip()]
+# ACME server certbot asks for each domain's certificate (HTTP-01), the CA
+# bundle that server's HTTPS is checked with (here: a PEM file on the panel;
+# in the admin: the PEM text), the account e-mail, and the DNS resolvers
+# ("address" or "address:port", comma-separated) a new domain's A/AAAA records
+# are checked against. Each is also a panel setting (admin's Panel settings,
+# /api/settings); a variable set here wins over it field by field
+# (apps/domains/acme_config.py). Unset everywhere: Let's Encrypt production,
+# the system's CAs, no e-mail, the panel's own resolvers.
+ACME_FROM_ENVIRONMENT = {
+    field: value
+    for field, value in (
+        ("directory_url", env_str("PRESSLUFT_ACME_DIRECTORY_URL")),
+        ("ca_bundle", env_str("PRESSLUFT_ACME_CA_BUNDLE")),
+        ("email", env_str("PRESSLUFT_ACME_EMAIL")),
+        ("dns_resolvers", env_str("PRESSLUFT_DNS_RESOLVERS")),
+    )
+    if value is not None
+}
 # Certificates this close to expiry are flagged in the admin.
 CERTIFICATE_WARN_DAYS = 14
 

@@ -485,6 +485,23 @@ def test_panel_settings_refuses_a_bad_hostname(admin_client, db):
     assert PanelSettings.load().preview_domain == ""
 
 
+def test_panel_settings_page_sets_the_acme_and_dns_settings(admin_client, db, settings):
+    settings.ACME_FROM_ENVIRONMENT = {"email": "env@example.com"}
+    staging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+    page = admin_client.get(url(PanelSettings.load())).content.decode()
+    assert staging in page and "PRESSLUFT_ACME_EMAIL" in page  # the documented choice, and who wins
+    response = admin_client.post(url(PanelSettings.load()), {"acme_directory_url": staging,
+                                                             "dns_resolvers": "192.0.2.53, 127.0.0.1:5353"})
+    assert response.status_code == 302, response.content.decode()
+    row = PanelSettings.load()
+    assert (row.acme_directory_url, row.dns_resolvers) == (staging, "192.0.2.53,127.0.0.1:5353")
+    response = admin_client.post(url(row), {"acme_directory_url": "http://acme.example.com/directory",
+                                            "dns_resolvers": "ns1.example.com"})
+    assert response.status_code == 200
+    assert "https URL" in response.content.decode()
+    assert PanelSettings.load().dns_resolvers == "192.0.2.53,127.0.0.1:5353"
+
+
 # --- sites: add and delete through the services ------------------------------------
 
 

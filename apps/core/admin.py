@@ -83,7 +83,9 @@ class PanelSettingsForm(BackupStorageFields):
     class Meta:
         model = PanelSettings
         fields = ("control_plane_domain", "preview_domain", "dns01_provider", "backup_s3_endpoint",
-                  "backup_s3_region", "backup_s3_bucket", "backup_s3_prefix")
+                  "backup_s3_region", "backup_s3_bucket", "backup_s3_prefix", "acme_directory_url",
+                  "acme_ca_bundle", "acme_email", "dns_resolvers")
+        widgets = {"acme_ca_bundle": forms.Textarea(attrs={"rows": 6, "cols": 70})}
         help_texts = {
             "control_plane_domain": "The panel's own host name; the panel answers requests for it "
                                     "(unless PRESSLUFT_ALLOWED_HOSTS lists the names itself).",
@@ -98,6 +100,18 @@ class PanelSettingsForm(BackupStorageFields):
 
     def clean_dns01_provider(self):
         return _checked(panel_settings.dns01_provider, self.cleaned_data.get("dns01_provider"))
+
+    def clean_acme_directory_url(self):
+        return _checked(panel_settings.acme_directory_url, self.cleaned_data.get("acme_directory_url"))
+
+    def clean_acme_ca_bundle(self):
+        return _checked(panel_settings.acme_ca_bundle, self.cleaned_data.get("acme_ca_bundle"))
+
+    def clean_acme_email(self):
+        return _checked(panel_settings.email, self.cleaned_data.get("acme_email"))
+
+    def clean_dns_resolvers(self):
+        return _checked(panel_settings.dns_resolvers, self.cleaned_data.get("dns_resolvers"))
 
     def clean_new_dns01_credentials(self):
         return _checked(panel_settings.credentials, self.cleaned_data.get("new_dns01_credentials"))
@@ -141,9 +155,21 @@ class PanelSettingsAdmin(PanelModelAdmin):
                                "stored here (docs/configuration.md).",
             },
         ),
+        (
+            "Custom domains: certificates (ACME) and DNS checks",
+            {
+                "fields": ("acme_state", "acme_directory_url", "acme_ca_bundle", "acme_email", "dns_resolvers"),
+                "description": "Empty directory: Let's Encrypt production. For test certificates (not trusted by "
+                               f"browsers, far higher rate limits) use Let's Encrypt staging: "
+                               f"{panel_settings.LETS_ENCRYPT_STAGING}. A PRESSLUFT_ACME_* or "
+                               "PRESSLUFT_DNS_RESOLVERS environment variable wins over the value stored here "
+                               "(docs/configuration.md).",
+            },
+        ),
         (None, {"fields": ("updated_at",)}),
     )
-    readonly_fields = ("dns01_credentials_state", "backup_storage_state", "backup_s3_keys_state", "updated_at")
+    readonly_fields = ("dns01_credentials_state", "backup_storage_state", "backup_s3_keys_state", "acme_state",
+                       "updated_at")
 
     def has_add_permission(self, request):
         return False
@@ -177,6 +203,24 @@ class PanelSettingsAdmin(PanelModelAdmin):
         if from_environment:
             text += " Set by environment variables (they win over this page): " + ", ".join(
                 storage.ENVIRONMENT_VARIABLES[field] for field in from_environment) + "."
+        return text
+
+    @admin.display(description="In use")
+    def acme_state(self, obj):
+        from apps.domains import acme_config
+        from apps.jobs.errors import JobError
+
+        try:
+            config = acme_config.effective(obj)
+        except JobError as exc:
+            return f"Not usable: {exc.message}"
+        resolvers = ", ".join(f"{address}:{port}" for address, port in config.dns_resolvers)
+        text = (f"ACME directory {config.directory_url}; CA bundle: "
+                f"{'given' if config.ca_bundle else 'the system CAs'}; e-mail: {config.email or 'none'}; "
+                f"DNS resolvers: {resolvers or 'the panel machine’s own'}.")
+        if config.from_environment:
+            text += " Set by environment variables (they win over this page): " + ", ".join(
+                acme_config.ENVIRONMENT_VARIABLES[field] for field in config.from_environment) + "."
         return text
 
     @admin.display(description="Access key and secret")

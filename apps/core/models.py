@@ -57,6 +57,24 @@ class PanelSettings(models.Model):
     )
     backup_s3_access_key_id = EncryptedTextField(blank=True, default="")
     backup_s3_secret_access_key = EncryptedTextField(blank=True, default="")
+    # Custom domains' certificates and DNS checks (apps/domains/acme_config.py; each
+    # value can also come from a PRESSLUFT_ACME_* / PRESSLUFT_DNS_RESOLVERS variable, which wins).
+    acme_directory_url = models.CharField(
+        "ACME directory URL", max_length=500, blank=True, default="",
+        help_text="Empty: Let's Encrypt production. Let's Encrypt staging (untrusted test certificates): "
+                  "https://acme-staging-v02.api.letsencrypt.org/directory",
+    )
+    acme_ca_bundle = models.TextField(
+        "ACME CA bundle", blank=True, default="",
+        help_text="PEM text of the CA certificate(s) the ACME server's own HTTPS certificate is checked with "
+                  "(a private or test ACME server); empty: the system's CAs.",
+    )
+    acme_email = models.CharField("ACME account e-mail", max_length=254, blank=True, default="")
+    dns_resolvers = models.CharField(
+        "DNS resolvers", max_length=500, blank=True, default="",
+        help_text="Comma-separated IP addresses (address, address:port or [v6]:port) a new domain's records are "
+                  "checked against; empty: the panel machine's own resolvers.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

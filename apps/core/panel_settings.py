@@ -9,6 +9,7 @@ write-only everywhere: stored encrypted, answered only as ``<name>_set``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -29,6 +30,12 @@ S3_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 # A key or secret is one printable word: it goes to restic's environment on the node.
 S3_KEY_RE = re.compile(r"^[\x21-\x7e]{1,256}$")
 MAX_CREDENTIALS = 10_000
+MAX_CA_BUNDLE = 100_000
+LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+# An e-mail address certbot and the ACME server accept: one word, one @, a dotted domain.
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+                      r"(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+$")
 
 
 class Invalid(ValueError):
@@ -100,6 +107,93 @@ def s3_key(value: str) -> str:
     return value
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def acme_directory_url(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port
+    except ValueError:
+        parts = None
+    if (parts is None or not parts.hostname or parts.username or parts.password or parts.fragment
+            or any(char.isspace() or not char.isprintable() for char in value)
+            or not (parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)))):
+        raise Invalid(f"The ACME directory is an https URL such as {LETS_ENCRYPT_STAGING} "
+                      "(http only for a server on this machine's loopback).")
+    return value
+
+
+def acme_ca_bundle(value: str) -> str:
+    """PEM text of one or more CA certificates; certbot on the nodes gets it as a file."""
+    value = (value or "").strip()
+    if not value:
+        return value
+    from cryptography import x509
+
+    problem = "The CA bundle is the PEM text of one or more certificates (-----BEGIN CERTIFICATE----- ...)."
+    if len(value) > MAX_CA_BUNDLE or not value.isascii():
+        raise Invalid(problem)
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----", value)
+    if not blocks or re.sub(r"\s", "", "".join(blocks)) != re.sub(r"\s", "", value):
+        raise Invalid(problem)  # only certificates: no keys, no other text
+    try:
+        for block in blocks:
+            x509.load_pem_x509_certificate(block.encode())
+    except ValueError:
+        raise Invalid(problem + " One of them cannot be read.") from None
+    return "\n".join(block.replace("\r", "") for block in blocks) + "\n"
+
+
+def email(value: str) -> str:
+    value = (value or "").strip()
+    if value and not EMAIL_RE.match(value):
+        raise Invalid("The e-mail is an address such as hostmaster@example.com.")
+    return value
+
+
+def resolver_address(item: str) -> tuple[str, int]:
+    """ "address", "address:port" or "[v6]:port" → (address, port); ValueError when not."""
+    address, port = item, 53
+    if item.startswith("["):
+        address, _, rest = item[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(item)
+            port = int(rest[1:])
+    elif item.count(":") == 1:
+        address, port_text = item.split(":")
+        port = int(port_text)
+    if "%" in address:  # no IPv6 zone
+        raise ValueError(item)
+    address = str(ipaddress.ip_address(address))
+    if not 0 < port < 65536:
+        raise ValueError(item)
+    return address, port
+
+
+def dns_resolvers(value: str) -> str:
+    items = [item.strip() for item in (value or "").split(",") if item.strip()]
+    for item in items:
+        try:
+            resolver_address(item)
+        except ValueError:
+            raise Invalid(f"{item[:60]!r} is not a resolver: give IP addresses separated by commas "
+                          "(address, address:port or [v6]:port).") from None
+    if len(items) > 10:
+        raise Invalid("At most 10 resolvers.")
+    return ",".join(items)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str  # the PanelSettings field
@@ -127,6 +221,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("backup_s3_access_key_id", s3_key, "Access key ID of the backup storage.", secret=True, max_length=256),
     Setting("backup_s3_secret_access_key", s3_key, "Secret access key of the backup storage.", secret=True,
             max_length=256),
+    Setting("acme_directory_url", acme_directory_url, "ACME server certbot asks for custom domains' certificates; "
+            f"empty: Let's Encrypt production. Let's Encrypt staging: {LETS_ENCRYPT_STAGING}. "
+            "PRESSLUFT_ACME_DIRECTORY_URL wins."),
+    Setting("acme_ca_bundle", acme_ca_bundle, "PEM text of the CA certificate(s) the ACME server's HTTPS is "
+            "checked with (a private or test ACME server); empty: the system's CAs. PRESSLUFT_ACME_CA_BUNDLE "
+            "(a PEM file on the panel) wins.", max_length=MAX_CA_BUNDLE),
+    Setting("acme_email", email, "Account e-mail given to the ACME server (expiry notices). PRESSLUFT_ACME_EMAIL "
+            "wins.", max_length=254),
+    Setting("dns_resolvers", dns_resolvers, "Comma-separated resolvers (address, address:port or [v6]:port) "
+            "a new domain's A/AAAA records are checked against; empty: the panel's own. "
+            "PRESSLUFT_DNS_RESOLVERS wins."),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 

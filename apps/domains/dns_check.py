@@ -1,35 +1,26 @@
 """Does a hostname point at its node? Asked with dnspython of the resolvers
-in DNS_RESOLVERS (PRESSLUFT_DNS_RESOLVERS; empty: the panel's own), before a
-domain is written anywhere."""
+of the Panel settings (or PRESSLUFT_DNS_RESOLVERS, which wins; empty: the
+panel's own, apps/domains/acme_config.py), before a domain is written anywhere."""
 
 from dataclasses import dataclass
 
 import dns.exception
 import dns.nameserver
 import dns.resolver
-from django.conf import settings
 
+from apps.domains import acme_config
 from apps.jobs.errors import JobError
 
 LIFETIME = 5.0
 
 
 def _resolver() -> dns.resolver.Resolver:
-    if not settings.DNS_RESOLVERS:
+    configured = acme_config.effective().dns_resolvers
+    if not configured:
         resolver = dns.resolver.Resolver()
     else:
         resolver = dns.resolver.Resolver(configure=False)
-        servers = []
-        for item in settings.DNS_RESOLVERS:
-            address, port = item, 53
-            if item.startswith("["):  # [v6]:port
-                address, _, rest = item[1:].partition("]")
-                port = int(rest[1:]) if rest.startswith(":") else 53
-            elif item.count(":") == 1:
-                address, port_text = item.split(":")
-                port = int(port_text)
-            servers.append(dns.nameserver.Do53Nameserver(address, port))
-        resolver.nameservers = servers
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in configured]
     resolver.lifetime = LIFETIME
     resolver.cache = None
     return resolver

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.template import Context, Engine
 
+from apps.domains import acme_config
 from apps.environments import naming
 from apps.environments import node_ops as environment_node_ops
 from apps.environments.node_templates import render as render_environment_template
@@ -76,9 +77,8 @@ def render_wp_config(environment, url: str) -> str:
 
 
 def acme_params() -> dict:
-    bundle = settings.ACME_CA_BUNDLE
-    return {"directory": settings.ACME_DIRECTORY_URL, "email": settings.ACME_EMAIL or "",
-            "ca_bundle": Path(bundle).read_text() if bundle else ""}
+    config = acme_config.effective()
+    return {"directory": config.directory_url, "email": config.email, "ca_bundle": config.ca_bundle}
 
 
 def sync(environment, *, before: list[DomainState], after: list[DomainState], issue: list[str],

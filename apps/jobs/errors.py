@@ -59,7 +59,10 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
                                               "component."),
     "dns_not_pointing": JobErrorCode(False, "The hostname's DNS records do not point at the node; the message names the "
                                             "record to create (or remove). Nothing was written."),
-    "dns_lookup_failed": JobErrorCode(True, "The DNS resolvers gave no answer (PRESSLUFT_DNS_RESOLVERS); the job runs again."),
+    "dns_lookup_failed": JobErrorCode(True, "The DNS resolvers gave no answer (Panel settings or PRESSLUFT_DNS_RESOLVERS); "
+                                            "the job runs again."),
+    "acme_settings_invalid": JobErrorCode(False, "PRESSLUFT_DNS_RESOLVERS or PRESSLUFT_ACME_CA_BUNDLE cannot be used "
+                                                 "(not IP addresses, an unreadable file); nothing was written."),
     "certificate_failed": JobErrorCode(False, "The ACME server gave no certificate (HTTP-01 challenge refused, rate limit, "
                                               "unreachable server); the domain stays attached without TLS."),
     "domain_exists": JobErrorCode(False, "The hostname is attached to another environment already."),

@@ -86,3 +86,135 @@ def test_patch_needs_a_setting_and_the_permission(api_client, db):
     assert viewer.patch("/api/settings", {"preview_domain": "x.example.com"}, format="json").status_code == 403
     assert PanelSettings.load().preview_domain == ""
     assert APIClient().get("/api/settings").status_code == 401
+
+
+# --- custom domains: ACME server, its CA bundle, account e-mail, DNS resolvers ---------
+
+def _ca_pem(name: str) -> str:
+    """A self-signed CA certificate, as an operator's private ACME server would have."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_acme_and_dns_settings_are_stored_audited_and_used(api_client, db):
+    from apps.domains import acme_config, node_ops
+
+    # Unset: Let's Encrypt production, the system's CAs, no e-mail, the panel's own resolvers.
+    config = acme_config.effective()
+    assert config.directory_url == panel_settings.LETS_ENCRYPT_PRODUCTION
+    assert (config.ca_bundle, config.email, config.dns_resolvers, config.from_environment) == ("", "", (), ())
+
+    bundle = _ca_pem("Test ACME CA one") + "\r\n" + _ca_pem("Test ACME CA two")
+    response = api_client.patch("/api/settings", {
+        "acme_directory_url": panel_settings.LETS_ENCRYPT_STAGING, "acme_ca_bundle": bundle,
+        "acme_email": "hostmaster@example.com", "dns_resolvers": " 192.0.2.53, 127.0.0.1:5353 ,[2001:db8::53]:53",
+    }, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["acme_directory_url"] == panel_settings.LETS_ENCRYPT_STAGING
+    assert body["acme_email"] == "hostmaster@example.com"
+    assert body["dns_resolvers"] == "192.0.2.53,127.0.0.1:5353,[2001:db8::53]:53"
+    assert body["acme_ca_bundle"].count("-----BEGIN CERTIFICATE-----") == 2 and "\r" not in body["acme_ca_bundle"]
+    entry = AuditEntry.objects.get(action="panelsettings.update")
+    assert entry.result == "succeeded"
+    assert sorted(entry.details["changed"]) == ["acme_ca_bundle", "acme_directory_url", "acme_email", "dns_resolvers"]
+
+    # What the domain jobs use (the parameters of domain_sync.py, the DNS check's resolvers).
+    assert node_ops.acme_params() == {"directory": panel_settings.LETS_ENCRYPT_STAGING,
+                                      "email": "hostmaster@example.com", "ca_bundle": body["acme_ca_bundle"]}
+    assert acme_config.effective().dns_resolvers == (("192.0.2.53", 53), ("127.0.0.1", 5353), ("2001:db8::53", 53))
+
+    # http only for a server on loopback (the tests' own ACME servers).
+    response = api_client.patch("/api/settings", {"acme_directory_url": "http://127.0.0.1:14000/dir"}, format="json")
+    assert response.status_code == 200, response.content
+    # Cleared: back to the defaults.
+    response = api_client.patch("/api/settings", {"acme_directory_url": "", "acme_ca_bundle": "",
+                                                  "dns_resolvers": ""}, format="json")
+    assert response.status_code == 200
+    config = acme_config.effective()
+    assert (config.directory_url, config.ca_bundle, config.dns_resolvers) == (
+        panel_settings.LETS_ENCRYPT_PRODUCTION, "", ())
+
+
+@pytest.mark.parametrize("field, value", [
+    ("acme_directory_url", "http://acme.example.com/directory"),
+    ("acme_directory_url", "ftp://acme.example.com/directory"),
+    ("acme_directory_url", "https://user:pw@acme.example.com/directory"),
+    ("acme_directory_url", "https://acme.example.com/dir ectory"),
+    ("acme_directory_url", "acme.example.com/directory"),
+    ("acme_directory_url", "https://[::1"),
+    ("acme_ca_bundle", "/etc/ssl/certs/ca.pem"),
+    ("acme_ca_bundle", "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"),
+    ("acme_ca_bundle", "PRIVATE KEY"),
+    ("acme_email", "not an address"),
+    ("acme_email", "a@b"),
+    ("acme_email", "x@example.com\nBcc: y@example.com"),
+    ("dns_resolvers", "dns.example.com"),
+    ("dns_resolvers", "192.0.2.1; rm -rf /"),
+    ("dns_resolvers", "192.0.2.1:99999"),
+    ("dns_resolvers", "[2001:db8::1]x"),
+    ("dns_resolvers", "fe80::1%eth0"),
+])
+def test_acme_and_dns_settings_refuse_bad_values(api_client, db, field, value):
+    response = api_client.patch("/api/settings", {field: value, "acme_email": "ok@example.com"}
+                                if field != "acme_email" else {field: value}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "bad_request"
+    assert field in response.json()["details"]["fields"]
+    row = PanelSettings.load()
+    assert (row.acme_email, getattr(row, field)) == ("", "")
+
+
+def test_acme_ca_bundle_refuses_a_private_key_next_to_the_certificate(api_client, db):
+    key_block = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
+    response = api_client.patch("/api/settings", {"acme_ca_bundle": _ca_pem("CA") + key_block}, format="json")
+    assert response.status_code == 400
+    assert "acme_ca_bundle" in response.json()["details"]["fields"]
+
+
+def test_environment_variables_win_over_the_stored_acme_settings_field_by_field(api_client, db, settings, tmp_path):
+    from apps.domains import acme_config
+    from apps.jobs.errors import JobError
+
+    stored_bundle = _ca_pem("Stored CA")
+    assert api_client.patch("/api/settings", {
+        "acme_directory_url": panel_settings.LETS_ENCRYPT_STAGING, "acme_ca_bundle": stored_bundle,
+        "acme_email": "stored@example.com", "dns_resolvers": "192.0.2.53",
+    }, format="json").status_code == 200
+    file_bundle = _ca_pem("File CA")
+    (tmp_path / "ca.pem").write_text(file_bundle)
+    settings.ACME_FROM_ENVIRONMENT = {"directory_url": "https://acme.internal.example/directory",
+                                      "ca_bundle": str(tmp_path / "ca.pem")}
+    config = acme_config.effective()
+    assert config.directory_url == "https://acme.internal.example/directory"
+    assert config.ca_bundle == file_bundle  # the variable names a PEM file
+    assert config.email == "stored@example.com" and config.dns_resolvers == (("192.0.2.53", 53),)
+    assert config.from_environment == ("ca_bundle", "directory_url")
+
+    settings.ACME_FROM_ENVIRONMENT = {"email": "env@example.com", "dns_resolvers": "127.0.0.1:5353, ::1"}
+    config = acme_config.effective()
+    assert config.directory_url == panel_settings.LETS_ENCRYPT_STAGING and config.ca_bundle.strip() == stored_bundle.strip()
+    assert config.email == "env@example.com"
+    assert config.dns_resolvers == (("127.0.0.1", 5353), ("::1", 53))
+    # The API shows what is stored; the environment's values are not settings to change there.
+    assert api_client.get("/api/settings").json()["acme_email"] == "stored@example.com"
+
+    # A variable the panel cannot use fails the domain job with its own code.
+    settings.ACME_FROM_ENVIRONMENT = {"dns_resolvers": "resolver.example.com"}
+    with pytest.raises(JobError) as caught:
+        acme_config.effective()
+    assert caught.value.code == "acme_settings_invalid"

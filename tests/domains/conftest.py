@@ -29,7 +29,6 @@ def pebble(tmp_path_factory, dns_server):
 @pytest.fixture
 def acme(settings, pebble, dns_server):
     """The panel asks pebble for certificates and dnsmasq for DNS."""
-    settings.ACME_DIRECTORY_URL = pebble.directory
-    settings.ACME_CA_BUNDLE = pebble.ca_bundle
-    settings.DNS_RESOLVERS = [dns_server]
+    settings.ACME_FROM_ENVIRONMENT = {"directory_url": pebble.directory, "ca_bundle": pebble.ca_bundle,
+                                      "dns_resolvers": dns_server}
     return pebble
