@@ -218,7 +218,8 @@ def test_check_dns_false_attaches_and_the_recurring_retry_issues_once_dns_points
     assert run(retries[0].pk).status == "succeeded"
     domain.refresh_from_db()
     assert domain.tls_status == "pending"
-    assert remove(api_client, domain).status == "succeeded"
+    removed = remove(api_client, domain)
+    assert removed.status == "succeeded", job_log(removed.pk)
     assert not Path(node_ops.vhost_path(production)).exists()
 
     # A domain attached while its DNS pointed elsewhere, whose DNS has moved to
@@ -233,7 +234,8 @@ def test_check_dns_false_attaches_and_the_recurring_retry_issues_once_dns_points
     assert (moved.tls_status, moved.is_primary) == ("active", True)
     assert https_get(moved.hostname, acme.root_pem())[0] == 200
     assert site_options(production)["home"] == f"https://{moved.hostname}"
-    assert remove(api_client, moved).status == "succeeded"
+    removed = remove(api_client, moved)
+    assert removed.status == "succeeded", job_log(removed.pk)
     assert site_options(production)["home"] == production.preview_url
 
 
