@@ -7,6 +7,12 @@ environments do not back up by themselves. The scheduler asks
 ``due_environments`` every few minutes; an environment is due once per
 window, and only while it has no backup queued or running, so a restart of
 the panel (or two schedulers) never gives it a second one.
+
+A window the panel missed (its worker was down, the node was away) is
+caught up as soon as the scheduler runs again, until the next window opens:
+a site should not go a second day without a backup because of a restart at
+the wrong hour. Only a window in which the environment and its schedule
+already existed is caught up.
 """
 
 from __future__ import annotations
@@ -75,6 +81,21 @@ def window_containing(schedule: BackupSchedule, now: datetime) -> datetime | Non
     return None
 
 
+def latest_window_start(schedule: BackupSchedule, now: datetime) -> datetime:
+    """The start of the latest window that has opened by ``now``: the one
+    ``now`` is in, or the last one, which may have been missed."""
+    now = now.astimezone(dt_timezone.utc)
+    start = datetime.combine(now.date(), schedule.window_start, tzinfo=dt_timezone.utc)
+    return start if start <= now else start - timedelta(days=1)
+
+
+def _was_in_force(environment, schedule: BackupSchedule, start: datetime) -> bool:
+    """Whether the environment existed with this schedule when the window opened."""
+    if environment.created_at > start:
+        return False
+    return schedule._state.adding or schedule.updated_at <= start
+
+
 def next_window_start(schedule: BackupSchedule, now: datetime) -> datetime:
     now = now.astimezone(dt_timezone.utc)
     start = datetime.combine(now.date(), schedule.window_start, tzinfo=dt_timezone.utc)
@@ -83,9 +104,10 @@ def next_window_start(schedule: BackupSchedule, now: datetime) -> datetime:
 
 def due_environments(now: datetime | None = None):
     """(environment, schedule, window start) for every environment whose daily backup is due:
-    active, on an active node, schedule enabled, inside its window, no
-    scheduled backup taken in this window yet, no backup queued or running,
-    not being deleted."""
+    active, on an active node, schedule enabled, inside its window (or
+    past a window it missed, until the next one opens), no scheduled backup
+    taken since that window opened, no backup queued or running, not being
+    deleted."""
     now = now or timezone.now()
     stored = {schedule.environment_id: schedule for schedule in BackupSchedule.objects.all()}
     busy = set(Job.objects.filter(job_type="backup_create", status__in=ACTIVE_JOBS, environment__isnull=False)
@@ -104,7 +126,9 @@ def due_environments(now: datetime | None = None):
             continue
         start = window_containing(schedule, now)
         if start is None:
-            continue
+            start = latest_window_start(schedule, now)
+            if not _was_in_force(environment, schedule, start):
+                continue
         if Backup.objects.filter(environment=environment, reason=BackupReason.SCHEDULED,
                                  created_at__gte=start).exists():
             continue

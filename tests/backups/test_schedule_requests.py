@@ -103,6 +103,29 @@ def test_scheduler_picks_due_environments_once(api_client, backup_storage, site_
     assert [job.environment_id for job in enqueue_recurring("backup_create")] == [production.pk]
 
 
+def test_a_missed_window_is_caught_up_until_the_next_one(api_client, backup_storage, site_with_production,
+                                                        staging):
+    from apps.backups.models import BackupSchedule
+    from apps.environments.models import Environment
+
+    _, production = site_with_production
+    passed = {"window_start": (timezone.now() - timedelta(hours=3)).strftime("%H:%M"), "window_hours": 1}
+    api_client.put(f"/api/environments/{production.pk}/backup-schedule", passed, format="json")
+    api_client.put(f"/api/environments/{staging.pk}/backup-schedule", {**passed, "enabled": True}, format="json")
+    # Schedules set (or environments created) after the window opened did not miss it.
+    assert enqueue_recurring("backup_create") == []
+
+    # The same schedules a day old: the worker was down during today's window.
+    a_day_ago = timezone.now() - timedelta(days=1)
+    Environment.objects.update(created_at=a_day_ago)
+    BackupSchedule.objects.filter(environment=production).update(updated_at=a_day_ago)
+    (job,) = enqueue_recurring("backup_create")
+    assert job.environment_id == production.pk and job.priority == JobPriority.SCHEDULED
+    assert enqueue_recurring("backup_create") == []  # queued: no second one
+    Job.objects.filter(job_type="backup_create").update(status=JobStatus.SUCCEEDED)
+    assert enqueue_recurring("backup_create") == []  # caught up: nothing more until the next window
+
+
 def test_no_storage_no_scheduled_backups(api_client, site_with_production):
     _, production = site_with_production
     api_client.put(f"/api/environments/{production.pk}/backup-schedule",
