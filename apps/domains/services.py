@@ -4,6 +4,8 @@ The API, the admin and the management commands call these; each enqueues one
 job whose handler (apps/domains/jobs.py) does the node's part.
 """
 
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -93,6 +95,27 @@ def record_attached(environment, hostname: str) -> Domain:
 
 def record_issued(domain: Domain, expires_at) -> Domain:
     return change_state(domain, tls_status=TlsStatus.ACTIVE, tls_expires_at=expires_at, tls_error="")
+
+
+def record_certificate_expiry(node, report: dict) -> int:
+    """From a node's health report: the expiry of each active domain's
+    certificate as the node has it now (a renewal moves it on). Returns how
+    many domains changed."""
+    found = (report.get("certificates") or {}) if isinstance(report, dict) else {}
+    expiries = found.get("certificates") if isinstance(found, dict) else None
+    if not isinstance(expiries, dict):
+        return 0
+    changed = 0
+    for domain in Domain.objects.filter(environment__node=node, tls_status=TlsStatus.ACTIVE):
+        stamp = expiries.get(domain.hostname)
+        try:
+            expires_at = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+        except ValueError:
+            expires_at = None
+        if expires_at is not None and expires_at != domain.tls_expires_at:
+            change_state(domain, tls_expires_at=expires_at)
+            changed += 1
+    return changed
 
 
 def record_tls_failed(domain: Domain, message: str) -> Domain:

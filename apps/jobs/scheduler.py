@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 SCHEDULE_PREFIX = "pressluft:"
 SWEEP_SCHEDULE = f"{SCHEDULE_PREFIX}sweep"
+# Node health is read outside the queue (it changes nothing); the scheduler
+# only keeps old reports fresh.
+NODE_HEALTH_SCHEDULE = f"{SCHEDULE_PREFIX}node-health"
+NODE_HEALTH_EVERY_MINUTES = 30
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,8 @@ def ensure_schedules() -> None:
     Schedule names are not unique in the database: without a lock each of
     them would insert its own rows (and the next start would trip over them).
     """
-    wanted = {SWEEP_SCHEDULE: ("apps.jobs.scheduler.sweep", "", 1)}
+    wanted = {SWEEP_SCHEDULE: ("apps.jobs.scheduler.sweep", "", 1),
+              NODE_HEALTH_SCHEDULE: ("apps.nodes.health.refresh_stale", "", NODE_HEALTH_EVERY_MINUTES)}
     for definition in recurring_jobs():
         wanted[f"{SCHEDULE_PREFIX}{definition.job_type}"] = (
             "apps.jobs.scheduler.enqueue_recurring",

@@ -13,6 +13,7 @@ from apps.jobs.services import enqueue_job
 from apps.nodes import keys, ssh
 from apps.nodes.choices import NodeStatus
 from apps.nodes.models import MAX_SITE_JOBS_LIMIT, Node
+from apps.nodes.signals import health_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ def record_health(node: Node, health: dict) -> Node:
     if node.status == NodeStatus.UNREACHABLE:
         # Answering again does not make a node that was never provisioned active.
         changes.update(status=NodeStatus.ACTIVE if node.health else NodeStatus.PROVISIONING, status_reason="")
-    return change_state(node, **changes)
+    node = change_state(node, **changes)
+    health_recorded.send(sender=Node, node=node, report=health)
+    return node
 
 
 def set_max_site_jobs(node_id, max_site_jobs: int, expected_version: int | None = None) -> Node:

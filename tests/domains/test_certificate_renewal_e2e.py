@@ -8,11 +8,15 @@ import ssl
 import subprocess
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from apps.domains.models import Domain
+from apps.nodes.health import refresh_stale
+from apps.nodes.models import Node
 from apps.nodes.remote_exec import run_program
 from tests.domains.servers import POINTED
 from tests.domains.test_domains_e2e import add, job_log
@@ -86,6 +90,14 @@ def test_renewal_is_scheduled_runs_and_reloads_nginx(api_client, local_node, acm
         assert report["renewal"]["ok"] is True
         domain = Domain.objects.get(hostname=hostname)
         assert domain.tls_expires_at is not None
+
+        # The panel's own health check (the API's refresh, the admin, the
+        # scheduler's refresh of old reports) records the renewed expiry on the domain.
+        Node.objects.filter(pk=local_node.pk).update(health_checked_at=timezone.now() - timedelta(days=1))
+        assert refresh_stale() >= 1
+        domain.refresh_from_db()
+        renewed = Node.objects.get(pk=local_node.pk).health["certificates"]["certificates"][hostname]
+        assert domain.tls_expires_at == datetime.fromisoformat(renewed)
     finally:
         response = api_client.delete(f"/api/sites/{site.id}")
         if response.status_code == 202:

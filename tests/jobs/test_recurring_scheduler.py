@@ -79,6 +79,8 @@ def test_ensure_schedules_creates_schedule_rows_idempotently(nightly_noop):
     assert Schedule.objects.count() == len(first), "one row per name"
     assert retired not in first
     assert first[scheduler.SWEEP_SCHEDULE][1:] == ("apps.jobs.scheduler.sweep", "", Schedule.MINUTES, 1, -1)
+    assert first[scheduler.NODE_HEALTH_SCHEDULE][1:] == ("apps.nodes.health.refresh_stale", "", Schedule.MINUTES,
+                                                         scheduler.NODE_HEALTH_EVERY_MINUTES, -1)
     assert first[f"{scheduler.SCHEDULE_PREFIX}test_noop"][1:] == (
         "apps.jobs.scheduler.enqueue_recurring",
         "'test_noop'",

@@ -5,6 +5,7 @@ from the outside (Nginx over HTTP, Redis and MariaDB with their clients)."""
 import grp
 import json
 import os
+import socket
 import stat
 import subprocess
 import time
@@ -176,6 +177,31 @@ def test_health_endpoint_reports_services(api_client, local_node):
     assert 0 < health["memory"]["available_bytes"] <= health["memory"]["total_bytes"]
     assert "1m" in health["load"]
     assert "firewall" in health  # kept from provisioning
+
+
+def test_scheduler_refreshes_only_old_health_reports(local_node):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.nodes.choices import NodeStatus
+    from apps.nodes.factories import NodeFactory
+    from apps.nodes.health import refresh_stale
+
+    assert refresh_stale() == 0  # just provisioned: its report is fresh
+    day_old = timezone.now() - timedelta(days=1)
+    Node.objects.filter(pk=local_node.pk).update(health_checked_at=day_old)
+    assert refresh_stale() == 1
+    assert Node.objects.get(pk=local_node.pk).health_checked_at > day_old
+
+    # A node that does not answer is marked unreachable; the others go on.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    gone = NodeFactory(name="gone", ssh_port=closed_port, health_checked_at=None, host_key=local_node.host_key)
+    Node.objects.filter(pk=local_node.pk).update(health_checked_at=day_old)
+    assert refresh_stale() == 1
+    assert Node.objects.get(pk=gone.pk).status == NodeStatus.UNREACHABLE
 
 
 def test_a_stopped_sshd_gives_a_retryable_unreachable_error(api_client, panel_key, extra_sshd):
