@@ -1,7 +1,7 @@
 """Pressluft's object-cache.php drop-in answers as WordPress's own object
 cache does: one scenario of wp_cache_* calls (groups, objects copied in and
 out, false as a value, add/replace, incr/decr, the multiple variants, the
-default group, non-persistent groups, flush) runs inside one request of a
+default group, non-persistent groups, flush, flush of one group) runs inside one request of a
 real site against both WP_Object_Cache and the drop-in, and every answer is
 the same. Beyond one request, only the drop-in remembers (not the
 non-persistent groups), and its flush forgets for the next request too."""
@@ -87,7 +87,14 @@ function pl_scenario(): array {
     wp_suspend_cache_addition(false);
     $r['supports'] = [wp_cache_supports('get_multiple'), wp_cache_supports('set_multiple'),
                       wp_cache_supports('add_multiple'), wp_cache_supports('delete_multiple'),
-                      wp_cache_supports('flush_runtime')];
+                      wp_cache_supports('flush_runtime'), wp_cache_supports('flush_group')];
+    wp_cache_set('a', 'gone', 'pl-flushed');
+    wp_cache_set('a', 'kept', 'pl-kept');
+    wp_cache_set('b', 'request only', 'pl-np');
+    $r['flush group'] = [wp_cache_flush_group('pl-flushed'), wp_cache_flush_group('pl-np'),
+                         wp_cache_get('a', 'pl-flushed', false, $found), $found, wp_cache_get('a', 'pl-kept'),
+                         wp_cache_get('b', 'pl-np', false, $found), $found,
+                         wp_cache_set('a', 'again', 'pl-flushed'), wp_cache_get('a', 'pl-flushed')];
     $r['flush'] = wp_cache_flush();
     $r['after flush'] = [wp_cache_get('obj', 'pl-test', false, $found), $found,
                          wp_cache_get_multiple(['b', 'd'], 'pl-multi')];
@@ -108,12 +115,18 @@ $ours = pl_scenario();
 wp_cache_set('persist', ['kept' => 1], 'pl-test');
 wp_cache_set('np2', 'request only', 'pl-np');
 wp_cache_set('counter', 10, 'pl-test');
+wp_cache_set('gone', 1, 'pl-group');
+wp_cache_set('kept', 2, 'pl-other');
+wp_cache_flush_group('pl-group');
+wp_cache_set('back', 3, 'pl-group');
 $next = new Pressluft_Object_Cache();
 $next->add_non_persistent_groups(['pl-np']);
 $next_request = [
     'persistent' => [$next->get('persist', 'pl-test', false, $found), $found],
     'non-persistent' => [$next->get('np2', 'pl-np', false, $found), $found],
     'counter' => [$next->incr('counter', 5, 'pl-test'), wp_cache_get('counter', 'pl-test', true)],
+    'group flushed' => [$next->get('gone', 'pl-group', false, $found), $found, $next->get('back', 'pl-group'),
+                        $next->get('kept', 'pl-other')],
 ];
 wp_cache_flush();
 $connected_after = $drop_in->is_connected();
@@ -159,11 +172,13 @@ def test_drop_in_answers_like_wordpress_own_object_cache(site):
     assert wordpress["object copied in"] == 1 and wordpress["object copied out"] == 1
     assert wordpress["get false"] == [False, True] and wordpress["decr below zero"] == 0
     assert wordpress["colon in group"] == [True, True, "first", "second"]
+    assert wordpress["flush group"] == [True, True, False, False, "kept", False, False, True, "again"]
 
     assert answer["next"] == {
         "persistent": [{"kept": 1}, True],
         "non-persistent": [False, False],
         "counter": [15, 15],
+        "group flushed": [False, False, 3, 2],
         "write after a dropped connection": [True, "kept", True, True],
         "after flush": [False, False],
     }

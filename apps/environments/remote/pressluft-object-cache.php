@@ -17,7 +17,10 @@
  * would reach other sites), so wp_cache_flush() starts a new generation
  * instead of deleting: the keys of the old one are never read again, Redis
  * evicts them (allkeys-lru) and the panel's purge removes them (SCAN +
- * UNLINK under the prefix, as Redis's administrator).
+ * UNLINK under the prefix, as Redis's administrator). wp_cache_flush_group()
+ * does the same for one group: a group once flushed carries its own
+ * generation in its keys (<group>@<generation>), all groups' generations
+ * kept in one hash read once per request.
  *
  * Behaves as WordPress's WP_Object_Cache does (same return values, objects
  * copied in and out, non-persistent groups kept per request only, global
@@ -41,8 +44,11 @@ class Pressluft_Object_Cache {
     private $redis = null;
     private $prefix = '';
     private $generation = null;
+    /** @var array<string, string>|null group => generation, for the groups ever flushed alone */
+    private $group_generations = null;
 
     const GENERATION_KEY = 'generation';
+    const GROUP_GENERATIONS_KEY = 'group-generations';
 
     public function __construct() {
         $this->multisite = is_multisite();
@@ -121,6 +127,17 @@ class Pressluft_Object_Cache {
         return $this->generation;
     }
 
+    private function group_generation(string $group): string {
+        if ($this->group_generations === null) {
+            $this->group_generations = [];
+            [, $all] = $this->run(fn($redis) => $redis->hGetAll($this->prefix . self::GROUP_GENERATIONS_KEY));
+            if (is_array($all)) {
+                $this->group_generations = $all;
+            }
+        }
+        return (string) ($this->group_generations[$group] ?? '');
+    }
+
     // --- keys and values ------------------------------------------------------------
 
     private function valid_key($key): bool {
@@ -156,8 +173,12 @@ class Pressluft_Object_Cache {
     }
 
     private function redis_key(string $id, string $group): string {
-        // ':' and '%' escaped in the group, so no group/key pair can name another's key.
-        $safe_group = str_replace(['%', ':'], ['%25', '%3A'], $group);
+        // ':', '@' and '%' escaped in the group, so no group/key pair can name another's key.
+        $safe_group = str_replace(['%', ':', '@'], ['%25', '%3A', '%40'], $group);
+        $group_generation = $this->group_generation($group);
+        if ($group_generation !== '') {
+            $safe_group .= '@' . $group_generation;
+        }
         return $this->prefix . $this->generation() . ':' . $safe_group . ':' . $id;
     }
 
@@ -467,6 +488,24 @@ class Pressluft_Object_Cache {
         return true;
     }
 
+    /** One group, in Redis too: a new generation of that group's keys. */
+    public function flush_group($group) {
+        $group = $this->group($group);
+        unset($this->cache[$group]);
+        if (!$this->persistent($group)) {
+            return true;
+        }
+        $this->group_generation($group);
+        $generation = bin2hex(random_bytes(8));
+        [$ok] = $this->run(fn($redis) => $redis->hSet($this->prefix . self::GROUP_GENERATIONS_KEY, $group,
+            $generation));
+        if (!$ok) {
+            return false;
+        }
+        $this->group_generations[$group] = $generation;
+        return true;
+    }
+
     public function flush_runtime() {
         $this->cache = [];
         return true;
@@ -526,6 +565,7 @@ function wp_cache_supports($feature) {
         case 'get_multiple':
         case 'delete_multiple':
         case 'flush_runtime':
+        case 'flush_group':
             return true;
         default:
             return false;
@@ -590,6 +630,11 @@ function wp_cache_decr($key, $offset = 1, $group = '') {
 function wp_cache_flush() {
     global $wp_object_cache;
     return $wp_object_cache->flush();
+}
+
+function wp_cache_flush_group($group) {
+    global $wp_object_cache;
+    return $wp_object_cache->flush_group($group);
 }
 
 function wp_cache_flush_runtime() {
