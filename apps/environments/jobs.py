@@ -244,7 +244,7 @@ def env_update(ctx):
     """Core, plugin and theme updates (``scope``) by WordPress's own upgrader
     in a new release, after a fresh database backup; switched like a deploy;
     health check and the pages compared before and after; an unhealthy update
-    is rolled back (code, and the database when a core update upgraded it)."""
+    is rolled back (code, and the database when the update changed it)."""
     from apps.backups import pre_change
     from apps.backups.choices import BackupReason
 
@@ -268,13 +268,21 @@ def env_update(ctx):
         before = _fetch_pages(environment, pages)
         for page in before:
             ctx.log(f"{page.label} {page.path}: {page.status}, title {page.title!r}, {len(page.text)} characters of text")
+    with ctx.step("note the database's tables and version options (to tell later what the update changed)"):
+        database_before = node_ops.database_fingerprint(environment, ctx=ctx)
     try:
         result = node_ops.apply_updates(environment, scope=scope, release=ctx.payload["release"], ctx=ctx)
     except JobError as exc:
         if exc.code in ("wordpress_failed", "update_failed", "update_package_failed", "update_package_invalid",
                         "bad_parameters"):
-            # Nothing was switched: the live release is untouched.
-            raise JobError(exc.code, exc.message, retryable=exc.retryable, resource_intact=True) from None
+            # Nothing was switched: the live release is untouched. The new code
+            # ran once (WordPress loaded from it to check it) and may have
+            # migrated the database under the old code: then it goes back.
+            message = exc.message
+            if _update_changed_database(environment, database_before, ctx):
+                _restore_pre_update_database(environment, backup, ctx, "the update failed before the switch")
+                message += " The database, which the new code had changed, was restored from the pre-update backup."
+            raise JobError(exc.code, message, retryable=exc.retryable, resource_intact=True) from None
         raise
     updated = result.get("updated") or pending
     if not result.get("release"):
@@ -318,16 +326,9 @@ def env_update(ctx):
             raise JobError("rollback_failed", f"Rolling back to {target.directory} failed: {exc.message}") from None
     releases.make_current(environment, target)
     restored = ""
-    if database.get("changed"):
-        with ctx.step(f"restore the pre-update database (backup {backup.pk})"):
-            part = backup.parts["db"]
-            try:
-                node_ops.restore_update_database(environment, repository=pre_change.repository_of(environment),
-                                                 snapshot_id=part["snapshot_id"], sha256=part["sha256"], ctx=ctx)
-            except JobError as exc:
-                raise JobError("rollback_failed", f"The code is back at {target.directory}, but the pre-update "
-                                                  f"database could not be restored: {exc.message}") from None
-            restored = " and the pre-update database"
+    if database.get("changed") or _update_changed_database(environment, database_before, ctx):
+        _restore_pre_update_database(environment, backup, ctx, f"the code is back at {target.directory}")
+        restored = " and the pre-update database"
     with ctx.step("health check after the rollback"):
         check = node_ops.check_health(environment, ctx)
     releases.record_health(target, check.healthy)
@@ -338,6 +339,40 @@ def env_update(ctx):
         f"The update made the site unhealthy ({problems[0]}); rolled back to {target.directory}{restored}.",
         resource_intact=True,
     )
+
+
+def _restore_pre_update_database(environment, backup, ctx, where: str) -> None:
+    from apps.backups import pre_change
+
+    with ctx.step(f"restore the pre-update database (backup {backup.pk})"):
+        part = backup.parts["db"]
+        try:
+            node_ops.restore_update_database(environment, repository=pre_change.repository_of(environment),
+                                             snapshot_id=part["snapshot_id"], sha256=part["sha256"], ctx=ctx)
+        except JobError as exc:
+            raise JobError("rollback_failed", f"{where[0].upper()}{where[1:]}, but the pre-update database could "
+                                              f"not be restored: {exc.message}") from None
+
+
+def _update_changed_database(environment, before: dict | None, ctx) -> bool:
+    """Whether the rolled-back update's own code (a plugin's upgrade routine on
+    the first request, say) changed the database's tables or version options
+    since the switch: then the old code needs the old database too."""
+    if before is None:
+        return False
+    with ctx.step("compare the database with the one before the update"):
+        try:
+            after = node_ops.database_fingerprint(environment, ctx=ctx)
+        except JobError as exc:
+            ctx.log(f"could not read the database to compare it ({exc.message}); it is left as it is",
+                    LogLevel.WARNING)
+            return False
+        changes = updates.database_changes(before, after)
+        for change in changes:
+            ctx.log(f"the update changed the database: {change}")
+        if not changes:
+            ctx.log("the update left the database's tables and version options alone; it is kept as it is")
+    return bool(changes)
 
 
 def _fetch_pages(environment, pages) -> list:

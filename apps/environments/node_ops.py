@@ -330,6 +330,11 @@ def check_updates(environment, ctx=None) -> dict:
                        timeout=UPDATE_CHECK_TIMEOUT)
 
 
+def database_fingerprint(environment, ctx=None) -> dict:
+    return run_program(environment.node, "env_update.py", update_params(environment, "db_fingerprint"), ctx=ctx,
+                       timeout=UPDATE_CHECK_TIMEOUT)
+
+
 def restore_update_database(environment, *, repository: dict, snapshot_id: str, sha256: str, ctx=None) -> dict:
     params = update_params(environment, "restore_db", repository=repository, snapshot_id=snapshot_id, sha256=sha256)
     return run_program(environment.node, "env_update.py", params, ctx=ctx, timeout=3600)

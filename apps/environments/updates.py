@@ -36,6 +36,28 @@ def available_updates(offer: dict, scope: str = "all") -> list[dict]:
     return found
 
 
+def database_changes(before: dict | None, after: dict | None) -> list[str]:
+    """What an update changed in the database, from the node's fingerprints
+    (env_update.py ``database_fingerprint``) before the switch and now:
+    tables added, removed or restructured, version options set or changed."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+    changes = []
+    old_tables, new_tables = before.get("tables") or {}, after.get("tables") or {}
+    for table in sorted(set(old_tables) | set(new_tables)):
+        if table not in old_tables:
+            changes.append(f"table {table} created")
+        elif table not in new_tables:
+            changes.append(f"table {table} removed")
+        elif old_tables[table] != new_tables[table]:
+            changes.append(f"table {table} restructured")
+    old_versions, new_versions = before.get("versions") or {}, after.get("versions") or {}
+    for option in sorted(set(old_versions) | set(new_versions)):
+        if old_versions.get(option) != new_versions.get(option):
+            changes.append(f"option {option} {old_versions.get(option, '(none)')} → {new_versions.get(option, '(none)')}")
+    return changes
+
+
 def describe(component: dict) -> str:
     return f"{component['type']} {component['name']} {component['from'] or '?'} → {component['to']}"
 

@@ -38,6 +38,17 @@ def plugin(version: str, body: str = "") -> str:
 # Fatal on every page it renders, not when WordPress loads (so it passes the
 # check before the switch and is caught by the one after).
 FATAL = "add_action('template_redirect', function () { pressluft_update_no_such_function(); });\n"
+# What many plugins do on the first request after an update: migrate their
+# own table and record their database version.
+MIGRATES = ("add_action('init', function () { global $wpdb;\n"
+            "    $wpdb->query(\"CREATE TABLE IF NOT EXISTS {$wpdb->prefix}pressluft_update_log (id INT PRIMARY KEY)\");\n"
+            "    update_option('pressluft_update_plugin_db_version', '3'); });\n")
+
+
+def database_rows(environment, query: str) -> list[str]:
+    done = subprocess.run(["mariadb", "--batch", "--skip-column-names", "-e", query, naming.system_name(environment)],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.split()
 
 
 def theme_files(version: str, with_content: bool = True) -> dict[str, str]:
@@ -179,22 +190,29 @@ def _updates(api_client, site, production, server, repository):
     assert all(os.stat(path).st_uid == 0 for path in (releases / new.directory).rglob("*") if not path.is_symlink())
     assert not (releases / new.directory / ".maintenance").exists()
 
-    # A plugin update that fatals on every page: switched to, found broken, rolled back.
+    # A plugin update that migrates its table on the first request, then fatals on every page: switched to,
+    # found broken, rolled back, and as it changed the database, the pre-update database comes back too.
     server.core = None
     server.themes.clear()
     server.packages["plugin-3.zip"] = zip_tree({f"pressluft-update-plugin/{PLUGIN_FILE.split('/')[1]}":
-                                                plugin("3.0", FATAL)})
+                                                plugin("3.0", MIGRATES + FATAL)})
     server.plugins[PLUGIN_FILE] = {"version": "3.0", "package": "plugin-3.zip"}
     job = update(api_client, production, "plugins")
     log = job_log(job.pk)
     assert (job.status, job.error_code) == ("failed", "update_rolled_back"), log
     assert "rolled back" in job.error_message
     assert "plugin Pressluft Update Plugin 2.0 → 3.0" in log and "broke" in log
+    assert "the update changed the database: table wp_pressluft_update_log created" in log
+    assert "option pressluft_update_plugin_db_version (none) → 3" in log
+    assert "and the pre-update database" in job.error_message
     production.refresh_from_db()
     assert production.status == "active" and production.current_release == new
     assert production.releases.get(directory=job.result["release"]).health == "unhealthy"
     status, _, body, _ = http_get(production.preview_url)
     assert status == 200 and "update-plugin 2.0" in body
+    assert database_rows(production, "SHOW TABLES LIKE 'wp\\_pressluft\\_update\\_log'") == []
+    assert database_rows(production, "SELECT COUNT(*) FROM wp_options "
+                                     "WHERE option_name = 'pressluft_update_plugin_db_version'") == ["0"]
 
     # A theme update that wipes the home page's content (the page still answers 200): rolled back.
     server.plugins.clear()
@@ -210,6 +228,9 @@ def _updates(api_client, site, production, server, repository):
     log = job_log(job.pk)
     assert call_command_failed and "update_rolled_back" in call_command_failed, log
     assert "lost most of its content" in log and "theme Pressluft Update Theme 2.0 → 3.0" in log
+    # The theme left the database alone: it is kept (nothing written since the update is lost).
+    assert "left the database's tables and version options alone" in log
+    assert "restore the pre-update database" not in log
     production.refresh_from_db()
     assert production.current_release == new
     status, _, body, _ = http_get(production.preview_url)
@@ -226,6 +247,21 @@ def _updates(api_client, site, production, server, repository):
     production.refresh_from_db()
     assert production.status == "active" and production.current_release == new
     assert not [p for p in releases.iterdir() if p.name.startswith(".")]  # no half-built release left
+
+    # A plugin update that migrates the database as soon as it is loaded and then fatals: WordPress cannot
+    # load from the new release, nothing is switched, and what it did to the live database is undone.
+    server.packages["plugin-5.zip"] = zip_tree({f"pressluft-update-plugin/{PLUGIN_FILE.split('/')[1]}": plugin(
+        "5.0", "update_option('pressluft_update_plugin_db_version', '5');\npressluft_update_no_such_function();\n")})
+    server.plugins[PLUGIN_FILE] = {"version": "5.0", "package": "plugin-5.zip"}
+    job = update(api_client, production, "plugins")
+    log = job_log(job.pk)
+    assert job.status == "failed" and job.error_code in ("update_failed", "wordpress_failed"), log
+    assert "option pressluft_update_plugin_db_version (none) → 5" in log
+    assert "restored from the pre-update backup" in job.error_message
+    production.refresh_from_db()
+    assert production.status == "active" and production.current_release == new
+    assert database_rows(production, "SELECT COUNT(*) FROM wp_options "
+                                     "WHERE option_name = 'pressluft_update_plugin_db_version'") == ["0"]
 
     # A core update whose pages fatal after its database upgrade: code and database both go back.
     server.plugins.clear()

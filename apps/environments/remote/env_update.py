@@ -23,7 +23,11 @@ base URL), action, and per action:
 - ``restore_db``: load a database dump from the pre-update backup (restic
   snapshot ``snapshot_id``, checked against ``sha256`` before anything is
   loaded) into the environment's database; ``repository`` as for
-  backup_create.py. The rollback of a core update whose database upgrade ran.
+  backup_create.py. The rollback of an update that changed the database.
+- ``db_fingerprint``: what an update's own code may change in the database
+  (tables, their columns and indexes, options named like a version); the
+  panel takes one before ``apply`` and compares it with one taken when the
+  update fails or is rolled back (docs/updates.md).
 """
 
 import hashlib
@@ -45,6 +49,7 @@ import safe_fs
 import services
 import site_cache
 import wp_helper_client
+from env_clone import TABLE_PREFIX
 from env_setup import link_current
 from nodelib import NodeError, clean_text, info, main, run_bounded, step
 
@@ -60,6 +65,20 @@ PACKAGE_URL = re.compile(r"^https?://[^\s\\]{1,2000}$")
 PACKAGES_DIR = Path("/var/lib/pressluft/update-packages")
 DUMPS_DIR = Path("/var/lib/pressluft/update-dumps")
 DOWNLOAD_TIMEOUT = 600
+FINGERPRINT_TIMEOUT = 120
+DUMPED_TABLE = re.compile(rb"^CREATE TABLE `((?:[^`]|``)+)` \($")
+# The statements are fixed text (the options table's prefix is the one every
+# environment's wp-config.php sets): nothing a site wrote is part of them.
+SCHEMA_QUERY = ("SELECT TABLE_NAME, 'column', COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT "
+                "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                "ORDER BY TABLE_NAME, ORDINAL_POSITION; "
+                "SELECT TABLE_NAME, 'index', INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE "
+                "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+                "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX")
+VERSION_OPTIONS_QUERY = (f"SELECT option_name, LEFT(option_value, 64) FROM `{TABLE_PREFIX}options` "
+                         "WHERE option_name NOT LIKE '\\_%' "
+                         "AND (option_name LIKE '%\\_version' OR option_name LIKE '%db\\_version%') "
+                         "ORDER BY option_name LIMIT 500")
 # Run as the fetch account: an http(s) download of at most LIMIT bytes into a new file.
 DOWNLOADER = r"""
 import sys, urllib.request
@@ -382,6 +401,70 @@ def apply(params: dict) -> dict:
             "updated": [{key: c[key] for key in ("type", "key", "name", "from", "to")} for c in components]}
 
 
+def _rows(name: str, query: str) -> list[list[str]] | None:
+    done = subprocess.run(["mariadb", "--batch", "--skip-column-names", "-e", query, name], capture_output=True,
+                          timeout=FINGERPRINT_TIMEOUT)
+    if done.returncode != 0:
+        return None
+    return [line.split("\t") for line in done.stdout.decode("utf-8", "replace").splitlines()]
+
+
+def database_fingerprint(name: str) -> dict:
+    """Each table's structure as a short digest, and the options named like a
+    version (``*_version``, ``*db_version*``, not transients): what a plugin's
+    or theme's upgrade routine changes. Rows visitors write (comments,
+    orders, transients) are not part of it, so they do not count as the
+    update's doing."""
+    services.ensure_running("mariadb")
+    schema = _rows(name, SCHEMA_QUERY)
+    if schema is None:
+        raise NodeError("remote_step_failed", "could not read the database's tables")
+    digests: dict[str, "hashlib._Hash"] = {}
+    for row in schema:
+        digests.setdefault(row[0], hashlib.sha256()).update("\t".join(row[1:]).encode() + b"\n")
+    tables = {clean_text(table, 64): digest.hexdigest()[:16] for table, digest in digests.items()}
+    versions = {clean_text(row[0], 100): clean_text(row[1] if len(row) > 1 else "", 64)
+                for row in _rows(name, VERSION_OPTIONS_QUERY) or []}
+    return {"tables": tables, "versions": versions}
+
+
+def _quote_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _dumped_tables(path: str) -> set[str]:
+    """The tables a mariadb-dump file creates (its own CREATE TABLE lines)."""
+    found = set()
+    with open(path, "rb") as dump:
+        for line in dump:
+            match = DUMPED_TABLE.match(line)
+            if match:
+                found.add(match.group(1).decode("utf-8", "replace").replace("``", "`"))
+    return found
+
+
+def _drop_tables_not_in(name: str, wanted: set[str]) -> None:
+    """Tables the update's code created after the backup go: the database is
+    as it was, not the backup laid over what the update made of it."""
+    # In hex: a name may hold any character, which --batch output would escape.
+    rows = _rows(name, "SELECT HEX(TABLE_NAME) FROM information_schema.TABLES "
+                       "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'")
+    if rows is None:
+        raise NodeError("remote_step_failed", "could not list the database's tables after loading the dump")
+    present = {bytes.fromhex(row[0]).decode("utf-8", "replace") for row in rows if row and row[0]}
+    extra = sorted(present - wanted)
+    if not extra:
+        return
+    # Names come from the site's database: quoted as identifiers, sent on stdin.
+    statement = "DROP TABLE " + ", ".join(_quote_name(table) for table in extra) + ";\n"
+    dropped = subprocess.run(["mariadb", "--batch", name], input=statement.encode(), capture_output=True,
+                             timeout=FINGERPRINT_TIMEOUT)
+    if dropped.returncode != 0:
+        raise NodeError("remote_step_failed", f"dropping tables made after the backup failed: "
+                                              f"{backup_create._tail(dropped.stderr)}")
+    info("tables made after the backup dropped: " + ", ".join(clean_text(table, 64) for table in extra))
+
+
 def restore_db(params: dict) -> dict:
     """The pre-update dump back into the environment's database, verified first."""
     name = params["system_name"]
@@ -415,7 +498,9 @@ def restore_db(params: dict) -> dict:
         if loaded.returncode != 0:
             raise NodeError("remote_step_failed", f"loading the dump failed: {backup_create._tail(loaded.stderr)}")
         size = os.path.getsize(dump.name)
+        dumped = _dumped_tables(dump.name)
     info(f"{size} bytes of SQL loaded")
+    _drop_tables_not_in(name, dumped)
     # The database changed underneath WordPress: its object cache and pages go too.
     cache = params.get("cache")
     if cache:
@@ -433,6 +518,8 @@ def update(params: dict) -> dict:
         return apply(params)
     if action == "restore_db":
         return restore_db(params)
+    if action == "db_fingerprint":
+        return database_fingerprint(params["system_name"])
     raise NodeError("bad_parameters", f"unknown action {action!r}")
 
 
