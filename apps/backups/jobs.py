@@ -297,7 +297,8 @@ def _put_back(ctx, environment, previous, release_name, state):
     ctx.log("put the previous release, uploads and database back", LogLevel.STEP)
     try:
         node_ops.restore_phase(environment, "revert", work=ctx.job.pk.hex, ctx=ctx,
-                               previous_release=previous.directory if previous else None, release=release_name)
+                               previous_release=previous.directory if previous else None, release=release_name,
+                               db_password=environment.db_password)
     except JobError as exc:
         state["cleanup"] = False
         raise JobError("rollback_failed", f"Putting the previous state back failed: {exc.message}. The previous "

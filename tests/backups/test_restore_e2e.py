@@ -5,7 +5,8 @@ brings back files byte-identical and the database logically identical to the
 backup point, as a new release with the old one kept. A db backup leaves the
 files alone. A backup whose stream does not match its checksum is refused
 with nothing changed. A restore whose code fatals fails its health check and
-is put back (release, uploads and database). The management command restores
+is put back (release, uploads and database). Triggers move with their
+tables both ways. The management command restores
 too, and a restore as a new clone leaves production untouched."""
 
 import subprocess
@@ -63,6 +64,11 @@ def scratch_databases(environment) -> list[str]:
     return sql("mysql", f"SHOW DATABASES LIKE '{name}\\_%';").split()
 
 
+def triggers_of(database: str) -> list[str]:
+    return sql("information_schema", "SELECT TRIGGER_NAME FROM TRIGGERS "
+                                     f"WHERE TRIGGER_SCHEMA = '{database}' ORDER BY 1;").split()
+
+
 def test_restore_in_place(api_client, local_node, backup_storage, repository):
     site, production = create_site(api_client, "Kappa Kiosk", "kappa")
     try:
@@ -85,6 +91,12 @@ def _restore_in_place(api_client, site, production, repository):
     as_site(production, "ln", "-s", "photo.bin", f"{uploads}/2026/12/latest")
     as_site(production, "ln", "-s", "/etc/shadow", f"{uploads}/shadow-link")  # the site's own link: stays a link
     add_post(production, "Before the backup")
+    # A plugin's trigger (created with the site's own database account, as a plugin would): MariaDB cannot move
+    # a table with triggers to another database, so the restore carries them across (compound body included).
+    sql(name, "CREATE TABLE wp_pl_audit (post_id BIGINT NOT NULL);\nDELIMITER //\n"
+              f"CREATE DEFINER=`{name}`@`localhost` TRIGGER pl_audit_posts AFTER INSERT ON wp_posts FOR EACH ROW "
+              "BEGIN INSERT INTO wp_pl_audit VALUES (NEW.ID); INSERT INTO wp_pl_audit VALUES (-NEW.ID); END//\n"
+              "DELIMITER ;\n")
 
     full = back_up(api_client, production, "full")
     # A second backup of the unchanged files names the first one's files snapshot: restoring it reads that one.
@@ -129,6 +141,11 @@ def _restore_in_place(api_client, site, production, repository):
     # Logically identical database.
     assert database_state(name) == point_database
     assert post_titles(production) >= {"Before the backup"} and "After the backup" not in post_titles(production)
+    # The trigger came back with its table and still fires.
+    assert triggers_of(name) == ["pl_audit_posts"]
+    audited = int(sql(name, "SELECT COUNT(*) FROM wp_pl_audit;"))
+    add_post(production, "Audited after the restore")
+    assert int(sql(name, "SELECT COUNT(*) FROM wp_pl_audit;")) == audited + 2
     # Nothing left aside: no scratch databases, no spare uploads directories, no scratch files.
     assert scratch_databases(production) == []
     # (object-cache.php: the Redis object cache drop-in, on by default; docs/caching.md)
@@ -193,6 +210,7 @@ def _restore_in_place(api_client, site, production, repository):
     assert production.current_release == restored
     assert not (root / "releases" / job.payload["release"]).exists()
     assert database_state(name) == state_before and "Must survive" in post_titles(production)
+    assert triggers_of(name) == ["pl_audit_posts"]  # put back with the previous tables
     assert uploads_tree(production) == uploads_before
     assert scratch_databases(production) == []
     assert http_get(production.preview_url)[0] == 200

@@ -46,6 +46,7 @@ taken from a backup: the panel writes it for the environment.
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import stat
 import subprocess
@@ -77,6 +78,7 @@ UPLOADS_OLD = ".uploads-previous"
 CHUNK = 1024 * 1024
 SHOWN_PROBLEMS = 5
 KEEP_RELEASES = 5
+SQL_MODE = re.compile(r"^[A-Z0-9_,]*$")
 
 
 def work_dir(params: dict) -> Path:
@@ -494,9 +496,7 @@ def tables_of(database: str) -> list[tuple[str, str]]:
 
 def prepare_database(name: str, password: str, database: str) -> None:
     env_setup.sql_quote(password)
-    _sql(f"DROP DATABASE IF EXISTS `{database}`;\n"
-         f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"
-         f"GRANT ALL PRIVILEGES ON `{_grant_name(database)}`.* TO '{name}'@'localhost';\n")
+    create_scratch_database(name, database)
 
 
 def load_database(dump: Path, name: str, password: str, database: str, from_name: str) -> None:
@@ -534,7 +534,87 @@ def load_database(dump: Path, name: str, password: str, database: str, from_name
                         + backup_create._tail(b"".join(errors)))
 
 
-def swap_tables(live: str, incoming: str, aside: str) -> None:
+class Trigger:
+    """A trigger as the server keeps it (information_schema, read in hex: names
+    and bodies are the site's and may hold any character)."""
+
+    def __init__(self, database: str, row: list[str]):
+        self.database = database
+        self.name = bytes.fromhex(row[0]).decode("utf-8", "surrogateescape")
+        self.table = bytes.fromhex(row[1]).decode("utf-8", "surrogateescape")
+        self.timing, self.event, self.sql_mode = row[2], row[3], row[5] if len(row) > 5 else ""
+        self.body = bytes.fromhex(row[4]).decode("utf-8", "surrogateescape")
+        if self.timing not in ("BEFORE", "AFTER") or self.event not in ("INSERT", "UPDATE", "DELETE") \
+                or not SQL_MODE.match(self.sql_mode):
+            raise NodeError("remote_step_failed", f"unexpected trigger definition in {database}")
+
+    def create_statement(self, delimiter: str) -> str:
+        return (f"SET SESSION sql_mode = '{self.sql_mode}'{delimiter}\n"
+                f"CREATE TRIGGER {quote_name(self.name)} {self.timing} {self.event} ON {quote_name(self.table)} "
+                f"FOR EACH ROW {self.body}{delimiter}\n")
+
+
+def quote_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def triggers_of(database: str) -> list[Trigger]:
+    out = _sql("SELECT HEX(TRIGGER_NAME), HEX(EVENT_OBJECT_TABLE), ACTION_TIMING, EVENT_MANIPULATION, "
+               f"HEX(ACTION_STATEMENT), SQL_MODE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{database}' "
+               "ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER;")
+    return [Trigger(database, line.split("\t")) for line in out.splitlines() if line]
+
+
+def create_triggers(name: str, password: str, database: str, triggers: list[Trigger]) -> None:
+    """The triggers in ``database``, created by the site's own database account:
+    their bodies are the site's SQL, so they are parsed with its rights only.
+    Each statement ends with a delimiter the bodies cannot know."""
+    delimiter = "$$" + secrets.token_hex(6)  # the client keeps at most 15 characters of a delimiter
+    script = "".join(trigger.create_statement(delimiter) for trigger in triggers)
+    if script.count(delimiter) != 2 * len(triggers):
+        raise NodeError("remote_step_failed", "a trigger body holds the statement delimiter")
+    done = subprocess.run(
+        ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox",
+         "--default-character-set=utf8mb4", f"--delimiter={delimiter}", f"--user={name}", "--host=localhost",
+         database],
+        input=script.encode("utf-8", "surrogateescape"), capture_output=True, cwd="/",
+        env={"PATH": backup_create.PATH, "LANG": "C.UTF-8", "MYSQL_PWD": password}, timeout=600,
+    )
+    if done.returncode != 0:
+        raise NodeError("remote_step_failed", f"creating the triggers in {database} failed: "
+                                              f"{backup_create._tail(done.stderr)}")
+
+
+def move_tables(moves: list[tuple[str, str, str]], name: str, password: str) -> None:
+    """Move tables ((from database, to database, table) each) in one RENAME
+    TABLE: atomic for the tables. MariaDB cannot move a table with triggers to
+    another database, so the moved tables' triggers are dropped first and
+    created again beside their tables afterwards; for those few moments
+    writes to those tables run without their triggers."""
+    destination = {(source, table): target for source, target, table in moves}
+    carried = [trigger for source in sorted({source for source, _, _ in moves}) for trigger in triggers_of(source)
+               if (source, trigger.table) in destination]
+    if carried:
+        _sql("".join(f"DROP TRIGGER {quote_name(t.database)}.{quote_name(t.name)};\n" for t in carried))
+    _sql("RENAME TABLE " + ",\n  ".join(f"`{source}`.`{table}` TO `{target}`.`{table}`"
+                                         for source, target, table in moves) + ";\n")
+    by_database: dict[str, list[Trigger]] = {}
+    for trigger in carried:
+        by_database.setdefault(destination[(trigger.database, trigger.table)], []).append(trigger)
+    for database, triggers in sorted(by_database.items()):
+        create_triggers(name, password, database, triggers)
+    if carried:
+        info(f"{len(carried)} trigger(s) moved with their tables")
+
+
+def create_scratch_database(name: str, database: str) -> None:
+    """An empty database beside the live one that the site's account may use."""
+    _sql(f"DROP DATABASE IF EXISTS `{database}`;\n"
+         f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"
+         f"GRANT ALL PRIVILEGES ON `{_grant_name(database)}`.* TO '{name}'@'localhost';\n")
+
+
+def swap_tables(live: str, incoming: str, aside: str, password: str) -> None:
     """In one RENAME TABLE (atomic): live's tables into ``aside``, ``incoming``'s into live."""
     current = tables_of(live)
     new = tables_of(incoming)
@@ -545,19 +625,18 @@ def swap_tables(live: str, incoming: str, aside: str) -> None:
                                                   "restore moves tables only")
     if not new:
         raise NodeError("remote_step_failed", f"the restored database {incoming} holds no table")
-    _sql(f"DROP DATABASE IF EXISTS `{aside}`;\n"
-         f"CREATE DATABASE `{aside}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n")
-    renames = [f"`{live}`.`{table}` TO `{aside}`.`{table}`" for table, _ in current]
-    renames += [f"`{incoming}`.`{table}` TO `{live}`.`{table}`" for table, _ in new]
-    _sql("RENAME TABLE " + ",\n  ".join(renames) + ";\n")
+    create_scratch_database(live, aside)
+    move_tables([(live, aside, table) for table, _ in current] + [(incoming, live, table) for table, _ in new],
+                live, password)
 
 
 def drop_scratch_databases(name: str) -> None:
     incoming, aside = database_names(name)
     _sql(f"DROP DATABASE IF EXISTS `{incoming}`;\nDROP DATABASE IF EXISTS `{aside}`;\n")
-    # The grant on the scratch name goes too (a later restore grants it again).
-    run(["mariadb", "--batch"], input=f"REVOKE ALL PRIVILEGES ON `{_grant_name(incoming)}`.* FROM '{name}'@'localhost';",
-        check=False, cwd="/")
+    # The grants on the scratch names go too (a later restore grants them again).
+    for database in (incoming, aside):
+        run(["mariadb", "--batch"], input=f"REVOKE ALL PRIVILEGES ON `{_grant_name(database)}`.* "
+                                          f"FROM '{name}'@'localhost';", check=False, cwd="/")
 
 
 def purge_caches(params: dict) -> None:
@@ -622,7 +701,7 @@ def apply(params: dict) -> dict:
     # Everything is ready beside the live site: now the swaps.
     if "db" in parts:
         step("swap the restored database in (the previous tables kept aside)")
-        swap_tables(name, incoming, aside)
+        swap_tables(name, incoming, aside, params["db_password"])
         result["database"] = True
     if archive is not None:
         step("swap the restored uploads in (the previous ones kept aside)")
@@ -665,11 +744,9 @@ def revert(params: dict) -> dict:
     if kept:
         step("put the previous database back")
         # The restored tables move into the scratch database, the previous ones back, in one statement.
-        _sql(f"DROP DATABASE IF EXISTS `{incoming}`;\n"
-             f"CREATE DATABASE `{incoming}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n")
-        renames = [f"`{name}`.`{table}` TO `{incoming}`.`{table}`" for table, _ in tables_of(name)]
-        renames += [f"`{aside}`.`{table}` TO `{name}`.`{table}`" for table, _ in kept]
-        _sql("RENAME TABLE " + ",\n  ".join(renames) + ";\n")
+        create_scratch_database(name, incoming)
+        move_tables([(name, incoming, table) for table, _ in tables_of(name)]
+                    + [(aside, name, table) for table, _ in kept], name, params["db_password"])
         reverted.append("database")
     services.reload("php-fpm")
     restored = params.get("release")
