@@ -87,6 +87,22 @@ class RunHealthCheck(OnEnvironment, ObjectAction):
         return services.request_health_check(environment.pk, user=request.user)
 
 
+class CheckDrift(OnEnvironment, ObjectAction):
+    """Production measured now against this copy's baseline (drift_check)."""
+
+    name = "check_drift"
+    label = "Check drift"
+    description = "Check drift (has production changed what a promotion would overwrite?)"
+    permission = "environments.change_environment"
+    audit = "environment.drift_check"
+    when_active = True
+    on_production = "never"  # production is what is measured, against a copy's baseline
+    done = "drift check queued as"
+
+    def call(self, request, environment):
+        return services.request_drift_check(environment.pk, user=request.user)
+
+
 class BackUpNow(OnEnvironment, ObjectAction):
     name = "back_up_now"
     label = "Back up now"

@@ -333,3 +333,11 @@ def check_updates(environment, ctx=None) -> dict:
 def restore_update_database(environment, *, repository: dict, snapshot_id: str, sha256: str, ctx=None) -> dict:
     params = update_params(environment, "restore_db", repository=repository, snapshot_id=snapshot_id, sha256=sha256)
     return run_program(environment.node, "env_update.py", params, ctx=ctx, timeout=3600)
+
+
+def checksums(environment, ctx=None) -> dict:
+    """The environment's tables (row counts, checksums) and paths (code and
+    uploads: kind, size, SHA-256), for drift checks and their baselines
+    (env_checksums.py). Reads only."""
+    params = dict(_base(environment), db_password=environment.db_password)
+    return run_program(environment.node, "env_checksums.py", params, ctx=ctx, timeout=3600)

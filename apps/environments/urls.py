@@ -10,6 +10,7 @@ from apps.environments.api import (
     EnvironmentDeployArchiveView,
     EnvironmentDeployView,
     EnvironmentDetailView,
+    EnvironmentDriftCheckView,
     EnvironmentGitRepositoryView,
     EnvironmentHealthCheckView,
     EnvironmentHeldMailView,
@@ -47,5 +48,6 @@ urlpatterns = [
          name="environment-run-scheduled"),
     path("environments/<uuid:id>/health-check", EnvironmentHealthCheckView.as_view(),
          name="environment-health-check"),
+    path("environments/<uuid:id>/drift-check", EnvironmentDriftCheckView.as_view(), name="environment-drift-check"),
     path("environments/<uuid:id>/updates", EnvironmentUpdatesView.as_view(), name="environment-updates"),
 ]
