@@ -69,6 +69,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.UpdatesPage(),
         pages.RunHealthCheck(),
         pages.CheckDrift(),
+        pages.RefreshFromProduction(),
         pages.CachePage(),
         pages.PurgeCaches(),
         pages.BackUpNow(),

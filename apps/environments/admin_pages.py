@@ -103,6 +103,33 @@ class CheckDrift(OnEnvironment, ObjectAction):
         return services.request_drift_check(environment.pk, user=request.user)
 
 
+class RefreshFromProduction(OnEnvironment, ObjectAction):
+    """Production's protected tables and uploads into this copy; a new drift baseline (env_refresh)."""
+
+    name = "refresh_from_production"
+    label = "Refresh from production"
+    description = "Refresh from production (protected tables and uploads; code and settings stay)"
+    permission = "environments.change_environment"
+    audit = "environment.refresh"
+    when_active = True
+    on_production = "never"
+    done = "refresh from production queued as"
+
+    def confirmation(self, objects):
+        return dict(
+            title="Refresh from production",
+            question="Copy production's protected tables (by each environment's promotion preset: posts, comments, "
+                     "orders...) and its uploads into these environments, replacing theirs? Their code, settings "
+                     "and other tables stay, and production's checksums now become their drift baseline: a later "
+                     "promotion then replaces production's settings and code with theirs, including changes made "
+                     "in production since they were copied.",
+            button="Yes, refresh",
+        )
+
+    def call(self, request, environment):
+        return services.refresh_from_production(environment.pk, user=request.user)
+
+
 class BackUpNow(OnEnvironment, ObjectAction):
     name = "back_up_now"
     label = "Back up now"

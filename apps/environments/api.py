@@ -226,6 +226,29 @@ class EnvironmentDriftCheckView(APIView):
         return job_accepted(request, job)
 
 
+class EnvironmentRefreshView(APIView):
+    required_permissions = {"POST": needs("environments.change_environment", production_guard=True)}
+
+    @extend_schema(
+        operation_id="refreshEnvironmentFromProduction",
+        tags=["Environments"],
+        summary="Refresh a staging or clone environment from production",
+        description=(
+            "Queues `env_refresh`: production's tables that the environment's promotion preset protects (posts, "
+            "comments, orders...) and its uploads are copied into the environment and production's URLs are "
+            "rewritten to the environment's; its code, settings and every other table stay. Production's "
+            "checksums, taken first, become the environment's new drift baseline (its `drift_status` is "
+            "`unknown` until the next drift check). 409 `conflict` for production itself."
+        ),
+        request=None,
+        responses={202: ok(JobResponseSerializer, "Refresh queued."), **error_responses(401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.refresh", resource_type="environment", resource_id=id)
+        job = services.refresh_from_production(id, user=request.user)
+        return job_accepted(request, job)
+
+
 class EnvironmentDeployView(APIView):
     required_permissions = {"POST": needs("environments.deploy_environment", production_guard=True)}
 

@@ -57,6 +57,18 @@ def record_baseline(environment: Environment, source: Environment, ctx=None) -> 
                                         taken_at=inherited.taken_at)
 
 
+def record_refresh_baseline(environment: Environment, production: Environment, measured: dict) -> DriftBaseline:
+    """After a refresh from production: its measurement is the new baseline, and
+    the environment's drift is unknown until the next check."""
+    with transaction.atomic():
+        baseline = DriftBaseline.objects.create(environment=environment, measured_environment=production,
+                                                origin=DriftBaseline.Origin.REFRESH, checksums=measured,
+                                                taken_at=timezone.now())
+        saved = Environment.objects.select_for_update().get(pk=environment.pk)
+        change_state(saved, drift_status=DriftStatus.UNKNOWN)
+    return baseline
+
+
 def _paths(before: dict, after: dict) -> dict:
     added = sorted(set(after) - set(before))
     removed = sorted(set(before) - set(after))

@@ -128,6 +128,34 @@ def drift_check(ctx):
     ctx.log(drift.summary(check.report))
 
 
+@job_handler("env_refresh", running_status=LifecycleStatus.CLONING, timeout_seconds=2 * 60 * 60)
+def env_refresh(ctx):
+    """Production's protected tables (by the environment's preset) and uploads
+    copied into a staging or clone environment, production's URLs rewritten
+    to its own; its code, settings and other tables stay. Production's
+    checksums, taken first, become the environment's drift baseline."""
+    environment = Environment.objects.select_related("node", "site").get(pk=ctx.job.environment_id)
+    production = drift.production_of(environment)
+    with ctx.step(f"refresh {environment.slug} from {production.slug} ({environment.promotion_preset})"):
+        result = node_ops.refresh_from_production(environment, production, ctx=ctx)
+    ctx.checkpoint()
+    baseline = drift.record_refresh_baseline(environment, production, result["baseline"])
+    with ctx.step("purge the caches"):
+        node_ops.purge_caches(environment, ctx)
+    with ctx.step("health check"):
+        report = node_ops.check_health(environment, ctx)
+    if environment.current_release is not None:
+        releases.record_health(environment.current_release, report.healthy)
+    rewrite = result.get("url_rewrite") or {}
+    ctx.result = {"tables": result.get("tables"), "baseline_id": str(baseline.pk),
+                  "url_rewrite": {"rewritten": bool(rewrite.get("rewritten")), "rows_changed": rewrite.get("rows_changed"),
+                                  "remaining": rewrite.get("remaining")}}
+    if not report.healthy:
+        raise JobError("health_check_failed", f"Refreshed, but the environment is not healthy: {report.problem}.")
+    ctx.log(f"{environment.slug} holds production's {len(result.get('tables') or [])} protected table(s) and uploads; "
+            "new drift baseline taken, drift unknown until the next check")
+
+
 @job_handler("env_delete")
 def env_delete(ctx):
     """Remove a staging or clone environment from its node, then its records."""

@@ -341,3 +341,17 @@ def checksums(environment, ctx=None) -> dict:
     (env_checksums.py). Reads only."""
     params = dict(_base(environment), db_password=environment.db_password)
     return run_program(environment.node, "env_checksums.py", params, ctx=ctx, timeout=3600)
+
+
+def refresh_from_production(environment, production, ctx=None) -> dict:
+    """env_refresh.py: production's protected tables (by the environment's preset)
+    and uploads copied into ``environment``, URLs rewritten; production measured
+    first (the new drift baseline, in the result)."""
+    params = dict(
+        _base(environment),
+        db_password=environment.db_password,
+        redis=redis_params(environment),
+        source=dict(_base(production), db_password=production.db_password),
+        preset=environment.promotion_preset,
+    )
+    return run_program(environment.node, "env_refresh.py", params, ctx=ctx, timeout=3600)

@@ -17,6 +17,7 @@ from apps.environments.api import (
     EnvironmentMagicLoginView,
     EnvironmentOutgoingAllowListView,
     EnvironmentOutgoingRequestsView,
+    EnvironmentRefreshView,
     EnvironmentResetView,
     EnvironmentRollbackView,
     EnvironmentRunScheduledView,
@@ -49,5 +50,7 @@ urlpatterns = [
     path("environments/<uuid:id>/health-check", EnvironmentHealthCheckView.as_view(),
          name="environment-health-check"),
     path("environments/<uuid:id>/drift-check", EnvironmentDriftCheckView.as_view(), name="environment-drift-check"),
+    path("environments/<uuid:id>/refresh-from-production", EnvironmentRefreshView.as_view(),
+         name="environment-refresh-from-production"),
     path("environments/<uuid:id>/updates", EnvironmentUpdatesView.as_view(), name="environment-updates"),
 ]
