@@ -101,7 +101,9 @@ class Session:
         self.process.kill()
         self.process.wait()
         tail = " | ".join(self.process.stderr.read().strip().splitlines()[-3:])[-300:]
-        raise NodeError("remote_step_failed", f"the database session ended: {tail or 'no message'}")
+        # A table created or altered by the site after the snapshot began: measuring again will do.
+        retry = "Table definition has changed" in tail
+        raise NodeError("remote_step_failed", f"the database session ended: {tail or 'no message'}", retryable=retry)
 
     def close(self):
         try:
@@ -140,12 +142,14 @@ def chunk_digest(count: str, first: str, second: str) -> str:
     return f"{int(count)}:{0 if first == 'NULL' else int(first)}:{0 if second == 'NULL' else int(second)}"
 
 
-def table_checksum(session: Session, table: str, chunk_rows: int) -> dict:
+def table_checksum(session: Session, table: str, chunk_rows: int) -> dict | None:
     name = hex_literal(table)
     columns = session.query(
         "SELECT HEX(COLUMN_NAME), DATA_TYPE FROM information_schema.COLUMNS "
         f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {name} ORDER BY ORDINAL_POSITION")
     column_names = [from_hex(row[0]) for row in columns]
+    if not column_names:
+        return None  # dropped since the tables were listed
     types = {from_hex(row[0]): row[1].lower() for row in columns}
     key = [from_hex(row[0]) for row in session.query(
         "SELECT HEX(COLUMN_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
@@ -220,8 +224,10 @@ def database_checksums(name: str, password: str, chunk_rows: int) -> dict:
             if not table.startswith(TABLE_PREFIX) or table_type != "BASE TABLE":
                 others.append(table)
                 continue
-            tables[table] = table_checksum(session, table, chunk_rows)
-            info(f"{table}: {tables[table]['rows']} rows")
+            measured = table_checksum(session, table, chunk_rows)
+            if measured is not None:
+                tables[table] = measured
+                info(f"{table}: {measured['rows']} rows")
         session.query("COMMIT")
     finally:
         session.close()
