@@ -20,10 +20,11 @@ from django.test import Client
 
 from apps.accounts.factories import UserFactory
 from apps.audit.models import AuditEntry
-from apps.environments import naming
+from apps.environments import drift, naming
 from apps.environments.models import DriftBaseline, DriftCheck, Environment
 from apps.jobs import runner
 from apps.jobs.models import Job
+from apps.nodes.remote_exec import run_program
 from tests.sites.test_environment_clone_e2e import sql
 from tests.sites.test_held_mail_and_rollback_admin_e2e import page_messages
 from tests.sites.test_site_lifecycle_e2e import create_site, job_log
@@ -57,6 +58,38 @@ def test_drift_checks_report_what_a_promotion_would_overwrite(api_client, local_
             runner.run_job(response.json()["job_id"])
 
 
+def _chunks_follow_the_primary_key(production):
+    """Small chunks on a real table: every row counted once, chunks in key
+    order, and a changed row located by the chunk it is in."""
+    database = naming.system_name(production)
+    params = {"system_name": database, "root": naming.root(production), "db_password": production.db_password,
+              "chunk_rows": 2}
+    before = run_program(production.node, "env_checksums.py", params)
+    options = before["tables"]["wp_options"]
+    volatile = ("option_name = 'cron' OR option_name LIKE '\\_transient\\_%' "
+                "OR option_name LIKE '\\_site\\_transient\\_%'")
+    kept = int(sql(database, f"SELECT COUNT(*) FROM wp_options WHERE NOT ({volatile})"))
+    assert options["rows"] == kept and options["volatile"]["rows"] == int(
+        sql(database, "SELECT COUNT(*) FROM wp_options")) - kept
+    assert len(options["chunks"]) == (kept + 1) // 2
+    assert sum(chunk[1] for chunk in options["chunks"]) == kept
+    keys = [chunk[0] for chunk in options["chunks"]]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+
+    key = int(sql(database, "SELECT option_id FROM wp_options WHERE option_name = 'blogdescription'"))
+    original = sql(database, "SELECT option_value FROM wp_options WHERE option_name = 'blogdescription'")
+    sql(database, "UPDATE wp_options SET option_value = 'moved' WHERE option_name = 'blogdescription'")
+    try:
+        after = run_program(production.node, "env_checksums.py", params)
+    finally:
+        sql(database, f"UPDATE wp_options SET option_value = '{original}' WHERE option_name = 'blogdescription'")
+    report = drift.compare(before, after, "content-protect")
+    assert report["blocking_tables"] == ["wp_options"]
+    preceding = [last for last in keys if last < key]
+    assert report["tables"][0]["changed_after_key"] == (preceding[-1] if preceding else None)
+    assert run_program(production.node, "env_checksums.py", params)["tables"]["wp_options"] == options
+
+
 def _drift(api_client, site, production):
     database = naming.system_name(production)
     uploads = Path(naming.root(production)) / "shared" / "uploads"
@@ -84,6 +117,8 @@ def _drift(api_client, site, production):
     assert measured["uploads"]["shadow-link"][0] == "link"
     assert measured["uploads"]["blocking-fifo"][0] == "other"
     assert staging.drift_status == "unknown"
+
+    _chunks_follow_the_primary_key(production)
 
     # Right after the clone: clean, and the API shows it.
     first = check(api_client, staging)
@@ -187,6 +222,13 @@ def _drift(api_client, site, production):
     assert runner.run_job(str(queued.pk)) == "succeeded"
     page = client.get(f"/admin/environments/environment/{staging.pk}/change/").content.decode()
     assert "Last drift check" in page and "production unchanged since the baseline" in page
+
+    # A refresh by the command: the same path, a new baseline, clean again after a check.
+    out = io.StringIO()
+    call_command("refresh_environment", "drift", "staging", "--wait", stdout=out, stderr=io.StringIO())
+    assert DriftBaseline.objects.filter(environment=staging).count() == 3
+    assert AuditEntry.objects.filter(action="environment.refresh", resource_id=str(staging.pk)).count() == 2
+    assert check(api_client, staging).result == "clean"
 
     # Refusals, each {code, message}, nothing queued.
     jobs_before = Job.objects.count()
