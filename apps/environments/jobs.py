@@ -88,8 +88,15 @@ def env_create(ctx):
 def _record_baseline(ctx, environment, source):
     """Production's checksums before the copy starts: a change made while it
     runs then shows as drift instead of being overwritten by a promotion.
-    A failed measurement does not stop the copy; its drift stays unknown."""
+    A failed measurement does not stop the copy; its drift stays unknown.
+    A re-run keeps the baseline an earlier attempt took: that one is older than
+    any copy this job made, so it can only over-report drift, never hide it."""
     with ctx.step(f"baseline of {source.slug} for drift checks"):
+        earlier = drift.current_baseline(environment)
+        if earlier is not None:
+            ctx.log(f"drift baseline {earlier.origin} of an earlier attempt kept, taken "
+                    f"{earlier.taken_at:%Y-%m-%d %H:%M:%S}")
+            return
         try:
             baseline = drift.record_baseline(environment, source, ctx)
         except JobError as exc:
