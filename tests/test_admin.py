@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.accounts.factories import UserFactory
 from apps.accounts.models import TOKEN_PREFIX, ApiToken, User, hash_token_secret
@@ -28,7 +29,7 @@ from apps.domains.factories import DomainFactory
 from apps.domains.models import Domain
 from apps.environments.choices import DriftStatus, EnvironmentType, ReleaseSourceType
 from apps.environments.factories import EnvironmentFactory
-from apps.environments.models import DeployArchive, DriftCheck, Environment, Release
+from apps.environments.models import DeployArchive, DriftBaseline, DriftCheck, Environment, Release
 from apps.jobs.admin import LOG_TAIL_LINES
 from apps.jobs.choices import JobStatus
 from apps.jobs.factories import JobFactory
@@ -82,7 +83,22 @@ def world(superuser, site_with_production, node):
     release = Release.objects.create(
         environment=production, source_type=ReleaseSourceType.GIT, source_ref="main", directory="20250101T000000"
     )
-    drift = DriftCheck.objects.create(environment=production, result=DriftStatus.CLEAN, checksums={"wp_posts": "abc"})
+    baseline = DriftBaseline.objects.create(environment=staging, measured_environment=production, origin="clone",
+                                            checksums={"tables": {}, "code": {}}, taken_at=timezone.now())
+    drift = DriftCheck.objects.create(
+        environment=staging, measured_environment=production, baseline=baseline, result=DriftStatus.DRIFTED,
+        checksums={"tables": {}},
+        report={"result": "drifted", "blocking_tables": ["wp_options"], "code_changes": 1,
+                "tables": [{"table": "wp_options", "change": "changed", "kind": "overwritten", "blocking": True,
+                            "rows_baseline": 5, "rows_now": 5, "rows_added": 0, "changed_after_key": 3},
+                           {"table": "wp_comments", "change": "changed", "kind": "protected", "blocking": False,
+                            "rows_baseline": 1, "rows_now": 2, "rows_added": 1}],
+                "code": {"counts": {"added": 0, "changed": 1, "removed": 0}, "added": [], "changed": ["index.php"],
+                         "removed": []},
+                "uploads": {"counts": {"added": 3, "changed": 0, "removed": 0}, "added": ["a.jpg"], "changed": [],
+                            "removed": []}},
+    )
+    Environment.objects.filter(pk=staging.pk).update(last_drift_check=drift, drift_status=DriftStatus.DRIFTED)
     archive = DeployArchive.objects.create(environment=production, filename="theme.tar.gz", archive_format="tar",
                                            layout="wp-content", size_bytes=1024, unpacked_bytes=4096, sha256="0" * 64)
     backup = BackupFactory(environment=production, size_bytes=123456, checksum="sha256:00")
@@ -95,7 +111,7 @@ def world(superuser, site_with_production, node):
     issued = ApiToken.objects.create(user=superuser, name="ci", key_id="abcdef012345", secret_hash="0" * 64)
     settings_row = PanelSettings.load()
     return {
-        Site: site, Environment: staging, Release: release, DriftCheck: drift, Backup: backup, DeployArchive: archive,
+        Site: site, Environment: staging, Release: release, DriftCheck: drift, DriftBaseline: baseline, Backup: backup, DeployArchive: archive,
         Domain: domain, Job: job, JobLogLine: job.log_lines.first(), AuditEntry: entry, ApiToken: issued,
         PanelSettings: settings_row, User: superuser, Node: node,
     }

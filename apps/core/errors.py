@@ -33,6 +33,7 @@ API_ERROR_CODES: dict[str, tuple[int, str]] = {
     "resource_not_failed": (409, "Reset applies only to a resource in the failed state."),
     "reset_validation_failed": (409, "The resource cannot be reset yet; details say why."),
     "environment_not_active": (409, "The environment is not active."),
+    "drift_no_baseline": (409, "No baseline of production to check drift against (production itself, or a copy made without one)."),
     "backup_storage_not_configured": (409, "Backups are off: no S3-compatible backup storage is configured."),
     "domain_exists": (409, "The hostname is attached (or being attached) already; a hostname belongs to one environment."),
     "domain_not_ready": (409, "The domain has no certificate yet, so it cannot be the primary one."),

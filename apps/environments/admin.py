@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from apps.accounts.permissions import may_act_on_environment
 from apps.backups.admin_pages import BackupSchedulePage
@@ -16,8 +16,9 @@ from apps.core.choices import LifecycleStatus
 from apps.domains import admin_pages as domain_pages
 from apps.domains.models import Domain
 from apps.environments import admin_pages as pages
+from apps.environments import drift
 from apps.environments.choices import EnvironmentType
-from apps.environments.models import DeployArchive, DriftCheck, Environment, Release
+from apps.environments.models import DeployArchive, DriftBaseline, DriftCheck, Environment, Release
 from apps.jobs.models import Job
 
 
@@ -43,7 +44,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         ("Staging holds", {"fields": ("holds_column", "outgoing_allowed_hosts")}),
         (
             "Promotion and caching",
-            {"fields": ("promotion_preset", "drift_column", "drift_checked_at", "last_drift_check",
+            {"fields": ("promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "drift_report",
                         "fastcgi_cache_enabled", "redis_cache_enabled")},
         ),
         ("Record", {"fields": ("id", "state_version", "created_at", "updated_at")}),
@@ -51,7 +52,7 @@ class EnvironmentAdmin(PanelModelAdmin):
     readonly_fields = (
         "slug", "site_link", "environment_type", "status_column", "status_reason", "related", "node",
         "preview_link", "primary_domain", "domains_column", "current_release", "source_environment", "expires_at",
-        "promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "fastcgi_cache_enabled",
+        "promotion_preset", "drift_column", "drift_checked_at", "last_drift_check", "drift_report", "fastcgi_cache_enabled",
         "redis_cache_enabled", "id", "state_version", "created_at", "updated_at", "git_repository", "deploy_key_public",
         "outgoing_allowed_hosts", "holds_column",
     )
@@ -67,6 +68,8 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.ReleasesPage(),
         pages.UpdatesPage(),
         pages.RunHealthCheck(),
+        pages.CheckDrift(),
+        pages.RefreshFromProduction(),
         pages.CachePage(),
         pages.PurgeCaches(),
         pages.BackUpNow(),
@@ -100,6 +103,10 @@ class EnvironmentAdmin(PanelModelAdmin):
     @admin.display(description="Drift", ordering="drift_status")
     def drift_column(self, obj):
         return status_badge(obj.drift_status, obj.get_drift_status_display())
+
+    @admin.display(description="Last drift check")
+    def drift_report(self, obj):
+        return drift_report_html(obj.last_drift_check)
 
     @admin.display(description="Preview URL")
     def preview_link(self, obj):
@@ -171,14 +178,42 @@ class ReleaseAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         return status_badge(obj.health, obj.get_health_display())
 
 
+def drift_report_html(check):
+    """What a drift check found: its one-line summary, then each changed table
+    and the changed paths, blocking ones first."""
+    if check is None:
+        return "No drift check yet."
+    report = check.report or {}
+    rows = [format_html("<li>{} <strong>{}</strong> {} ({}): {} → {} rows{}</li>",
+                        "BLOCKS" if entry["blocking"] else "reported", entry["table"], entry["change"], entry["kind"],
+                        entry["rows_baseline"] if entry["rows_baseline"] is not None else "-",
+                        entry["rows_now"] if entry["rows_now"] is not None else "-",
+                        format_html(", rows differ after key {}", entry["changed_after_key"])
+                        if entry.get("changed_after_key") is not None else "")
+            for entry in sorted(report.get("tables") or [], key=lambda entry: not entry["blocking"])]
+    for area, blocking in (("code", True), ("uploads", False)):
+        found = report.get(area) or {}
+        for kind in ("added", "changed", "removed"):
+            for path in found.get(kind) or []:
+                rows.append(format_html("<li>{} {} <code>{}</code> {}</li>", "BLOCKS" if blocking else "reported",
+                                        area, path, kind))
+            hidden = (found.get("counts") or {}).get(kind, 0) - len(found.get(kind) or [])
+            if hidden > 0:
+                rows.append(format_html("<li>… and {} more {} {}</li>", hidden, area, kind))
+    return format_html("{} {} · {}<ul>{}</ul>", status_badge(check.result, check.get_result_display()),
+                       check.created_at.strftime("%Y-%m-%d %H:%M:%S"), drift.summary(report),
+                       format_html_join("", "{}", ((row,) for row in rows)))
+
+
 @admin.register(DriftCheck)
 class DriftCheckAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
-    list_display = ("created_at", "environment_link", "result_column")
-    list_filter = ("result", ("created_at", admin.DateFieldListFilter))
+    list_display = ("created_at", "environment_link", "result_column", "preset")
+    list_filter = ("result", "preset", ("created_at", admin.DateFieldListFilter))
     search_fields = ("environment__slug", "environment__site__slug")
     list_select_related = ("environment__site",)
     show_full_result_count = False
-    fields = ("id", "environment_link", "result_column", "checksums", "created_at")
+    fields = ("id", "environment_link", "measured_environment", "result_column", "preset", "report_column",
+              "baseline", "job", "created_at")
     readonly_fields = fields
 
     @admin.display(description="Environment", ordering="environment__site__slug")
@@ -188,6 +223,33 @@ class DriftCheckAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
     @admin.display(description="Result", ordering="result")
     def result_column(self, obj):
         return status_badge(obj.result, obj.get_result_display())
+
+    @admin.display(description="What changed")
+    def report_column(self, obj):
+        return drift_report_html(obj)
+
+
+@admin.register(DriftBaseline)
+class DriftBaselineAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
+    """Production's checksums taken when an environment was copied from it: what its drift checks compare with."""
+
+    list_display = ("taken_at", "environment_link", "origin")
+    list_filter = ("origin",)
+    search_fields = ("environment__slug", "environment__site__slug")
+    list_select_related = ("environment__site",)
+    show_full_result_count = False
+    fields = ("id", "environment_link", "measured_environment", "origin", "taken_at", "contents", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="Environment", ordering="environment__site__slug")
+    def environment_link(self, obj):
+        return change_link(obj.environment)
+
+    @admin.display(description="Measured")
+    def contents(self, obj):
+        checksums = obj.checksums or {}
+        return (f"{len(checksums.get('tables') or {})} tables, {len(checksums.get('code') or {})} code paths "
+                f"(release {checksums.get('release')}), {len(checksums.get('uploads') or {})} upload paths")
 
 
 @admin.register(DeployArchive)

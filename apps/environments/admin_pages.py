@@ -87,6 +87,49 @@ class RunHealthCheck(OnEnvironment, ObjectAction):
         return services.request_health_check(environment.pk, user=request.user)
 
 
+class CheckDrift(OnEnvironment, ObjectAction):
+    """Production measured now against this copy's baseline (drift_check)."""
+
+    name = "check_drift"
+    label = "Check drift"
+    description = "Check drift (has production changed what a promotion would overwrite?)"
+    permission = "environments.change_environment"
+    audit = "environment.drift_check"
+    when_active = True
+    on_production = "never"  # production is what is measured, against a copy's baseline
+    done = "drift check queued as"
+
+    def call(self, request, environment):
+        return services.request_drift_check(environment.pk, user=request.user)
+
+
+class RefreshFromProduction(OnEnvironment, ObjectAction):
+    """Production's protected tables and uploads into this copy; a new drift baseline (env_refresh)."""
+
+    name = "refresh_from_production"
+    label = "Refresh from production"
+    description = "Refresh from production (protected tables and uploads; code and settings stay)"
+    permission = "environments.change_environment"
+    audit = "environment.refresh"
+    when_active = True
+    on_production = "never"
+    done = "refresh from production queued as"
+
+    def confirmation(self, objects):
+        return dict(
+            title="Refresh from production",
+            question="Copy production's protected tables (by each environment's promotion preset: posts, comments, "
+                     "orders...) and its uploads into these environments, replacing theirs? Their code, settings "
+                     "and other tables stay, and production's checksums now become their drift baseline: a later "
+                     "promotion then replaces production's settings and code with theirs, including changes made "
+                     "in production since they were copied.",
+            button="Yes, refresh",
+        )
+
+    def call(self, request, environment):
+        return services.refresh_from_production(environment.pk, user=request.user)
+
+
 class BackUpNow(OnEnvironment, ObjectAction):
     name = "back_up_now"
     label = "Back up now"

@@ -199,6 +199,56 @@ class EnvironmentHealthCheckView(APIView):
         return job_accepted(request, job, action="environment.health_check", resource_type="environment", resource_id=id)
 
 
+class EnvironmentDriftCheckView(APIView):
+    # Reads production but changes nothing: a copy's developers may ask for it.
+    required_permissions = {"POST": needs("environments.change_environment", production_guard=True)}
+
+    @extend_schema(
+        operation_id="runDriftCheck",
+        tags=["Environments"],
+        summary="Run drift check",
+        description=(
+            "Queues `drift_check` for a staging or clone environment: its site's production is measured now (per "
+            "table of the site's prefix: row count and a checksum in primary-key order; per path of the current "
+            "release and of the uploads: size and SHA-256) and compared with the baseline taken when this "
+            "environment was copied from production. `drifted`: production changed data a promotion would "
+            "overwrite (a table the environment's promotion preset does not protect, or code); changes in "
+            "protected tables and uploads are reported but leave it `clean`. The outcome is an immutable drift "
+            "check record and the environment's `drift_status`, `drift_checked_at` and `last_drift_check_id`. "
+            "409 `drift_no_baseline` for production itself or a copy without a baseline."
+        ),
+        request=None,
+        responses={202: ok(JobResponseSerializer, "Drift check queued."), **error_responses(401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.drift_check", resource_type="environment", resource_id=id)
+        job = services.request_drift_check(id, user=request.user)
+        return job_accepted(request, job)
+
+
+class EnvironmentRefreshView(APIView):
+    required_permissions = {"POST": needs("environments.change_environment", production_guard=True)}
+
+    @extend_schema(
+        operation_id="refreshEnvironmentFromProduction",
+        tags=["Environments"],
+        summary="Refresh a staging or clone environment from production",
+        description=(
+            "Queues `env_refresh`: production's tables that the environment's promotion preset protects (posts, "
+            "comments, orders...) and its uploads are copied into the environment and production's URLs are "
+            "rewritten to the environment's; its code, settings and every other table stay. Production's "
+            "checksums, taken first, become the environment's new drift baseline (its `drift_status` is "
+            "`unknown` until the next drift check). 409 `conflict` for production itself."
+        ),
+        request=None,
+        responses={202: ok(JobResponseSerializer, "Refresh queued."), **error_responses(401, 404, 409)},
+    )
+    def post(self, request, id):
+        audit.annotate(request, action="environment.refresh", resource_type="environment", resource_id=id)
+        job = services.refresh_from_production(id, user=request.user)
+        return job_accepted(request, job)
+
+
 class EnvironmentDeployView(APIView):
     required_permissions = {"POST": needs("environments.deploy_environment", production_guard=True)}
 

@@ -6,7 +6,7 @@ from apps.backups import services as backups
 from apps.backups.jobs import take_final_backups
 from apps.core.choices import LifecycleStatus
 from apps.core.state import change_state
-from apps.environments import naming, node_ops, releases, services, updates
+from apps.environments import drift, naming, node_ops, releases, services, updates
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import DeployArchive, Environment
 from apps.jobs.choices import LogLevel
@@ -51,6 +51,7 @@ def env_create(ctx):
     )
     release_name = ctx.payload.get("release") or naming.new_release_name(ctx.job.created_at)
     options = NON_PRODUCTION_OPTIONS if environment.environment_type != EnvironmentType.PRODUCTION else {}
+    _record_baseline(ctx, environment, source)
     with ctx.step(f"copy {source.slug} to {environment.slug} at {environment.preview_url} on {environment.node.name}"):
         result = node_ops.clone(environment, source, release=release_name, wp_options=options, ctx=ctx)
     # The code is the source's current release, copied: say where it came from.
@@ -82,6 +83,84 @@ def env_create(ctx):
     else:
         ctx.log("URL rewrite: no occurrence of the source URL left")
     ctx.log(f"{environment.slug} is up at {environment.preview_url}")
+
+
+def _record_baseline(ctx, environment, source):
+    """Production's checksums before the copy starts: a change made while it
+    runs then shows as drift instead of being overwritten by a promotion.
+    A failed measurement does not stop the copy; its drift stays unknown.
+    A re-run keeps the baseline an earlier attempt took: that one is older than
+    any copy this job made, so it can only over-report drift, never hide it."""
+    with ctx.step(f"baseline of {source.slug} for drift checks"):
+        earlier = drift.current_baseline(environment)
+        if earlier is not None:
+            ctx.log(f"drift baseline {earlier.origin} of an earlier attempt kept, taken "
+                    f"{earlier.taken_at:%Y-%m-%d %H:%M:%S}")
+            return
+        try:
+            baseline = drift.record_baseline(environment, source, ctx)
+        except JobError as exc:
+            ctx.log(f"no drift baseline: {exc.message}", LogLevel.ERROR)
+            return
+        if baseline is None:
+            ctx.log(f"no drift baseline: {source.slug} is not production and has none to inherit")
+        else:
+            tables = len(baseline.checksums.get("tables") or {})
+            ctx.log(f"drift baseline {baseline.origin}: {tables} tables, "
+                    f"{len(baseline.checksums.get('code') or {})} code paths, taken {baseline.taken_at:%Y-%m-%d %H:%M:%S}")
+    ctx.checkpoint()
+
+
+@job_handler("drift_check", timeout_seconds=60 * 60)
+def drift_check(ctx):
+    """The site's production measured now (tables and paths, on the node) and
+    compared with the environment's baseline; an immutable DriftCheck and the
+    environment's drift status record the outcome. Changes nothing on the node."""
+    environment = Environment.objects.select_related("node", "site").get(pk=ctx.job.environment_id)
+    baseline = drift.current_baseline(environment)
+    if baseline is None:
+        raise JobError("drift_no_baseline", "The environment has no baseline of production to compare with.",
+                       resource_intact=True)
+    production = drift.production_of(environment)
+    with ctx.step(f"checksum {production.slug} ({environment.promotion_preset})"):
+        try:
+            measured = node_ops.checksums(production, ctx)
+        except JobError as exc:
+            # Only a measurement failed: neither environment changed.
+            raise JobError(exc.code, exc.message, retryable=exc.retryable, resource_intact=True) from None
+    ctx.checkpoint()
+    check = drift.record_check(environment, production, baseline, measured, job=ctx.job)
+    ctx.result = {"drift_check_id": str(check.pk), "result": check.result, "baseline_id": str(baseline.pk),
+                  "blocking_tables": check.report["blocking_tables"], "code_changes": check.report["code_changes"]}
+    ctx.log(drift.summary(check.report))
+
+
+@job_handler("env_refresh", running_status=LifecycleStatus.CLONING, timeout_seconds=2 * 60 * 60)
+def env_refresh(ctx):
+    """Production's protected tables (by the environment's preset) and uploads
+    copied into a staging or clone environment, production's URLs rewritten
+    to its own; its code, settings and other tables stay. Production's
+    checksums, taken first, become the environment's drift baseline."""
+    environment = Environment.objects.select_related("node", "site").get(pk=ctx.job.environment_id)
+    production = drift.production_of(environment)
+    with ctx.step(f"refresh {environment.slug} from {production.slug} ({environment.promotion_preset})"):
+        result = node_ops.refresh_from_production(environment, production, ctx=ctx)
+    ctx.checkpoint()
+    baseline = drift.record_refresh_baseline(environment, production, result["baseline"])
+    with ctx.step("purge the caches"):
+        node_ops.purge_caches(environment, ctx)
+    with ctx.step("health check"):
+        report = node_ops.check_health(environment, ctx)
+    if environment.current_release is not None:
+        releases.record_health(environment.current_release, report.healthy)
+    rewrite = result.get("url_rewrite") or {}
+    ctx.result = {"tables": result.get("tables"), "baseline_id": str(baseline.pk),
+                  "url_rewrite": {"rewritten": bool(rewrite.get("rewritten")), "rows_changed": rewrite.get("rows_changed"),
+                                  "remaining": rewrite.get("remaining")}}
+    if not report.healthy:
+        raise JobError("health_check_failed", f"Refreshed, but the environment is not healthy: {report.problem}.")
+    ctx.log(f"{environment.slug} holds production's {len(result.get('tables') or [])} protected table(s) and uploads; "
+            "new drift baseline taken, drift unknown until the next check")
 
 
 @job_handler("env_delete")

@@ -164,13 +164,57 @@ class DeployArchive(models.Model):
         return settings.DEPLOY_ARCHIVE_DIR / str(self.id)
 
 
+class DriftBaseline(models.Model):
+    """Production's checksums at the moment a staging or clone environment was
+    copied from it (or refreshed from it): what its drift checks compare
+    production against. Immutable; the newest one of an environment counts.
+    A copy of a copy inherits its source's baseline (``origin`` inherited):
+    its data came from production at that moment too."""
+
+    class Origin(models.TextChoices):
+        CLONE = "clone", "Taken when the environment was copied from production"
+        INHERITED = "inherited", "Inherited from the environment it was copied from"
+        REFRESH = "refresh", "Taken when the environment was refreshed from production"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="drift_baselines")
+    # The production environment measured (gone with its site, never before the environment itself).
+    measured_environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+    checksums = models.JSONField(default=dict)
+    taken_at = models.DateTimeField(help_text="When production was measured (an inherited baseline keeps its time).")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(origin__in=["clone", "inherited", "refresh"]), name="drift_baseline_origin_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"drift baseline ({self.origin}) of {self.taken_at:%Y-%m-%d %H:%M}"
+
+
 class DriftCheck(models.Model):
-    """An immutable record of production's protected-data checksums at one moment."""
+    """An immutable record of one drift check: production's checksums at one
+    moment (``checksums``), compared with the environment's baseline
+    (``report``: what changed, and whether a promotion would overwrite it)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="drift_checks")
+    measured_environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    baseline = models.ForeignKey(DriftBaseline, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    preset = models.CharField(max_length=20, choices=PromotionPreset.choices, default=PromotionPreset.CONTENT_PROTECT)
     result = models.CharField(max_length=10, choices=DriftStatus.choices)
     checksums = models.JSONField(default=dict)
+    report = models.JSONField(default=dict)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

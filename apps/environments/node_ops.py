@@ -338,3 +338,25 @@ def database_fingerprint(environment, ctx=None) -> dict:
 def restore_update_database(environment, *, repository: dict, snapshot_id: str, sha256: str, ctx=None) -> dict:
     params = update_params(environment, "restore_db", repository=repository, snapshot_id=snapshot_id, sha256=sha256)
     return run_program(environment.node, "env_update.py", params, ctx=ctx, timeout=3600)
+
+
+def checksums(environment, ctx=None) -> dict:
+    """The environment's tables (row counts, checksums) and paths (code and
+    uploads: kind, size, SHA-256), for drift checks and their baselines
+    (env_checksums.py). Reads only."""
+    params = dict(_base(environment), db_password=environment.db_password)
+    return run_program(environment.node, "env_checksums.py", params, ctx=ctx, timeout=3600)
+
+
+def refresh_from_production(environment, production, ctx=None) -> dict:
+    """env_refresh.py: production's protected tables (by the environment's preset)
+    and uploads copied into ``environment``, URLs rewritten; production measured
+    first (the new drift baseline, in the result)."""
+    params = dict(
+        _base(environment),
+        db_password=environment.db_password,
+        redis=redis_params(environment),
+        source=dict(_base(production), db_password=production.db_password),
+        preset=environment.promotion_preset,
+    )
+    return run_program(environment.node, "env_refresh.py", params, ctx=ctx, timeout=3600)

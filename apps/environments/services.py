@@ -415,6 +415,56 @@ def purge_cache(environment_id, user=None):
     return enqueue_job("cache_purge", environment=environment, user=user)
 
 
+def request_drift_check(environment_id, user=None):
+    """Queue ``drift_check`` for a staging or clone environment: its site's
+    production measured now and compared with the baseline taken when the
+    environment was copied (apps/environments/drift.py). Returns the job.
+
+    Errors: 404 not_found; 409 environment_not_active (it, or production, is
+    not active); 409 drift_no_baseline (production itself, or a copy made
+    without one: from a backup, or before drift checks)."""
+    from apps.environments import drift
+
+    environment = _active_environment(environment_id)
+    if environment.environment_type == EnvironmentType.PRODUCTION:
+        raise ApiError("drift_no_baseline", "Drift is checked on a staging or clone environment: production now is "
+                       "compared with the baseline taken when that environment was copied from it.",
+                       {"environment_type": environment.environment_type})
+    production = drift.production_of(environment)
+    if production is None or production.status != LifecycleStatus.ACTIVE:
+        status = production.status if production else None
+        raise ApiError("environment_not_active", f"The site's production environment is {status}, not active.",
+                       {"status": status})
+    if drift.current_baseline(environment) is None:
+        raise ApiError("drift_no_baseline", "This environment has no baseline of production to compare with (it was "
+                       "not copied from production, or before drift checks existed); make a new copy of production.")
+    return enqueue_job("drift_check", environment=environment,
+                       payload={"production_environment_id": str(production.pk)}, user=user)
+
+
+def refresh_from_production(environment_id, user=None):
+    """Queue ``env_refresh`` for a staging or clone environment: production's
+    protected tables (by its preset) and uploads are copied into it, URLs
+    rewritten; its code, settings and other tables stay, and its drift
+    baseline is taken anew (docs/promotion.md). Returns the job.
+
+    Errors: 404 not_found; 409 conflict (production itself); 409
+    environment_not_active (it, or production, is not active)."""
+    from apps.environments import drift
+
+    environment = _active_environment(environment_id)
+    if environment.environment_type == EnvironmentType.PRODUCTION:
+        raise ApiError("conflict", "Production is what a staging or clone environment is refreshed from.",
+                       {"environment_type": environment.environment_type})
+    production = drift.production_of(environment)
+    if production is None or production.status != LifecycleStatus.ACTIVE:
+        status = production.status if production else None
+        raise ApiError("environment_not_active", f"The site's production environment is {status}, not active.",
+                       {"status": status})
+    return enqueue_job("env_refresh", environment=environment,
+                       payload={"production_environment_id": str(production.pk)}, user=user)
+
+
 def run_scheduled(environment_id, user=None):
     """Queue ``env_run_scheduled``: the held WP-Cron events and Action
     Scheduler queue of a staging or clone environment, run once (its payment

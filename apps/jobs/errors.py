@@ -30,6 +30,7 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "core_checksum_mismatch": JobErrorCode(False, "The downloaded WordPress archive does not match its published checksum."),
     "wordpress_failed": JobErrorCode(False, "WordPress itself reported an error (install, database, options)."),
     "health_check_failed": JobErrorCode(False, "The environment did not pass its health check."),
+    "drift_no_baseline": JobErrorCode(False, "The environment has no baseline of production to check drift against."),
     "deploy_source_failed": JobErrorCode(False, "The deploy source (git repository and ref) could not be fetched."),
     "deploy_layout_unknown": JobErrorCode(False, "The repository holds neither a wp-content tree nor a WordPress tree."),
     "archive_invalid": JobErrorCode(False, "The node refused the deploy archive (unsafe or unknown entries)."),

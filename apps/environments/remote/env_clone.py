@@ -99,7 +99,7 @@ def _tail(stderr: bytes) -> str:
     return " | ".join(stderr.decode(errors="replace").strip().splitlines()[-3:])[-300:]
 
 
-def copy_database(source_db: str, target_db: str, target_password: str) -> None:
+def copy_database(source_db: str, target_db: str, target_password: str, tables: list[str] | None = None) -> None:
     """A consistent snapshot of the source streamed into the clone's database, on the node.
 
     The dump's tables are dropped and re-created in the target, so a re-run
@@ -107,11 +107,12 @@ def copy_database(source_db: str, target_db: str, target_password: str) -> None:
     names included: it is loaded by the clone's Linux user with the clone's
     database account, in binary mode (no client commands such as ``\\!``), never
     by root. Definers of triggers, views and routines become the clone's account.
+    ``tables``: only these tables of the source (names with the site's prefix).
     """
     services.ensure_running("mariadb")
     dump = subprocess.Popen(
         ["mariadb-dump", "--single-transaction", "--quick", "--skip-lock-tables", "--routines", "--triggers",
-         "--default-character-set=utf8mb4", source_db],
+         "--default-character-set=utf8mb4", source_db, *(tables or [])],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
