@@ -1,0 +1,150 @@
+"""The preview domain end to end on the real local node: its settings given
+through the API, the wildcard certificate issued by DNS-01 — certbot's
+rfc2136 plugin updating a real authoritative DNS server (knotd) with a TSIG
+key, a real ACME server (pebble) checking the TXT record there
+(tests/domains/conftest.py) —, then a new site reached at
+https://{id8}.<preview domain> with that certificate. The TSIG secret is in
+no API answer, job log or audit entry."""
+
+import os
+import stat
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from apps.audit.models import AuditEntry
+from apps.core.models import PanelSettings
+from apps.domains import preview
+from apps.jobs import runner
+from apps.jobs.models import Job, JobLogLine
+from tests.domains.servers import PREVIEW_ZONE
+from tests.domains.test_domains_e2e import http_get, https_get
+from tests.sites.test_site_lifecycle_e2e import create_site, job_log
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LIVE = Path("/etc/letsencrypt/live")
+CREDENTIALS = Path("/etc/pressluft/dns01/rfc2136.ini")
+
+
+def forget_wildcards_of_earlier_runs(keep: str = ""):
+    """Wildcard certificates an interrupted earlier run left (their pebble and
+    knotd are gone): a renewal of every certificate would fail on them."""
+    names = [path.name for path in LIVE.iterdir() if path.is_dir()] if LIVE.is_dir() else []
+    for name in names:
+        if name.startswith("_wildcard.") and name.endswith(f".{PREVIEW_ZONE}") and name != keep:
+            subprocess.run(["certbot", "delete", "--non-interactive", "--cert-name", name], capture_output=True,
+                           timeout=120, check=False)
+
+
+@pytest.fixture
+def dns01(settings, dns01_servers):
+    """The panel's ACME settings pointed at the DNS-01 pebble; its certificate gone afterwards."""
+    knot, pebble = dns01_servers
+    settings.ACME_FROM_ENVIRONMENT = {"directory_url": pebble.directory, "ca_bundle": pebble.ca_bundle}
+    forget_wildcards_of_earlier_runs()
+    yield knot, pebble
+    forget_wildcards_of_earlier_runs()
+
+
+def cert_text(path: Path) -> str:
+    return subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_preview_domain_gets_a_wildcard_certificate_by_dns01_and_new_sites_are_served_on_it(
+        api_client, local_node, dns01):
+    knot, pebble = dns01
+    domain = knot.zone
+
+    # Settings through the API: stored, the secret write-only, a job per active node.
+    response = api_client.patch("/api/settings", {
+        "preview_domain": domain.upper() + ".", "dns01_provider": "rfc2136",
+        "dns01_rfc2136_server": "127.0.0.1", "dns01_rfc2136_port": str(knot.port),
+        "dns01_rfc2136_key_name": knot.key_name, "dns01_rfc2136_algorithm": "hmac-sha256",
+        "dns01_rfc2136_secret": knot.secret, "dns01_propagation_seconds": "1",
+    }, format="json")
+    assert response.status_code == 200, response.content
+    assert knot.secret not in response.content.decode()
+    body = response.json()
+    assert body["preview_domain"] == domain and body["dns01_rfc2136_secret_set"] is True
+    assert knot.secret not in api_client.get("/api/settings").content.decode()
+
+    jobs = list(Job.objects.filter(job_type="preview_cert_issue"))
+    assert [(job.node_id, job.status) for job in jobs] == [(local_node.pk, "queued")]
+    assert runner.run_job(jobs[0].pk) == "succeeded", job_log(jobs[0].pk)
+    job = Job.objects.get(pk=jobs[0].pk)
+    assert job.result["domain"] == domain and job.result["issued"] is True
+
+    # The certificate: *.<domain>, chaining to pebble's root; no TXT record left behind.
+    name = preview.certificate_name(domain)
+    live = LIVE / name
+    assert f"DNS:*.{domain}" in cert_text(live / "cert.pem")
+    root = Path(os.environ.get("TMPDIR", "/tmp")) / f"pebble-root-{uuid.uuid4().hex}.pem"
+    root.write_text(pebble.root_pem())
+    try:
+        verified = subprocess.run(["openssl", "verify", "-CAfile", str(root), "-untrusted", str(live / "chain.pem"),
+                                   str(live / "cert.pem")], capture_output=True, text=True)
+    finally:
+        root.unlink()
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    txt = subprocess.run(["kdig", "+short", "+timeout=1", "+retry=0", "@127.0.0.1", "-p", str(knot.port),
+                          f"_acme-challenge.{domain}", "TXT"], capture_output=True, text=True, check=True).stdout
+    assert txt.strip() == ""
+
+    # The credentials file renewals use: root's alone, handed over as data.
+    mode = CREDENTIALS.stat()
+    assert (stat.S_IMODE(mode.st_mode), mode.st_uid) == (0o600, 0)
+    assert stat.S_IMODE(CREDENTIALS.parent.stat().st_mode) == 0o700
+    assert f"dns_rfc2136_secret = {knot.secret}" in CREDENTIALS.read_text()
+    renewal = Path(f"/etc/letsencrypt/renewal/{name}.conf").read_text()
+    assert "authenticator = dns-rfc2136" in renewal and str(CREDENTIALS) in renewal
+
+    # A new site: its preview URL on the preview domain, HTTPS with the wildcard certificate.
+    tag = uuid.uuid4().hex[:6]
+    site, production = create_site(api_client, "Preview Parlour", f"parlour-{tag}")
+    try:
+        assert production.preview_url == f"https://{production.id.hex[:8]}.{domain}"
+        host = production.preview_url.removeprefix("https://")
+        status, _, page = https_get(host, pebble.root_pem())
+        assert status == 200 and b"Preview Parlour" in page
+        status, headers = http_get(host, "/about/?x=1")
+        assert status == 301 and headers["Location"] == f"https://{host}/about/?x=1"
+        # The site's own job found the certificate there and did not ask again.
+        create_job = Job.objects.filter(job_type="site_create", site=site).get()
+        assert f"*.{domain}: present" in job_log(create_job.pk)
+
+        # The secret is in no API answer, job log or audit entry.
+        for path in ("/api/settings", f"/api/jobs/{job.pk}", f"/api/jobs/{job.pk}/log", f"/api/jobs/{create_job.pk}",
+                     f"/api/jobs/{create_job.pk}/log",
+                     f"/api/environments/{production.pk}"):
+            assert knot.secret not in api_client.get(path).content.decode()
+        assert not JobLogLine.objects.filter(message__contains=knot.secret).exists()
+        assert not JobLogLine.objects.filter(message__contains=knot.secret[:12]).exists()
+        entries = list(AuditEntry.objects.all())
+        assert entries and not any(knot.secret in str(entry.__dict__) for entry in entries)
+        assert sorted(AuditEntry.objects.get(action="panelsettings.update").details["changed"]) == [
+            "dns01_propagation_seconds", "dns01_provider", "dns01_rfc2136_algorithm", "dns01_rfc2136_key_name",
+            "dns01_rfc2136_port", "dns01_rfc2136_secret", "dns01_rfc2136_server", "preview_domain"]
+        assert PanelSettings.load().dns01_rfc2136_secret == knot.secret
+    finally:
+        response = api_client.delete(f"/api/sites/{site.id}")
+        if response.status_code == 202:
+            runner.run_job(response.json()["job_id"])
+
+
+def test_bad_preview_settings_change_nothing(api_client, local_node, dns01):
+    knot, _ = dns01
+    for body in (
+        {"preview_domain": f"*.{knot.zone}", "dns01_provider": "rfc2136"},
+        {"preview_domain": knot.zone, "dns01_provider": "route53"},
+        {"preview_domain": knot.zone, "dns01_provider": "rfc2136", "dns01_rfc2136_server": "127.0.0.1"},
+    ):
+        response = api_client.patch("/api/settings", body, format="json")
+        assert response.status_code == 400, response.content
+        assert set(response.json()) >= {"code", "message"} and response.json()["code"] == "bad_request"
+    row = PanelSettings.load()
+    assert (row.preview_domain, row.dns01_provider, row.dns01_rfc2136_server) == ("", "", "")
+    assert not Job.objects.filter(job_type="preview_cert_issue").exists()
