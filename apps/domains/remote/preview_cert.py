@@ -23,7 +23,6 @@ Result: {"issued": bool, "not_after": ISO 8601, "certificate_name": ...}.
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import certificates
@@ -34,9 +33,6 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 AUTHENTICATOR = re.compile(r"^dns-[a-z0-9-]{2,40}$")
 PACKAGE = re.compile(r"^python3-certbot-dns-[a-z0-9-]{2,40}$")
 INI_KEY = re.compile(r"^dns_[a-z0-9_]{1,60}$")
-# certbot's lock: one certbot at a time on a node (another job's, or the renewal schedule's).
-CERTBOT_BUSY = "Another instance of Certbot is already running"
-BUSY_WAIT_SECONDS = 120
 
 
 def check(params: dict) -> dict:
@@ -113,19 +109,11 @@ def current_authenticator(name: str) -> str | None:
 
 
 def certbot(argv: list[str]) -> subprocess.CompletedProcess:
-    """certbot, waiting while another certbot holds its lock."""
-    deadline = time.monotonic() + BUSY_WAIT_SECONDS
-    while True:
-        try:
-            done = run(argv, check=False, env=certificates.certbot_env(), timeout=certificates.CERTBOT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise NodeError("certificate_failed", f"certbot did not finish within {certificates.CERTBOT_TIMEOUT} s",
-                            retryable=True) from None
-        if done.returncode == 0 or CERTBOT_BUSY not in (done.stderr or "") + (done.stdout or ""):
-            return done
-        if time.monotonic() > deadline:
-            raise NodeError("certificate_failed", "another certbot kept running here", retryable=True)
-        time.sleep(1)
+    try:
+        return certificates.run_certbot(argv)
+    except subprocess.TimeoutExpired:
+        raise NodeError("certificate_failed", f"certbot did not finish within {certificates.CERTBOT_TIMEOUT} s",
+                        retryable=True) from None
 
 
 def issue(params: dict) -> dict:
