@@ -17,6 +17,7 @@ import pytest
 from apps.audit.models import AuditEntry
 from apps.core.models import PanelSettings
 from apps.domains import preview
+from apps.environments.models import Environment
 from apps.jobs import runner
 from apps.jobs.models import Job, JobLogLine
 from tests.domains.servers import PREVIEW_ZONE
@@ -115,6 +116,17 @@ def test_preview_domain_gets_a_wildcard_certificate_by_dns01_and_new_sites_are_s
         # The site's own job found the certificate there and did not ask again.
         create_job = Job.objects.filter(job_type="site_create", site=site).get()
         assert f"*.{domain}: present" in job_log(create_job.pk)
+
+        # A staging clone: its own preview host under the same certificate.
+        response = api_client.post(f"/api/sites/{site.id}/environments",
+                                   {"name": "Staging", "slug": "staging", "type": "staging",
+                                    "promotion_preset": "content-protect"}, format="json")
+        assert response.status_code == 202, response.content
+        assert runner.run_job(response.json()["job_id"]) == "succeeded", job_log(response.json()["job_id"])
+        staging = Environment.objects.get(site=site, slug="staging")
+        assert staging.preview_url == f"https://{staging.id.hex[:8]}.{domain}"
+        status, _, page = https_get(staging.preview_url.removeprefix("https://"), pebble.root_pem())
+        assert status == 200 and b"Preview Parlour" in page
 
         # The secret is in no API answer, job log or audit entry.
         for path in ("/api/settings", f"/api/jobs/{job.pk}", f"/api/jobs/{job.pk}/log", f"/api/jobs/{create_job.pk}",
