@@ -103,6 +103,19 @@ def test_preview_domain_gets_a_wildcard_certificate_by_dns01_and_new_sites_are_s
     renewal = Path(f"/etc/letsencrypt/renewal/{name}.conf").read_text()
     assert "authenticator = dns-rfc2136" in renewal and str(CREDENTIALS) in renewal
 
+    # Renewal is certbot's own, from the lineage's renewal configuration (what
+    # the node's renewal schedule runs for every certificate): DNS-01 again
+    # with the credentials file. Only this certificate, forced.
+    serial = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", str(live / "cert.pem")],
+                            capture_output=True, text=True, check=True).stdout
+    renewed = subprocess.run(["certbot", "renew", "--non-interactive", "--cert-name", name, "--force-renewal",
+                              "--no-random-sleep-on-renew"], capture_output=True, text=True, timeout=300,
+                             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+                                  "REQUESTS_CA_BUNDLE": pebble.ca_bundle})
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    assert subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", str(live / "cert.pem")],
+                          capture_output=True, text=True, check=True).stdout != serial
+
     # A new site: its preview URL on the preview domain, HTTPS with the wildcard certificate.
     tag = uuid.uuid4().hex[:6]
     site, production = create_site(api_client, "Preview Parlour", f"parlour-{tag}")
@@ -160,3 +173,39 @@ def test_bad_preview_settings_change_nothing(api_client, local_node, dns01):
     row = PanelSettings.load()
     assert (row.preview_domain, row.dns01_provider, row.dns01_rfc2136_server) == ("", "", "")
     assert not Job.objects.filter(job_type="preview_cert_issue").exists()
+
+
+@pytest.mark.parametrize("change", [
+    {"credentials": {"dns_rfc2136_secret": "c2VjcmV0\ndns_rfc2136_server = 203.0.113.9"}},
+    {"credentials": {"dns_rfc2136_secret\nx": "c2VjcmV0"}},
+    {"credentials": {}},
+    {"domain": "evil.test/../../etc", "certificate_name": "_wildcard.evil.test/../../etc"},
+    {"certificate_name": "x.preview.test"},
+    {"provider": {"name": "rfc2136", "authenticator": "dns-rfc2136; id", "package": "python3-certbot-dns-rfc2136",
+                  "credentials_option": "--dns-rfc2136; id-credentials",
+                  "propagation_option": "--dns-rfc2136; id-propagation-seconds"}},
+    {"provider": {"name": "rfc2136", "authenticator": "dns-rfc2136", "package": "nginx-extras",
+                  "credentials_option": "--dns-rfc2136-credentials",
+                  "propagation_option": "--dns-rfc2136-propagation-seconds"}},
+])
+def test_preview_cert_refuses_parameters_that_would_reach_past_its_file(local_node, change):
+    """The node program checks what it writes into the credentials file and
+    puts on certbot's command line: one line per value, known names only."""
+    from apps.jobs.errors import JobError
+    from apps.nodes.remote_exec import run_program
+
+    params = {
+        "domain": "refused.preview.test", "certificate_name": "_wildcard.refused.preview.test",
+        "acme": {"directory": "https://127.0.0.1:1/dir", "email": "", "ca_bundle": ""},
+        "provider": {"name": "rfc2136", "authenticator": "dns-rfc2136", "package": "python3-certbot-dns-rfc2136",
+                     "credentials_option": "--dns-rfc2136-credentials",
+                     "propagation_option": "--dns-rfc2136-propagation-seconds"},
+        "credentials": {"dns_rfc2136_server": "127.0.0.1", "dns_rfc2136_secret": "c2VjcmV0"},
+        "propagation_seconds": None, "force": False,
+    }
+    before = CREDENTIALS.read_bytes() if CREDENTIALS.exists() else None
+    with pytest.raises(JobError) as caught:
+        run_program(local_node, "preview_cert.py", {**params, **change}, timeout=60)
+    assert caught.value.code == "bad_parameters"
+    assert (CREDENTIALS.read_bytes() if CREDENTIALS.exists() else None) == before
+    assert not (LIVE / "_wildcard.refused.preview.test").exists()
