@@ -48,6 +48,8 @@ def dns01(settings, dns01_servers):
     forget_wildcards_of_earlier_runs()
     yield knot, pebble
     forget_wildcards_of_earlier_runs()
+    # The test key's file goes with the certificate that used it.
+    CREDENTIALS.unlink(missing_ok=True)
 
 
 def cert_text(path: Path) -> str:
