@@ -4,6 +4,7 @@ With nothing configured the panel runs embedded: SQLite in the data directory,
 the django-q2 ORM broker, and the local machine as its node.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -290,6 +291,17 @@ ACME_FROM_ENVIRONMENT = {
         ("dns_resolvers", env_str("PRESSLUFT_DNS_RESOLVERS")),
     )
     if value is not None
+}
+# The preview domain and its wildcard certificate's DNS-01 settings: the
+# Panel settings of the same names (preview_domain, dns01_provider,
+# dns01_rfc2136_server, ...) as PRESSLUFT_<NAME IN UPPER CASE>; a variable set
+# (not empty) wins over the stored setting field by field (apps/domains/preview.py).
+# <NAME>_FILE names a file holding the value (for the TSIG secret).
+PREVIEW_FROM_ENVIRONMENT = {
+    name[len("PRESSLUFT_"):].lower(): (env_str(name) or "").strip()
+    for name in sorted({re.sub(r"_FILE$", "", key) for key in os.environ
+                        if key in ("PRESSLUFT_PREVIEW_DOMAIN", "PRESSLUFT_PREVIEW_DOMAIN_FILE")
+                        or key.startswith("PRESSLUFT_DNS01_")})
 }
 # Certificates this close to expiry are flagged in the admin.
 CERTIFICATE_WARN_DAYS = 14

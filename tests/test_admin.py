@@ -478,27 +478,39 @@ def test_panel_settings_is_a_singleton_that_never_shows_the_dns_secret(admin_cli
     response = admin_client.post(
         url(PanelSettings.load()),
         {"control_plane_domain": "Panel.Example.com", "preview_domain": "preview.example.com",
-         "dns01_provider": "cloudflare", "new_dns01_credentials": "token-s3cr3t-value"},
+         "dns01_provider": "rfc2136", "dns01_rfc2136_server": "192.0.2.53", "dns01_rfc2136_key_name": "acme-key",
+         "dns01_rfc2136_algorithm": "hmac-sha256", "new_dns01_rfc2136_secret": "c2VjcmV0LXMzY3IzdC12YWx1ZQ=="},
     )
     assert response.status_code == 302, response.content.decode()
     row = PanelSettings.load()
     assert row.control_plane_domain == "panel.example.com"
-    assert row.dns01_credentials == "token-s3cr3t-value"
+    assert row.dns01_rfc2136_secret == "c2VjcmV0LXMzY3IzdC12YWx1ZQ=="
+    assert row.dns01_rfc2136_algorithm == "HMAC-SHA256"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT dns01_credentials FROM core_panelsettings")
+        cursor.execute("SELECT dns01_rfc2136_secret FROM core_panelsettings")
         (stored,) = cursor.fetchone()
-    assert stored and "s3cr3t" not in stored
+    assert stored and "c2VjcmV0LXMzY3IzdC12YWx1ZQ" not in stored
     page = admin_client.get(url(row)).content.decode()
-    assert "s3cr3t" not in page
+    assert "c2VjcmV0LXMzY3IzdC12YWx1ZQ" not in page
     assert "stored (encrypted)" in page
     entry = AuditEntry.objects.get(action="panelsettings.update")
-    assert "s3cr3t" not in str(entry.details)
+    assert "c2VjcmV0LXMzY3IzdC12YWx1ZQ" not in str(entry.details)
 
 
 def test_panel_settings_refuses_a_bad_hostname(admin_client, db):
     response = admin_client.post(url(PanelSettings.load()), {"preview_domain": "bad host; rm -rf /"})
     assert response.status_code == 200
     assert PanelSettings.load().preview_domain == ""
+
+
+def test_panel_settings_refuses_a_preview_domain_without_its_credentials(admin_client, db):
+    response = admin_client.post(url(PanelSettings.load()), {"preview_domain": "preview.example.com",
+                                                              "dns01_provider": "rfc2136"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The rfc2136 provider needs this." in page
+    row = PanelSettings.load()
+    assert (row.preview_domain, row.dns01_provider) == ("", "")
 
 
 def test_panel_settings_page_sets_the_acme_and_dns_settings(admin_client, db, settings):

@@ -76,10 +76,10 @@ def test_secrets_are_encrypted_at_rest(db):
     from django.db import connection
 
     settings_row = PanelSettings.load()
-    settings_row.dns01_credentials = "api-token-very-secret"
+    settings_row.dns01_rfc2136_secret = "api-token-very-secret"
     settings_row.save()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT dns01_credentials FROM core_panelsettings WHERE id = 1")
+        cursor.execute("SELECT dns01_rfc2136_secret FROM core_panelsettings WHERE id = 1")
         stored = cursor.fetchone()[0]
     assert "very-secret" not in stored
-    assert PanelSettings.load().dns01_credentials == "api-token-very-secret"
+    assert PanelSettings.load().dns01_rfc2136_secret == "api-token-very-secret"

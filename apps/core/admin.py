@@ -71,18 +71,20 @@ class BackupStorageFields(forms.ModelForm):
 
 class PanelSettingsForm(BackupStorageFields):
     # The stored secret never travels to the browser: this field only replaces it.
-    new_dns01_credentials = forms.CharField(
-        label="New DNS-01 credentials",
+    new_dns01_rfc2136_secret = forms.CharField(
+        label="New TSIG secret",
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False),
         help_text="Stored encrypted and never shown again. Leave empty to keep the current value.",
     )
-    clear_dns01_credentials = forms.BooleanField(label="Remove the stored DNS-01 credentials", required=False)
+    clear_dns01_rfc2136_secret = forms.BooleanField(label="Remove the stored TSIG secret", required=False)
 
     class Meta:
         model = PanelSettings
-        fields = ("control_plane_domain", "preview_domain", "dns01_provider", "backup_s3_endpoint",
+        fields = ("control_plane_domain", "preview_domain", "dns01_provider", "dns01_propagation_seconds",
+                  "dns01_rfc2136_server", "dns01_rfc2136_port", "dns01_rfc2136_key_name", "dns01_rfc2136_algorithm",
+                  "backup_s3_endpoint",
                   "backup_s3_region", "backup_s3_bucket", "backup_s3_prefix", "acme_directory_url",
                   "acme_ca_bundle", "acme_email", "dns_resolvers")
         widgets = {"acme_ca_bundle": forms.Textarea(attrs={"rows": 6, "cols": 70})}
@@ -101,6 +103,24 @@ class PanelSettingsForm(BackupStorageFields):
     def clean_dns01_provider(self):
         return _checked(panel_settings.dns01_provider, self.cleaned_data.get("dns01_provider"))
 
+    def clean_dns01_propagation_seconds(self):
+        return _checked(panel_settings.propagation_seconds, self.cleaned_data.get("dns01_propagation_seconds"))
+
+    def clean_dns01_rfc2136_server(self):
+        return _checked(panel_settings.dns_server, self.cleaned_data.get("dns01_rfc2136_server"))
+
+    def clean_dns01_rfc2136_port(self):
+        return _checked(panel_settings.port, self.cleaned_data.get("dns01_rfc2136_port"))
+
+    def clean_dns01_rfc2136_key_name(self):
+        return _checked(panel_settings.tsig_key_name, self.cleaned_data.get("dns01_rfc2136_key_name"))
+
+    def clean_dns01_rfc2136_algorithm(self):
+        return _checked(panel_settings.tsig_algorithm, self.cleaned_data.get("dns01_rfc2136_algorithm"))
+
+    def clean_new_dns01_rfc2136_secret(self):
+        return _checked(panel_settings.tsig_secret, self.cleaned_data.get("new_dns01_rfc2136_secret"))
+
     def clean_acme_directory_url(self):
         return _checked(panel_settings.acme_directory_url, self.cleaned_data.get("acme_directory_url"))
 
@@ -113,22 +133,30 @@ class PanelSettingsForm(BackupStorageFields):
     def clean_dns_resolvers(self):
         return _checked(panel_settings.dns_resolvers, self.cleaned_data.get("dns_resolvers"))
 
-    def clean_new_dns01_credentials(self):
-        return _checked(panel_settings.credentials, self.cleaned_data.get("new_dns01_credentials"))
-
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("new_dns01_credentials") and cleaned.get("clear_dns01_credentials"):
-            raise forms.ValidationError("Either enter new credentials or remove them, not both.")
+        if cleaned.get("new_dns01_rfc2136_secret") and cleaned.get("clear_dns01_rfc2136_secret"):
+            raise forms.ValidationError("Either enter a new TSIG secret or remove it, not both.")
+        if not self.errors:
+            # The preview settings together, as panel_settings.update checks them.
+            stored = PanelSettings.load()
+            together = {name: getattr(stored, name) or "" for name in panel_settings.PREVIEW_SETTINGS}
+            together.update({name: value for name, value in self.changes().items() if name in together})
+            together.update(panel_settings.preview_from_environment())
+            problems = panel_settings.preview_problems(together)
+            if problems and panel_settings.PREVIEW_SETTINGS & set(self.changes()):
+                for name, texts in problems.items():
+                    field = name if name in self.fields else f"new_{name}"
+                    self.add_error(field if field in self.fields else None, " ".join(texts))
         return cleaned
 
     def changes(self) -> dict:
         """What the operator changed, for apps.core.panel_settings.update (secrets only when typed)."""
         changes = {name: self.cleaned_data[name] for name in self.changed_data if name in panel_settings.BY_NAME}
-        if self.cleaned_data.get("clear_dns01_credentials"):
-            changes["dns01_credentials"] = ""
-        elif self.cleaned_data.get("new_dns01_credentials"):
-            changes["dns01_credentials"] = self.cleaned_data["new_dns01_credentials"]
+        if self.cleaned_data.get("clear_dns01_rfc2136_secret"):
+            changes["dns01_rfc2136_secret"] = ""
+        elif self.cleaned_data.get("new_dns01_rfc2136_secret"):
+            changes["dns01_rfc2136_secret"] = self.cleaned_data["new_dns01_rfc2136_secret"]
         changes.update(self.backup_storage_changes())
         return changes
 
@@ -141,8 +169,17 @@ class PanelSettingsAdmin(PanelModelAdmin):
     fieldsets = (
         ("Domains", {"fields": ("control_plane_domain", "preview_domain")}),
         (
-            "Wildcard certificate (DNS-01)",
-            {"fields": ("dns01_provider", "dns01_credentials_state", "new_dns01_credentials", "clear_dns01_credentials")},
+            "Preview domain: wildcard certificate (DNS-01)",
+            {
+                "fields": ("preview_state", "dns01_provider", "dns01_propagation_seconds", "dns01_rfc2136_server",
+                           "dns01_rfc2136_port", "dns01_rfc2136_key_name", "dns01_rfc2136_algorithm",
+                           "dns01_rfc2136_secret_state", "new_dns01_rfc2136_secret", "clear_dns01_rfc2136_secret"),
+                "description": "With a preview domain, new environments are reached at https://{id8}.<preview "
+                               "domain>, served with one certificate *.<preview domain> that certbot on each node "
+                               "gets by DNS-01. Provider rfc2136: dynamic updates to your authoritative DNS server, "
+                               "signed with a TSIG key. A PRESSLUFT_PREVIEW_DOMAIN or PRESSLUFT_DNS01_* "
+                               "environment variable wins over the value stored here (docs/preview-domain.md).",
+            },
         ),
         (
             "Backup storage (S3-compatible)",
@@ -168,7 +205,7 @@ class PanelSettingsAdmin(PanelModelAdmin):
         ),
         (None, {"fields": ("updated_at",)}),
     )
-    readonly_fields = ("dns01_credentials_state", "backup_storage_state", "backup_s3_keys_state", "acme_state",
+    readonly_fields = ("preview_state", "dns01_rfc2136_secret_state", "backup_storage_state", "backup_s3_keys_state", "acme_state",
                        "updated_at")
 
     def has_add_permission(self, request):
@@ -185,9 +222,27 @@ class PanelSettingsAdmin(PanelModelAdmin):
         panel_settings.update(form.changes())
         obj.refresh_from_db()
 
-    @admin.display(description="DNS-01 credentials")
-    def dns01_credentials_state(self, obj):
-        return "stored (encrypted)" if obj.dns01_credentials else "not set"
+    @admin.display(description="TSIG secret")
+    def dns01_rfc2136_secret_state(self, obj):
+        return "stored (encrypted)" if obj.dns01_rfc2136_secret else "not set"
+
+    @admin.display(description="In use")
+    def preview_state(self, obj):
+        from apps.domains import preview
+        from apps.jobs.errors import JobError
+
+        try:
+            config = preview.effective(obj)
+        except JobError as exc:
+            return f"Not usable: {exc.message}"
+        if not config.domain:
+            return "No preview domain: new environments get http://{id8}.<node address>.sslip.io."
+        text = (f"New environments get https://{{id8}}.{config.domain}, served with the certificate "
+                f"*.{config.domain} ({config.provider.name}: {config.provider.package} on the nodes).")
+        if config.from_environment:
+            text += " Set by environment variables (they win over this page): " + ", ".join(
+                f"PRESSLUFT_{name.upper()}" for name in config.from_environment) + "."
+        return text
 
     @admin.display(description="Backups")
     def backup_storage_state(self, obj):

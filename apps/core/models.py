@@ -38,8 +38,15 @@ class PanelSettings(models.Model):
         default="",
         help_text="Wildcard domain for preview URLs; empty means sslip.io from the node's IP.",
     )
-    dns01_provider = models.CharField(max_length=64, blank=True, default="")
-    dns01_credentials = EncryptedTextField(blank=True, default="")
+    # The preview domain's wildcard certificate by DNS-01 (apps/core/dns01.py: the
+    # providers and which of these fields each one uses).
+    dns01_provider = models.CharField("DNS-01 provider", max_length=64, blank=True, default="")
+    dns01_propagation_seconds = models.CharField("DNS propagation wait (s)", max_length=4, blank=True, default="")
+    dns01_rfc2136_server = models.CharField("RFC 2136 DNS server", max_length=253, blank=True, default="")
+    dns01_rfc2136_port = models.CharField("RFC 2136 port", max_length=5, blank=True, default="")
+    dns01_rfc2136_key_name = models.CharField("TSIG key name", max_length=253, blank=True, default="")
+    dns01_rfc2136_algorithm = models.CharField("TSIG algorithm", max_length=16, blank=True, default="")
+    dns01_rfc2136_secret = EncryptedTextField(blank=True, default="")
     # The installation's SSH key pair: nodes authorize the public half.
     ssh_private_key = EncryptedTextField(blank=True, default="", editable=False)
     ssh_public_key = models.TextField(blank=True, default="", editable=False)

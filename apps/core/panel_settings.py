@@ -23,13 +23,11 @@ from apps.core.models import PanelSettings
 # A DNS name of letters, digits and hyphens: these values end up in Nginx
 # configuration and certificate requests, so nothing else may get through.
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
-PROVIDER_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 S3_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 S3_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 # A key or secret is one printable word: it goes to restic's environment on the node.
 S3_KEY_RE = re.compile(r"^[\x21-\x7e]{1,256}$")
-MAX_CREDENTIALS = 10_000
 MAX_CA_BUNDLE = 100_000
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -53,18 +51,106 @@ def hostname(label: str) -> Callable[[str], str]:
     return check
 
 
-def dns01_provider(value: str) -> str:
-    value = (value or "").strip().lower()
-    if value and not PROVIDER_RE.match(value):
-        raise Invalid("The provider is a name such as rfc2136, cloudflare or route53.")
-    return value
+# --- the preview domain and its wildcard certificate (DNS-01; apps/core/dns01.py) -----
 
-
-def credentials(value: str) -> str:
+def preview_domain(value: str) -> str:
+    """A DNS name under which environments get {id8}.<domain>: IDNs to ASCII,
+    never a wildcard (the certificate is *.<domain>), an address, port or path."""
     value = (value or "").strip()
-    if len(value) > MAX_CREDENTIALS or "\x00" in value:
-        raise Invalid(f"Credentials are text of at most {MAX_CREDENTIALS} characters.")
+    if not value:
+        return value
+    from apps.core.errors import ApiError
+    from apps.domains.hostnames import normalize
+
+    try:
+        return normalize(value)
+    except ApiError as exc:
+        why = exc.details["fields"]["hostname"][0] if exc.details else exc.message
+        raise Invalid(f"The preview domain must be a DNS name such as preview.example.com: {why}.") from None
+
+
+def dns01_provider(value: str) -> str:
+    from apps.core import dns01
+
+    value = (value or "").strip().lower()
+    if value == dns01.NONE:
+        return ""
+    if value and value not in dns01.PROVIDERS:
+        raise Invalid(f"The DNS-01 provider is one of: {', '.join(dns01.CHOICES)}.")
     return value
+
+
+def dns_server(value: str) -> str:
+    """An IP address or a DNS name (the RFC 2136 server)."""
+    value = (value or "").strip().lower().rstrip(".")
+    if not value:
+        return value
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not HOSTNAME_RE.match(value):
+        raise Invalid("The DNS server is an IP address or a DNS name such as ns1.example.com.")
+    return value
+
+
+def port(value: str) -> str:
+    value = (value or "").strip()
+    if value and not (value.isascii() and value.isdigit() and 0 < int(value) < 65536):
+        raise Invalid("A port is a number from 1 to 65535.")
+    return str(int(value)) if value else value
+
+
+TSIG_KEY_NAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*$")
+TSIG_ALGORITHMS = ("HMAC-MD5", "HMAC-SHA1", "HMAC-SHA224", "HMAC-SHA256", "HMAC-SHA384", "HMAC-SHA512")
+BASE64_RE = re.compile(r"^[A-Za-z0-9+/]{4,}={0,2}$")
+
+
+def tsig_key_name(value: str) -> str:
+    value = (value or "").strip().rstrip(".")
+    if value and not TSIG_KEY_NAME_RE.match(value):
+        raise Invalid("The TSIG key name is a DNS name such as certbot-key or acme.example.com.")
+    return value
+
+
+def tsig_algorithm(value: str) -> str:
+    # certbot's plugin reads the name in upper case only (lower case falls back to HMAC-MD5).
+    value = (value or "").strip().upper().rstrip(".")
+    if value and value not in TSIG_ALGORITHMS:
+        raise Invalid(f"The TSIG algorithm is one of {', '.join(TSIG_ALGORITHMS)}.")
+    return value
+
+
+def tsig_secret(value: str) -> str:
+    value = (value or "").strip()
+    if value and not (len(value) <= 1024 and BASE64_RE.match(value) and len(value) % 4 == 0):
+        raise Invalid("The TSIG secret is the key's base64 text (as in the DNS server's key file).")
+    return value
+
+
+def propagation_seconds(value: str) -> str:
+    value = (value or "").strip()
+    if value and not (value.isascii() and value.isdigit() and int(value) <= 3600):
+        raise Invalid("The propagation wait is a number of seconds from 0 to 3600.")
+    return str(int(value)) if value else value
+
+
+def preview_problems(values: dict) -> dict[str, list[str]]:
+    """The preview settings taken together (what is stored, the change, the
+    environment variables that win): a preview domain needs a DNS-01
+    provider, and a provider all its required credentials."""
+    from apps.core import dns01
+
+    problems: dict[str, list[str]] = {}
+    provider = dns01.PROVIDERS.get(values.get("dns01_provider") or "")
+    if values.get("preview_domain") and provider is None:
+        problems["dns01_provider"] = ["A preview domain needs a DNS-01 provider for its wildcard certificate "
+                                      f"({', '.join(dns01.PROVIDERS)})."]
+    if provider is not None:
+        for credential in provider.credentials:
+            if credential.required and not values.get(credential.setting):
+                problems[credential.setting] = [f"The {provider.name} provider needs this."]
+    return problems
 
 
 def s3_endpoint(value: str) -> str:
@@ -206,13 +292,22 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("control_plane_domain", hostname("The control plane domain"),
             "The panel's own host name; the panel answers requests for it.", max_length=253),
-    Setting("preview_domain", hostname("The preview domain"),
-            "Wildcard domain for new environments' preview URLs ({id8}.<domain>); empty: sslip.io from the "
-            "node's address.", max_length=253),
-    Setting("dns01_provider", dns01_provider, "certbot DNS plugin for the wildcard preview certificate "
-            "(e.g. rfc2136).", max_length=64),
-    Setting("dns01_credentials", credentials, "The DNS plugin's credentials (its ini file's content).",
-            secret=True, max_length=MAX_CREDENTIALS),
+    # The preview domain and its wildcard certificate (docs/preview-domain.md); PRESSLUFT_<NAME> wins.
+    Setting("preview_domain", preview_domain,
+            "Domain for new environments' preview URLs (https://{id8}.<domain>, one wildcard certificate "
+            "*.<domain> by DNS-01); empty: http://{id8}.<node address>.sslip.io.", max_length=253),
+    Setting("dns01_provider", dns01_provider, "How the wildcard certificate is proved (certbot DNS plugin): "
+            "none or rfc2136.", max_length=64),
+    Setting("dns01_propagation_seconds", propagation_seconds, "Seconds certbot waits after the DNS update "
+            "before the ACME server checks; empty: the plugin's default.", max_length=4),
+    Setting("dns01_rfc2136_server", dns_server, "RFC 2136: the authoritative DNS server taking the updates "
+            "(address or name).", max_length=253),
+    Setting("dns01_rfc2136_port", port, "RFC 2136: its port; empty: 53.", max_length=5),
+    Setting("dns01_rfc2136_key_name", tsig_key_name, "RFC 2136: the TSIG key's name.", max_length=253),
+    Setting("dns01_rfc2136_algorithm", tsig_algorithm, "RFC 2136: the TSIG algorithm; empty: HMAC-SHA512.",
+            max_length=16),
+    Setting("dns01_rfc2136_secret", tsig_secret, "RFC 2136: the TSIG key's secret (base64).", secret=True,
+            max_length=1024),
     Setting("backup_s3_endpoint", s3_endpoint, "S3-compatible endpoint of the backup storage."),
     Setting("backup_s3_region", s3_region, "Its region.", max_length=64),
     Setting("backup_s3_bucket", s3_bucket, "Its bucket.", max_length=63),
@@ -234,6 +329,16 @@ SETTINGS: tuple[Setting, ...] = (
             "PRESSLUFT_DNS_RESOLVERS wins."),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
+PREVIEW_SETTINGS = {setting.name for setting in SETTINGS
+                    if setting.name == "preview_domain" or setting.name.startswith("dns01_")}
+
+
+def preview_from_environment() -> dict[str, str]:
+    """PRESSLUFT_PREVIEW_DOMAIN and PRESSLUFT_DNS01_*: each wins over the stored setting of its name."""
+    from django.conf import settings
+
+    return {name: value for name, value in settings.PREVIEW_FROM_ENVIRONMENT.items()
+            if name in PREVIEW_SETTINGS and value}
 
 
 def current() -> dict:
@@ -279,10 +384,21 @@ def update(changes: dict) -> list[str]:
         PanelSettings.load()
         row = PanelSettings.objects.select_for_update().get(pk=1)
         changed = [name for name, value in cleaned.items() if (getattr(row, name) or "") != value]
+        together = {setting.name: getattr(row, setting.name) or "" for setting in SETTINGS}
+        together.update(cleaned)
+        together.update(preview_from_environment())
+        problems = preview_problems(together)
+        if problems and PREVIEW_SETTINGS & set(cleaned):
+            raise ApiError("bad_request", "Some settings were refused.", {"fields": problems})
         for name in changed:
             setattr(row, name, cleaned[name])
         if changed:
             row.save()
+        if PREVIEW_SETTINGS & set(changed):
+            from apps.domains import preview
+
+            # The wildcard certificate (and the credentials renewals use) on every node, now.
+            preview.settings_changed()
     if "control_plane_domain" in changed:
         from pressluft.allowed_hosts import control_plane_domain
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from apps.domains import dns_check, node_ops, services
+from apps.domains import dns_check, node_ops, preview, services
 from apps.domains.choices import TlsStatus
 from apps.domains.models import Domain
 from apps.domains.node_ops import DomainState
@@ -143,3 +143,21 @@ def domain_primary(ctx):
     environment = Environment.objects.select_related("node", "site").get(pk=domain.environment_id)
     with ctx.step(f"make {domain.hostname} the primary domain"):
         ctx.result = _apply(ctx, environment, make_primary=domain)
+
+
+@job_handler("preview_cert_issue", timeout_seconds=preview.TIMEOUT + 300)
+def preview_cert_issue(ctx):
+    """Node scope: the preview domain's wildcard certificate on this node by
+    DNS-01, and the credentials file its renewals use brought up to date.
+    Queued for every active node when the preview settings change; the jobs
+    that set up an environment ask for the same before its server block."""
+    node = ctx.job.node
+    config = preview.effective()
+    if not config.domain or config.provider is None:
+        ctx.log("no preview domain is configured (any more): nothing to do")
+        return
+    with ctx.step(f"wildcard certificate *.{config.domain} on {node.name} ({config.provider.name})"):
+        result = preview.ensure_certificate(node, config.domain, ctx=ctx)
+    ctx.result = {"domain": config.domain, "certificate_name": result.get("certificate_name"),
+                  "issued": bool(result.get("issued")), "not_after": result.get("not_after")}
+    ctx.log(f"*.{config.domain} on {node.name} valid until {result.get('not_after')}")

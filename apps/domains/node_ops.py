@@ -60,7 +60,7 @@ def render_vhost(environment, domains: list[DomainState]) -> str:
         context = environment_node_ops.config_context(environment)
         context.update(hostnames=[primary.hostname], url=url,
                        ssl_certificate=f"{LIVE}/{primary.hostname}/fullchain.pem",
-                       ssl_certificate_key=f"{LIVE}/{primary.hostname}/privkey.pem")
+                       ssl_certificate_key=f"{LIVE}/{primary.hostname}/privkey.pem", http_redirect=False)
         primary_block = render_environment_template("nginx-vhost.conf.tmpl", context)
     rows = [{"hostname": domain.hostname, "is_primary": domain.is_primary, "http_target": url,
              "certificate": f"{LIVE}/{domain.hostname}/fullchain.pem" if domain.certified else "",

@@ -7,7 +7,6 @@ from datetime import timezone as dt_timezone
 from django.conf import settings
 from django.utils import timezone
 
-from apps.core.models import PanelSettings
 
 
 def system_name(environment) -> str:
@@ -39,8 +38,15 @@ def domains_vhost_path(environment) -> str:
 
 def preview_url(environment, node) -> str:
     """SPEC: https://{8 hex}.{preview_domain} with a preview domain, else sslip.io from the node's IP."""
+    from apps.core.errors import ApiError
+    from apps.domains import preview
+    from apps.jobs.errors import JobError
+
     short = environment.id.hex[:8]
-    preview_domain = PanelSettings.load().preview_domain
+    try:
+        preview_domain = preview.preview_domain()  # the Panel setting, or PRESSLUFT_PREVIEW_DOMAIN
+    except JobError as exc:
+        raise ApiError("conflict", f"No preview URL can be given: {exc.message}") from None
     if preview_domain:
         return f"https://{short}.{preview_domain}"
     return f"http://{short}.{node.public_ipv4.replace('.', '-')}.sslip.io"

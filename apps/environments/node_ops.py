@@ -82,7 +82,20 @@ def config_context(environment) -> dict:
         # The staging must-use plugin's outgoing-request policy (docs/staging-holds.md).
         "outgoing_allowed_hosts": ",".join(environment.outgoing_allowed_hosts or []),
         "extra_payment_hosts": ",".join(settings.STAGING_EXTRA_PAYMENT_HOSTS),
+        **preview_tls(environment),
     }
+
+
+def preview_tls(environment) -> dict:
+    """An https preview URL is served with the preview domain's wildcard
+    certificate, and its port 80 answers 301 to it (docs/preview-domain.md)."""
+    parts = urlsplit(environment.preview_url)
+    if parts.scheme != "https":
+        return {"ssl_certificate": "", "ssl_certificate_key": "", "http_redirect": False}
+    from apps.domains import preview
+
+    certificate, key = preview.certificate_paths(preview.domain_of(parts.hostname))
+    return {"ssl_certificate": certificate, "ssl_certificate_key": key, "http_redirect": True}
 
 
 def render_configs(environment) -> dict:
@@ -94,7 +107,17 @@ def render_configs(environment) -> dict:
     }
 
 
+def ensure_preview_certificate(environment, ctx) -> None:
+    """An https preview URL needs the preview domain's wildcard certificate on
+    the node before its server block can be installed (apps/domains/preview.py)."""
+    if ctx is not None and urlsplit(environment.preview_url).scheme == "https":
+        from apps.domains import preview
+
+        preview.ensure_for_environment(environment, ctx)
+
+
 def setup(environment, *, release: str, install: dict | None, ctx=None) -> dict:
+    ensure_preview_certificate(environment, ctx)
     params = dict(
         _base(environment),
         release=release,
@@ -111,6 +134,7 @@ def setup(environment, *, release: str, install: dict | None, ctx=None) -> dict:
 
 def clone(environment, source, *, release: str, wp_options: dict | None = None, ctx=None) -> dict:
     """Make ``environment`` a full copy of ``source`` (same node): code, uploads, database, URLs rewritten."""
+    ensure_preview_certificate(environment, ctx)
     params = dict(
         _base(environment),
         release=release,
@@ -198,7 +222,14 @@ def http_get(environment, path: str = "/", *, max_body: int = 2 * 1024 * 1024) -
     parts = urlsplit(environment.preview_url)
     ip = environment.node.public_ipv4
     if parts.scheme == "https":
-        connection = _NodeHTTPSConnection(ip, parts.hostname, timeout=HEALTH_TIMEOUT, context=ssl.create_default_context())
+        # The node is asked by its address for the preview host: whether the site
+        # answers is the question, not who issued the wildcard certificate (a
+        # private ACME server's root is not the panel's to trust; node health
+        # reports each certificate's expiry).
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        connection = _NodeHTTPSConnection(ip, parts.hostname, timeout=HEALTH_TIMEOUT, context=context)
     else:
         connection = http.client.HTTPConnection(ip, 80, timeout=HEALTH_TIMEOUT)
     try:

@@ -67,6 +67,9 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "certificate_failed": JobErrorCode(False, "The ACME server gave no certificate (HTTP-01 challenge refused, rate limit, "
                                               "unreachable server); the domain stays attached without TLS."),
     "domain_exists": JobErrorCode(False, "The hostname is attached to another environment already."),
+    "preview_settings_invalid": JobErrorCode(False, "The preview domain's settings cannot be used (a PRESSLUFT_PREVIEW_DOMAIN "
+                                                    "or PRESSLUFT_DNS01_* variable refused by its check, or a "
+                                                    "provider without its credentials); nothing was written."),
     "backup_not_restorable": JobErrorCode(False, "The backup is no longer completed (expired, failed) or its record is "
                                                  "gone or incomplete; nothing was changed."),
     "backup_checksum_mismatch": JobErrorCode(False, "What the backup storage gave back does not match the checksum the "

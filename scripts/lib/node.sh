@@ -6,7 +6,7 @@ NODE_TEST_PACKAGES=(
   php8.2-fpm php8.2-cli php8.2-mysql php8.2-redis php8.2-xml php8.2-mbstring php8.2-curl
   php8.2-zip php8.2-gd php8.2-intl
   mariadb-server mariadb-client redis-server rsync git openssh-client
-  fail2ban nftables certbot restic
+  fail2ban nftables certbot python3-certbot-dns-rfc2136 restic
   wordpress wordpress-theme-twentytwentythree
 )
 

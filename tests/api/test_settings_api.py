@@ -11,52 +11,65 @@ from apps.audit.models import AuditEntry
 from apps.core import panel_settings
 from apps.core.models import PanelSettings
 
-SECRET = "tsig-secret-value-s3cr3t"
+SECRET = "dHNpZy1zZWNyZXQtdmFsdWUtczNjcjN0"  # base64, as a TSIG secret is
+RFC2136 = {"dns01_rfc2136_server": "192.0.2.53", "dns01_rfc2136_key_name": "acme-key"}
 
 
 def test_settings_answer_every_setting_and_never_a_secret(api_client, db):
     row = PanelSettings.load()
-    row.dns01_credentials = SECRET
+    row.dns01_rfc2136_secret = SECRET
     row.save()
     body = api_client.get("/api/settings").json()
     plain = [s.name for s in panel_settings.SETTINGS if not s.secret]
     secret = [s.name for s in panel_settings.SETTINGS if s.secret]
     assert set(body) == set(plain) | {f"{name}_set" for name in secret} | {"backups_enabled", "updated_at"}
-    assert body["dns01_credentials_set"] is True and body["backup_s3_access_key_id_set"] is False
+    assert body["dns01_rfc2136_secret_set"] is True and body["backup_s3_access_key_id_set"] is False
     assert SECRET not in str(body)
 
 
 def test_patch_checks_stores_and_audits_names_only(api_client, db):
     response = api_client.patch("/api/settings", {
         "control_plane_domain": "Panel.Example.COM.", "preview_domain": "preview.example.test",
-        "dns01_provider": "rfc2136", "dns01_credentials": SECRET,
+        "dns01_provider": "rfc2136", "dns01_rfc2136_secret": SECRET, **RFC2136,
     }, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["control_plane_domain"] == "panel.example.com"
-    assert body["preview_domain"] == "preview.example.test" and body["dns01_credentials_set"] is True
+    assert body["preview_domain"] == "preview.example.test" and body["dns01_rfc2136_secret_set"] is True
     assert SECRET not in response.content.decode()
     row = PanelSettings.load()
-    assert row.dns01_credentials == SECRET
+    assert row.dns01_rfc2136_secret == SECRET
     with connection.cursor() as cursor:
-        cursor.execute("SELECT dns01_credentials FROM core_panelsettings")
-        assert "s3cr3t" not in cursor.fetchone()[0]
+        cursor.execute("SELECT dns01_rfc2136_secret FROM core_panelsettings")
+        assert SECRET not in cursor.fetchone()[0]
     entry = AuditEntry.objects.get(action="panelsettings.update")
     assert entry.result == "succeeded"
-    assert sorted(entry.details["changed"]) == ["control_plane_domain", "dns01_credentials", "dns01_provider",
-                                                "preview_domain"]
-    assert "s3cr3t" not in str(entry.details)
+    assert sorted(entry.details["changed"]) == ["control_plane_domain", "dns01_provider", "dns01_rfc2136_key_name",
+                                                "dns01_rfc2136_secret", "dns01_rfc2136_server", "preview_domain"]
+    assert SECRET not in str(entry.details)
 
-    # Fields left out stay; an empty string clears.
-    response = api_client.patch("/api/settings", {"dns01_credentials": ""}, format="json")
-    assert response.json()["dns01_credentials_set"] is False
-    assert response.json()["preview_domain"] == "preview.example.test"
+    # Fields left out stay; an empty string clears (the preview domain first: it needs the secret).
+    response = api_client.patch("/api/settings", {"preview_domain": "", "dns01_provider": "none",
+                                                  "dns01_rfc2136_secret": ""}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["dns01_rfc2136_secret_set"] is False
+    assert response.json()["dns01_rfc2136_server"] == "192.0.2.53"
 
 
 @pytest.mark.parametrize("body, field", [
     ({"preview_domain": "bad host; rm -rf /"}, "preview_domain"),
     ({"control_plane_domain": "*.example.com"}, "control_plane_domain"),
     ({"dns01_provider": "Not A Provider!"}, "dns01_provider"),
+    ({"dns01_provider": "cloudflare"}, "dns01_provider"),
+    ({"preview_domain": "*.preview.example.com"}, "preview_domain"),
+    ({"preview_domain": "203.0.113.7"}, "preview_domain"),
+    ({"preview_domain": "preview.example.com:8443"}, "preview_domain"),
+    ({"dns01_rfc2136_port": "70000"}, "dns01_rfc2136_port"),
+    ({"dns01_rfc2136_server": "ns1.example.com; rm -rf /"}, "dns01_rfc2136_server"),
+    ({"dns01_rfc2136_algorithm": "HMAC-SHA257"}, "dns01_rfc2136_algorithm"),
+    ({"dns01_rfc2136_secret": "not base64\nkey = x"}, "dns01_rfc2136_secret"),
+    ({"dns01_rfc2136_key_name": "key name"}, "dns01_rfc2136_key_name"),
+    ({"dns01_propagation_seconds": "-1"}, "dns01_propagation_seconds"),
     ({"backup_s3_endpoint": "https://key:secret@s3.example.com"}, "backup_s3_endpoint"),
     ({"backup_s3_bucket": "A"}, "backup_s3_bucket"),
     ({"backup_s3_prefix": "../up"}, "backup_s3_prefix"),
@@ -218,3 +231,59 @@ def test_environment_variables_win_over_the_stored_acme_settings_field_by_field(
     with pytest.raises(JobError) as caught:
         acme_config.effective()
     assert caught.value.code == "acme_settings_invalid"
+
+
+# --- the preview domain and its wildcard certificate (DNS-01) ---------------------------
+
+def test_preview_domain_is_stored_in_ascii_and_needs_its_provider_and_credentials(api_client, db):
+    # Each refusal: 400 {code, message}, the fields named, nothing stored.
+    for body, field in (
+        ({"preview_domain": "preview.example.com"}, "dns01_provider"),
+        ({"preview_domain": "preview.example.com", "dns01_provider": "rfc2136"}, "dns01_rfc2136_secret"),
+        ({"dns01_provider": "rfc2136", "dns01_rfc2136_server": "192.0.2.53"}, "dns01_rfc2136_key_name"),
+    ):
+        response = api_client.patch("/api/settings", body, format="json")
+        assert response.status_code == 400, response.content
+        answer = response.json()
+        assert answer["code"] == "bad_request" and answer["message"]
+        assert field in answer["details"]["fields"]
+        row = PanelSettings.load()
+        assert (row.preview_domain, row.dns01_provider, row.dns01_rfc2136_server) == ("", "", "")
+
+    response = api_client.patch("/api/settings", {
+        "preview_domain": "Vorschau.Bücher.Example.", "dns01_provider": "RFC2136", "dns01_rfc2136_secret": SECRET,
+        "dns01_rfc2136_port": "053", "dns01_rfc2136_algorithm": "hmac-sha256", **RFC2136}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["preview_domain"] == "vorschau.xn--bcher-kva.example"
+    assert (body["dns01_provider"], body["dns01_rfc2136_port"], body["dns01_rfc2136_algorithm"]) == (
+        "rfc2136", "53", "HMAC-SHA256")
+    assert SECRET not in response.content.decode()
+
+    # With a preview domain the credentials cannot be taken away.
+    response = api_client.patch("/api/settings", {"dns01_rfc2136_secret": ""}, format="json")
+    assert response.status_code == 400
+    assert "dns01_rfc2136_secret" in response.json()["details"]["fields"]
+    assert PanelSettings.load().dns01_rfc2136_secret == SECRET
+
+
+def test_preview_environment_variables_win_field_by_field(api_client, db, settings):
+    from apps.domains import preview
+    from apps.jobs.errors import JobError
+
+    assert api_client.patch("/api/settings", {"preview_domain": "stored.example.com", "dns01_provider": "rfc2136",
+                                              "dns01_rfc2136_secret": SECRET, **RFC2136},
+                            format="json").status_code == 200
+    settings.PREVIEW_FROM_ENVIRONMENT = {"preview_domain": "env.example.com", "dns01_rfc2136_port": "5353"}
+    config = preview.effective()
+    assert config.domain == "env.example.com"
+    assert config.credentials == {"dns_rfc2136_server": "192.0.2.53", "dns_rfc2136_port": "5353",
+                                  "dns_rfc2136_name": "acme-key", "dns_rfc2136_algorithm": "HMAC-SHA512",
+                                  "dns_rfc2136_secret": SECRET}
+    assert config.from_environment == ("dns01_rfc2136_port", "preview_domain")
+    assert api_client.get("/api/settings").json()["preview_domain"] == "stored.example.com"
+
+    settings.PREVIEW_FROM_ENVIRONMENT = {"preview_domain": "*.env.example.com"}
+    with pytest.raises(JobError) as caught:
+        preview.effective()
+    assert caught.value.code == "preview_settings_invalid"

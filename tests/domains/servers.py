@@ -144,3 +144,84 @@ def start_pebble(work: Path, dns_server: str):
         stop(process)
         raise
     return Pebble(directory, str(work / "ca.pem"), f"https://127.0.0.1:{management_port}"), process
+
+
+# --- DNS-01: an authoritative server taking RFC 2136 updates ------------------------------
+
+PREVIEW_ZONE = "preview.test"  # the preview domains of the tests are <tag>.preview.test
+
+
+class Knot:
+    """knotd authoritative for one zone on 127.0.0.1, accepting dynamic
+    updates (RFC 2136) signed with its TSIG key (hmac-sha256)."""
+
+    def __init__(self, zone: str, port: int, key_name: str, secret: str):
+        self.zone = zone
+        self.address = f"127.0.0.1:{port}"
+        self.port = port
+        self.key_name = key_name
+        self.secret = secret
+
+
+def start_knot(work: Path, zone: str):
+    """knotd of its own (own config, storage, socket): (Knot, process)."""
+    import base64
+    import os
+
+    if shutil.which("knotd") is None:
+        raise RuntimeError("knotd is missing: scripts/test installs it (Debian packages knot, knot-dnsutils)")
+    port = _free_dns_port()
+    key_name, secret = "pressluft-test-key", base64.b64encode(os.urandom(32)).decode()
+    (work / f"{zone}.zone").write_text(
+        f"$ORIGIN {zone}.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n"
+        "* A 127.0.0.1\n")
+    (work / "knot.conf").write_text(f"""server:
+    rundir: "{work}"
+    pidfile: "{work}/knot.pid"
+    listen: 127.0.0.1@{port}
+control:
+    listen: "{work}/knot.sock"
+database:
+    storage: "{work}"
+log:
+  - target: "{work}/knot.log"
+    any: info
+key:
+  - id: {key_name}
+    algorithm: hmac-sha256
+    secret: {secret}
+acl:
+  - id: update-acl
+    key: {key_name}
+    action: update
+template:
+  - id: default
+    storage: "{work}"
+zone:
+  - domain: {zone}
+    file: "{work}/{zone}.zone"
+    acl: update-acl
+""")
+    log = work / "knotd.out"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(["knotd", "-c", str(work / "knot.conf")], stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+
+    def answers():
+        import dns.nameserver
+        import dns.resolver
+
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [dns.nameserver.Do53Nameserver("127.0.0.1", port)]
+        resolver.lifetime = 1
+        try:
+            return bool(resolver.resolve(zone, "SOA"))
+        except Exception:
+            return False
+
+    try:
+        _wait(answers, process, log, "knotd")
+    except BaseException:
+        stop(process)
+        raise
+    return Knot(zone, port, key_name, secret), process

@@ -69,6 +69,26 @@ def _tail(text: str, lines: int = 4) -> str:
     return clean_text(" | ".join((text or "").strip().splitlines()[-lines:]), 600)
 
 
+# certbot runs one at a time on a machine (its lock): another job's, the
+# renewal schedule's. Waited for rather than failed on.
+CERTBOT_BUSY = "Another instance of Certbot is already running"
+BUSY_WAIT_SECONDS = 180
+
+
+def run_certbot(argv: list[str], timeout: float = CERTBOT_TIMEOUT) -> subprocess.CompletedProcess:
+    """certbot with ``argv``, waiting while another certbot holds its lock.
+    Raises subprocess.TimeoutExpired; NodeError (retryable) when the lock stays taken."""
+    deadline = time.monotonic() + BUSY_WAIT_SECONDS
+    while True:
+        done = run(argv, check=False, env=certbot_env(), timeout=timeout)
+        if done.returncode == 0 or CERTBOT_BUSY not in (done.stderr or "") + (done.stdout or ""):
+            return done
+        if time.monotonic() > deadline:
+            raise NodeError("certificate_failed", f"another certbot kept running here for {BUSY_WAIT_SECONDS} s",
+                            retryable=True)
+        time.sleep(0.5)
+
+
 def issue(hostname: str, acme: dict) -> None:
     """A certificate for ``hostname`` from the ACME server, proved by a file
     under WEBROOT that Nginx serves on port 80. Raises NodeError on refusal."""
@@ -80,7 +100,7 @@ def issue(hostname: str, acme: dict) -> None:
     ]
     argv += ["-m", acme["email"]] if acme.get("email") else ["--register-unsafely-without-email"]
     try:
-        done = run(argv, check=False, env=certbot_env(), timeout=CERTBOT_TIMEOUT)
+        done = run_certbot(argv)
     except subprocess.TimeoutExpired:
         raise NodeError("certificate_failed", f"certbot did not finish within {CERTBOT_TIMEOUT} s for {hostname}",
                         retryable=True) from None
@@ -93,7 +113,10 @@ def delete(hostname: str) -> bool:
     check_hostname(hostname)
     if not (RENEWAL / f"{hostname}.conf").exists() and not (LIVE / hostname).exists():
         return False
-    run(["certbot", "delete", "--non-interactive", "--cert-name", hostname], env=certbot_env(), timeout=120)
+    done = run_certbot(["certbot", "delete", "--non-interactive", "--cert-name", hostname], timeout=120)
+    if done.returncode != 0:
+        raise NodeError("remote_step_failed", f"certbot could not delete the certificate of {hostname}: "
+                                              + _tail(done.stderr or done.stdout))
     return True
 
 

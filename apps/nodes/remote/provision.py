@@ -40,6 +40,8 @@ PACKAGES = [
     f"php{PHP}-mbstring", f"php{PHP}-curl", f"php{PHP}-zip", f"php{PHP}-gd", f"php{PHP}-intl",
     "mariadb-server", "mariadb-client", "redis-server",
     "fail2ban", "nftables", "certbot", "rsync",
+    # the preview domain's wildcard certificate by DNS-01 (RFC 2136 dynamic updates)
+    "python3-certbot-dns-rfc2136",
     # git deploys (ssh for repositories reached with a deploy key)
     "git", "openssh-client",
     # backups: deduplicated, encrypted repositories in S3-compatible storage
