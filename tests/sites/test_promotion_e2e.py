@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.environments import naming, promotion
+from apps.environments import naming, node_ops, promotion
 from apps.environments.models import Environment
 from apps.jobs import runner
 from apps.jobs.errors import JobError
@@ -240,7 +240,22 @@ def test_a_link_planted_in_the_staging_release_is_refused_and_nothing_changes(ap
         assert releases == [old_release.split("/")[1]]
     finally:
         escape.unlink()
-    # Without it, the promotion goes through.
+
+    # Phase by phase as a retried job runs them (each phase twice), then the swap back on its own.
+    sql(naming.system_name(staging), "UPDATE wp_options SET option_value='Phase Probe' WHERE option_name='blogname'")
+    old_release, before = current(production), dumps(prod_db)
+    release = naming.new_release_name()
+    for phase in ("prepare", "prepare", "switch", "switch"):
+        node_ops.promotion_phase(staging, production, phase, release=release)
+    assert current(production) == f"releases/{release}"
+    assert option(prod_db, "blogname") == "Phase Probe"
+    assert node_ops.promotion_phase(staging, production, "revert")["reverted"] == ["tables", "release"]
+    assert node_ops.promotion_phase(staging, production, "revert")["reverted"] == []
+    assert current(production) == old_release and dumps(prod_db) == before
+    no_leftovers(production)
+    assert not (Path(naming.root(production)) / "releases" / release).exists()
+
+    # Without the link, the promotion goes through.
     promotion.promote(staging, production, release=naming.new_release_name())
     no_leftovers(production)
     assert Job.objects.filter(job_type="env_promote").count() == 0  # the mechanics need no job of their own
