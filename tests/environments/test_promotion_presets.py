@@ -10,7 +10,7 @@ TABLES = ["wp_options", "wp_posts", "wp_postmeta", "wp_comments", "wp_commentmet
           "wp_term_relationships", "wp_termmeta", "wp_users", "wp_usermeta", "wp_woocommerce_order_items",
           "wp_woocommerce_order_itemmeta", "wp_woocommerce_orders", "wp_wc_customer_lookup", "wp_wc_order_stats",
           "wp_wc_orders", "wp_wc_orders_meta", "wp_wc_order_addresses", "wp_wc_order_operational_data",
-          "wp_shop_settings", "other_posts", "wp_postsx"]
+          "wp_actionscheduler_actions", "wp_actionscheduler_logs", "wp_shop_settings", "other_posts", "wp_postsx"]
 CONTENT = ["wp_commentmeta", "wp_comments", "wp_postmeta", "wp_posts", "wp_term_relationships", "wp_term_taxonomy",
            "wp_terms"]
 
@@ -23,8 +23,9 @@ def test_content_protect_keeps_the_content_tables_with_the_prefix_only():
     assert promotion_presets.protected_tables(TABLES, "content-protect", "wp_") == CONTENT
 
 
-def test_commerce_protect_adds_orders_customers_and_every_hpos_table():
+def test_commerce_protect_adds_orders_customers_every_hpos_table_and_the_action_scheduler():
     assert promotion_presets.protected_tables(TABLES, "commerce-protect", "wp_") == sorted(CONTENT + [
+        "wp_actionscheduler_actions", "wp_actionscheduler_logs",
         "wp_wc_customer_lookup", "wp_wc_order_addresses", "wp_wc_order_operational_data", "wp_wc_order_stats",
         "wp_wc_orders", "wp_wc_orders_meta", "wp_woocommerce_order_itemmeta", "wp_woocommerce_order_items",
         "wp_woocommerce_orders"])

@@ -76,7 +76,9 @@ from nodelib import NodeError, info, main, run, step, write_file
 
 STATE_ROOT = Path("/var/lib/pressluft/promote")
 # Options that describe the environment, not its content: production keeps its own.
-KEEP_OPTIONS = ("blog_public", "pressluft_held_mail")
+# ``cron``: the copy's schedule was held back (and maybe run once by an operator,
+# docs/staging-holds.md); production's events stay as production has them.
+KEEP_OPTIONS = ("blog_public", "cron", "pressluft_held_mail")
 TABLE_NAME = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
 SHOWN = 200
 CHUNK = 1024 * 1024
@@ -333,14 +335,18 @@ def _url_forms(url: str) -> list[bytes]:
     return [form.encode() for form in forms if form]
 
 
-def table_fingerprint(database: str, table: str, url: str) -> tuple[int, str]:
+def table_fingerprint(database: str, table: str, url: str, prefix: str) -> tuple[int, str]:
     """Rows and a hash of ``table``'s structure and rows, ordered by its primary
     key and read as a stream (a large table never sits in memory). The
     environment's URL (plain, JSON-escaped) and host become one placeholder
     and serialized string lengths are left out, so a table of the source and
     the same table of the target compare equal when the URL rewrite is all
-    that separates them."""
+    that separates them. In the options table, the rows production keeps
+    (KEEP_OPTIONS) are left out: a promotion never changes them."""
     forms = _url_forms(url)
+    where = ""
+    if table == f"{prefix}options":
+        where = " WHERE option_name NOT IN (" + ", ".join(f"'{name}'" for name in KEEP_OPTIONS) + ")"
     create = sql(f"SHOW CREATE TABLE `{database}`.`{table}`;").split("\t", 1)[-1]
     create = re.sub(r" AUTO_INCREMENT=\d+", "", create)
     digest = hashlib.sha256(create.encode())
@@ -350,7 +356,7 @@ def table_fingerprint(database: str, table: str, url: str) -> tuple[int, str]:
                   f"'{database}' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION;").split()
     order = ", ".join(f"`{c}`" for c in (keys or columns) if TABLE_NAME.match(c)) or "1"
     reader = subprocess.Popen(["mariadb", "--batch", "--skip-column-names", "--quick", "-e",
-                               f"SELECT * FROM `{database}`.`{table}` ORDER BY {order};"],
+                               f"SELECT * FROM `{database}`.`{table}`{where} ORDER BY {order};"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
     rows = 0
     for line in reader.stdout:
@@ -378,9 +384,11 @@ def plan(promotion: Promotion) -> dict:
             entry = {"table": table, "action": action, "source_rows": None, "target_rows": None, "identical": None}
             source_print = target_print = None
             if table in source_tables:
-                entry["source_rows"], source_print = table_fingerprint(promotion.source, table, promotion.source_url)
+                entry["source_rows"], source_print = table_fingerprint(promotion.source, table, promotion.source_url,
+                                                                         promotion.prefix)
             if table in target_tables:
-                entry["target_rows"], target_print = table_fingerprint(promotion.target, table, promotion.target_url)
+                entry["target_rows"], target_print = table_fingerprint(promotion.target, table, promotion.target_url,
+                                                                         promotion.prefix)
             if source_print and target_print:
                 entry["identical"] = source_print == target_print
             rows.append(entry)
@@ -396,7 +404,8 @@ def plan(promotion: Promotion) -> dict:
     code = code_changes(source_release, safe_fs.check_release(promotion.target_root, live))
     info("code: {added} added, {changed} changed, {removed} removed".format(**code["counts"]))
     return {"preset": promotion.preset, "prefix": promotion.prefix, "tables": rows, "changed_tables": changes,
-            "protected_tables": classes["protected"], "kept_target_only": classes["target_only"], "code": code}
+            "protected_tables": classes["protected"], "kept_target_only": classes["target_only"],
+            "kept_options": list(KEEP_OPTIONS), "code": code}
 
 
 # --- prepare / switch / finish / revert ------------------------------------------------------------

@@ -12,7 +12,9 @@ same way.
   tables, and every table whose name (after the prefix) starts with
   ``wc_order`` — the HPOS tables ``wc_orders``, ``wc_orders_meta``,
   ``wc_order_addresses``, ``wc_order_operational_data`` and the order lookup
-  tables — wherever they are present.
+  tables — and ``actionscheduler_*`` (the Action Scheduler's queue: staging
+  holds its payments and renewals back, production must keep its own),
+  wherever they are present.
 
 ``wp-content/uploads`` is never written by a promotion under any preset (it is
 a link into the environment's own ``shared/``).
@@ -25,8 +27,10 @@ import re
 CONTENT_TABLES = ("posts", "postmeta", "terms", "term_taxonomy", "term_relationships", "comments", "commentmeta")
 COMMERCE_TABLES = ("woocommerce_orders", "woocommerce_order_items", "woocommerce_order_itemmeta",
                    "wc_customer_lookup", "wc_order_stats")
-# Table names (after the prefix) that start with one of these are protected too.
-COMMERCE_PREFIXES = ("wc_order",)
+# Table names (after the prefix) that start with one of these are protected too: every
+# WooCommerce order table (HPOS and lookups), and the Action Scheduler's queue, whose
+# renewals and payments a staging copy holds back (docs/staging-holds.md).
+COMMERCE_PREFIXES = ("wc_order", "actionscheduler_")
 
 PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
     "content-protect": {"tables": CONTENT_TABLES, "prefixes": ()},
