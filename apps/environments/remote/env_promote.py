@@ -372,7 +372,7 @@ def table_fingerprint(database: str, table: str, url: str, prefix: str) -> tuple
 
 
 def plan(promotion: Promotion) -> dict:
-    promotion.check_layouts()
+    # Read-only: the layouts are not corrected here; ``current`` is checked before either release is read.
     services.ensure_running("mariadb")
     step("compare the tables")
     source_tables = base_tables(promotion.source, promotion.prefix)
@@ -429,7 +429,7 @@ def prepare(promotion: Promotion) -> dict:
     if tables_of(promotion.aside):
         raise NodeError("remote_step_failed", f"an earlier promotion kept tables aside in {promotion.aside}: "
                                               "look at them, then drop them, before promoting again")
-    if state and state["release"] not in (release, previous):
+    if state and state["release"] not in (release, previous) and safe_fs.RELEASE_NAME.match(state["release"]):
         # An unfinished preparation of another attempt: its copy goes, nothing of it was live.
         release_files.remove(promotion.target_root / "releases" / state["release"])
     # Saved first, so that a revert after a failure here knows what to remove.
@@ -559,6 +559,9 @@ def revert(promotion: Promotion) -> dict:
         moves = [(promotion.target, promotion.incoming, t) for t in state["overwrite"] + state["create"]]
         moves += [(promotion.aside, promotion.target, t) for t in state.get("aside", [])]
         rename_in_one_statement(moves)
+        # Recorded at once: a revert resumed after this point must not judge the tables again.
+        state["phase"] = "reverting"
+        promotion.save_state(state)
         reverted.append("tables")
     previous = state["previous_release"]
     if safe_fs.current_release(promotion.target_root) != previous:
