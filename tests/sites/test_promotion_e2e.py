@@ -150,7 +150,7 @@ def test_promotion_keeps_orders_and_comments_and_a_fatal_release_is_swapped_back
     sql(prod_db, "INSERT INTO wp_woocommerce_order_itemmeta (order_item_id, meta_key, meta_value) VALUES (2, '_qty', '3')")
     sql(prod_db, "INSERT INTO wp_wc_orders_meta (order_id, meta_key, meta_value) VALUES (2, '_shop_note', 'a:1:{s:1:\"x\";s:2:\"ü\";}')")
     sql(prod_db, "INSERT INTO wp_comments (comment_post_ID, comment_author, comment_content, comment_date, comment_date_gmt)"
-                 " VALUES (1, 'Customer', 'Great mug! ✓', NOW(), UTC_TIMESTAMP())")
+                 f" VALUES (1, 'Customer', 'Great mug! ✓ Saw it first on {staging_url}/', NOW(), UTC_TIMESTAMP())")
     sql(prod_db, "CREATE TABLE wp_prod_audit (id INT PRIMARY KEY, what TEXT); INSERT INTO wp_prod_audit VALUES (1, 'kept')")
     prod_uploads = Path(naming.root(production)) / "shared" / "uploads"
     uploads_before = tree_state(prod_uploads)
@@ -241,8 +241,20 @@ def test_a_link_planted_in_the_staging_release_is_refused_and_nothing_changes(ap
     finally:
         escape.unlink()
 
+    # A table name the site chose to break SQL: refused before anything is done.
+    staging_db = naming.system_name(staging)
+    sql(staging_db, "CREATE TABLE `wp_x``; DROP TABLE wp_posts; --` (id INT)")
+    try:
+        with pytest.raises(JobError) as refused:
+            promotion.promote(staging, production, release=naming.new_release_name())
+        assert refused.value.code == "remote_step_failed" and "name" in refused.value.message
+        assert current(production) == old_release and dumps(prod_db) == before
+        no_leftovers(production)
+    finally:
+        sql(staging_db, "DROP TABLE `wp_x``; DROP TABLE wp_posts; --`")
+
     # Phase by phase as a retried job runs them (each phase twice), then the swap back on its own.
-    sql(naming.system_name(staging), "UPDATE wp_options SET option_value='Phase Probe' WHERE option_name='blogname'")
+    sql(staging_db, "UPDATE wp_options SET option_value='Phase Probe' WHERE option_name='blogname'")
     old_release, before = current(production), dumps(prod_db)
     release = naming.new_release_name()
     for phase in ("prepare", "prepare", "switch", "switch"):

@@ -436,12 +436,6 @@ def prepare(promotion: Promotion) -> dict:
     promotion.save_state({"phase": "preparing", "release": release, "previous_release": previous,
                           "source": promotion.source, "overwrite": [], "create": []})
 
-    step(f"copy the code of {promotion.source} as release {release}")
-    check_source_release(promotion)
-    copied = env_clone.copy_release(promotion.source_root, promotion.source, promotion.target_root, promotion.target,
-                                    release)
-    info(f"release {copied} of {promotion.source} copied to {release}")
-
     step("decide what moves")
     classes = classify(base_tables(promotion.source, promotion.prefix), base_tables(promotion.target, promotion.prefix),
                        promotion.preset, promotion.prefix)
@@ -452,12 +446,18 @@ def prepare(promotion: Promotion) -> dict:
     if not moving:
         raise NodeError("remote_step_failed", f"{promotion.source} has no table to promote")
 
+    step(f"copy the code of {promotion.source} as release {release}")
+    check_source_release(promotion)
+    copied = env_clone.copy_release(promotion.source_root, promotion.source, promotion.target_root, promotion.target,
+                                    release)
+    info(f"release {copied} of {promotion.source} copied to {release}")
+
     step(f"load the source's tables beside the live ones ({promotion.incoming})")
     sql(f"DROP DATABASE IF EXISTS `{promotion.incoming}`;\n"
         f"CREATE DATABASE `{promotion.incoming}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"
         f"GRANT ALL PRIVILEGES ON `{_grant_name(promotion.incoming)}`.* TO '{promotion.target}'@'localhost';\n")
     copy_tables(promotion, moving)
-    if f"{promotion.prefix}options" in moving and f"{promotion.prefix}options" in classes["overwrite"]:
+    if f"{promotion.prefix}options" in classes["overwrite"]:
         keep_target_options(promotion)
         info(f"kept from {promotion.target}: {', '.join(KEEP_OPTIONS)}")
 
