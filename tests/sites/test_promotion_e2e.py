@@ -42,6 +42,9 @@ CREATE TABLE wp_woocommerce_order_items (order_item_id BIGINT UNSIGNED NOT NULL 
   order_item_name TEXT, order_item_type VARCHAR(200), order_id BIGINT UNSIGNED) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE wp_woocommerce_order_itemmeta (meta_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   order_item_id BIGINT UNSIGNED, meta_key VARCHAR(255), meta_value LONGTEXT) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE wp_actionscheduler_actions (action_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  hook VARCHAR(191), status VARCHAR(20)) DEFAULT CHARSET=utf8mb4;
+INSERT INTO wp_actionscheduler_actions (hook, status) VALUES ('woocommerce_scheduled_subscription_payment', 'pending');
 CREATE TABLE wp_shop_settings (name VARCHAR(64) NOT NULL PRIMARY KEY, value TEXT) DEFAULT CHARSET=utf8mb4;
 INSERT INTO wp_wc_orders VALUES (1, 'wc-completed', 10.5, 'first@example.com', '2026-12-01 10:00:00');
 INSERT INTO wp_woocommerce_order_items VALUES (1, 'Mug', 'line_item', 1);
@@ -50,7 +53,7 @@ INSERT INTO wp_wc_orders_meta VALUES (1, 1, '_shop_note', 'first order');
 INSERT INTO wp_wc_order_addresses VALUES (1, 1, 'billing', 'Basel');
 INSERT INTO wp_shop_settings VALUES ('currency', 'EUR'), ('layout', 'grid');
 """
-PROTECTED = ["wp_commentmeta", "wp_comments", "wp_postmeta", "wp_posts", "wp_term_relationships",
+PROTECTED = ["wp_actionscheduler_actions", "wp_commentmeta", "wp_comments", "wp_postmeta", "wp_posts", "wp_term_relationships",
              "wp_term_taxonomy", "wp_terms", "wp_wc_order_addresses", "wp_wc_orders", "wp_wc_orders_meta",
              "wp_woocommerce_order_itemmeta", "wp_woocommerce_order_items"]
 
@@ -139,6 +142,9 @@ def test_promotion_keeps_orders_and_comments_and_a_fatal_release_is_swapped_back
     sql(staging_db, "INSERT INTO wp_posts (post_title, post_content, post_excerpt, to_ping, pinged, post_content_filtered,"
                     " post_status, post_type) VALUES ('Staging draft', '', '', '', '', '', 'publish', 'post')")
     sql(staging_db, "INSERT INTO wp_wc_orders VALUES (99, 'wc-pending', 1, 'test@staging', NOW())")
+    # What running held work in staging does: a renewal marked complete, the schedule changed.
+    sql(staging_db, "UPDATE wp_actionscheduler_actions SET status='complete'")
+    sql(staging_db, "UPDATE wp_options SET option_value='a:1:{s:7:\"version\";i:2;}' WHERE option_name='cron'")
     staging_uploads = Path(naming.root(staging)) / "shared" / "uploads"
     assert as_site(staging, "ln", "-s", "/etc/passwd", str(staging_uploads / "passwd-link")).returncode == 0
     assert as_site(staging, "sh", "-c", f"echo staging-only > {staging_uploads}/staging.txt").returncode == 0
@@ -180,6 +186,8 @@ def test_promotion_keeps_orders_and_comments_and_a_fatal_release_is_swapped_back
     assert staging_url.split("//", 1)[1] not in body
     assert option(prod_db, "home") == production.preview_url
     assert option(prod_db, "blog_public") == "1"  # production's own, not staging's 0
+    assert option(prod_db, "cron") != 'a:1:{s:7:"version";i:2;}'  # production's schedule, not staging's
+    assert sql(prod_db, "SELECT status FROM wp_actionscheduler_actions") == "pending"
     assert option(prod_db, "shop_links") == f'a:1:{{s:4:"link";s:{len(production.preview_url) + 5}:"{production.preview_url}/shop";}}'
     assert sql(prod_db, "SELECT value FROM wp_shop_settings WHERE name='layout'") == "list"
     after = dumps(prod_db)

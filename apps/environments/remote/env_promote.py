@@ -189,6 +189,21 @@ def _tail(data: bytes) -> str:
     return " | ".join(data.decode(errors="replace").strip().splitlines()[-3:])[-300:]
 
 
+def _drained(stream) -> tuple[threading.Thread, list[bytes]]:
+    """Read a child's stderr on the side (kept: its last 64 KiB), so a chatty child never blocks on a full pipe."""
+    kept: list[bytes] = []
+
+    def drain() -> None:
+        while chunk := stream.read(65536):
+            kept.append(chunk)
+            while sum(map(len, kept)) > 65536 and len(kept) > 1:
+                kept.pop(0)
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    return thread, kept
+
+
 def copy_tables(promotion: Promotion, tables: list[str]) -> None:
     """The source's ``tables`` (one consistent snapshot) into the scratch database,
     loaded by the target's Linux user with the target's own database account in
@@ -204,9 +219,8 @@ def copy_tables(promotion: Promotion, tables: list[str]) -> None:
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env=dict(os.environ, MYSQL_PWD=promotion.password), cwd="/",
     )
-    errors: list[bytes] = []
-    reader = threading.Thread(target=lambda: errors.append(load.stderr.read()), daemon=True)
-    reader.start()
+    reader, errors = _drained(load.stderr)
+    dump_reader, dump_errors = _drained(dump.stderr)
     try:
         while chunk := dump.stdout.read(CHUNK):
             load.stdin.write(chunk)
@@ -219,12 +233,12 @@ def copy_tables(promotion: Promotion, tables: list[str]) -> None:
         except BrokenPipeError:
             pass
     load.wait()
-    reader.join(timeout=10)
-    dump_err = dump.stderr.read()
     dump.wait()
+    reader.join(timeout=10)
+    dump_reader.join(timeout=10)
     if dump.returncode != 0:
         raise NodeError("remote_step_failed", f"mariadb-dump of {promotion.source} exited {dump.returncode}: "
-                        + _tail(dump_err))
+                        + _tail(b"".join(dump_errors)))
     if load.returncode != 0:
         raise NodeError("remote_step_failed", f"loading into {promotion.incoming} exited {load.returncode}: "
                         + _tail(b"".join(errors)))
@@ -358,6 +372,7 @@ def table_fingerprint(database: str, table: str, url: str, prefix: str) -> tuple
     reader = subprocess.Popen(["mariadb", "--batch", "--skip-column-names", "--quick", "-e",
                                f"SELECT * FROM `{database}`.`{table}`{where} ORDER BY {order};"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+    errors_reader, errors = _drained(reader.stderr)
     rows = 0
     for line in reader.stdout:
         for form in forms:
@@ -365,9 +380,10 @@ def table_fingerprint(database: str, table: str, url: str, prefix: str) -> tuple
         digest.update(SERIALIZED_LENGTH.sub(b's:"', line))
         rows += 1
     reader.stdout.close()
-    error = reader.stderr.read()
-    if reader.wait() != 0:
-        raise NodeError("remote_step_failed", f"reading {database}.{table} failed: {_tail(error)}")
+    status = reader.wait()
+    errors_reader.join(timeout=10)
+    if status != 0:
+        raise NodeError("remote_step_failed", f"reading {database}.{table} failed: {_tail(b''.join(errors))}")
     return rows, digest.hexdigest()
 
 
