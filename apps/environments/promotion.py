@@ -44,7 +44,8 @@ def promote(source, target, *, release: str, ctx=None) -> dict:
                                                 f"({report.problem}); the previous tables and release are live again")
     finished = node_ops.promotion_phase(source, target, "finish", ctx=ctx, timeout=600)
     return {"release": release, "previous_release": prepared["previous_release"], "tables": prepared["tables"],
-            "url_rewrite": prepared["url_rewrite"], "switched_at": switched["switched_at"],
+            "url_rewrite": prepared["url_rewrite"], "timings": prepared.get("timings", {}),
+            "switched_at": switched["switched_at"],
             "pruned": finished.get("pruned", [])}
 
 

@@ -462,11 +462,14 @@ def prepare(promotion: Promotion) -> dict:
     if not moving:
         raise NodeError("remote_step_failed", f"{promotion.source} has no table to promote")
 
+    timings = {}
+    started = time.monotonic()
     step(f"copy the code of {promotion.source} as release {release}")
     check_source_release(promotion)
     copied = env_clone.copy_release(promotion.source_root, promotion.source, promotion.target_root, promotion.target,
                                     release)
     info(f"release {copied} of {promotion.source} copied to {release}")
+    timings["release_s"], started = round(time.monotonic() - started, 3), time.monotonic()
 
     step(f"load the source's tables beside the live ones ({promotion.incoming})")
     sql(f"DROP DATABASE IF EXISTS `{promotion.incoming}`;\n"
@@ -477,18 +480,20 @@ def prepare(promotion: Promotion) -> dict:
         keep_target_options(promotion)
         info(f"kept from {promotion.target}: {', '.join(KEEP_OPTIONS)}")
 
+    timings["load_s"], started = round(time.monotonic() - started, 3), time.monotonic()
     step(f"rewrite {promotion.source_url} to {promotion.target_url} in the incoming tables")
     if not env_clone.SEARCH_REPLACE.exists():
         raise NodeError("remote_step_failed", "the search-replace program is missing on this node")
     rewrite = env_clone.rewrite_urls(promotion.target, promotion.password, promotion.source_url, promotion.target_url,
                                      database=promotion.incoming, prefix=promotion.prefix)
+    timings["rewrite_s"] = round(time.monotonic() - started, 3)
     missing = set(moving) - set(tables_of(promotion.incoming))
     if missing:
         raise NodeError("remote_step_failed", f"tables missing after the load: {', '.join(sorted(missing))}")
     promotion.save_state({"phase": "prepared", "release": release, "previous_release": previous,
                           "source": promotion.source, "overwrite": classes["overwrite"], "create": classes["create"]})
     return {"release": release, "previous_release": previous, "copied_release": copied, "tables": classes,
-            "url_rewrite": rewrite}
+            "url_rewrite": rewrite, "timings": timings}
 
 
 def _renamed(promotion: Promotion, state: dict) -> bool:
