@@ -63,7 +63,7 @@ def moved_tables(staging, production) -> list[str]:
                           "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"], capture_output=True, text=True,
                          check=True).stdout
     tables = [line.split("\t")[0] for line in out.splitlines() if line.startswith("wp_")]
-    protected = set(promotion_presets.protected_tables(tables, staging.promotion_preset, "wp_"))
+    protected = set(promotion_presets.protected_tables(tables, "wp_", staging.promotion_preset))
     return [table for table in tables if table not in protected]
 
 

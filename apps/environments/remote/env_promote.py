@@ -80,6 +80,7 @@ STATE_ROOT = Path("/var/lib/pressluft/promote")
 # docs/staging-holds.md); production's events stay as production has them.
 KEEP_OPTIONS = ("blog_public", "cron", "pressluft_held_mail")
 TABLE_NAME = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
+TABLE_PREFIX = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 SHOWN = 200
 CHUNK = 1024 * 1024
 # Never compared as code: the links every release has into its own shared/, and the release's marker.
@@ -101,12 +102,10 @@ class Promotion:
         self.source_url, self.target_url = source["url"], target["url"]
         self.password = target.get("db_password")
         self.preset = params.get("preset") or ""
-        try:
-            promotion_presets.preset(self.preset)
-        except promotion_presets.UnknownPreset:
-            raise NodeError("bad_parameters", "unknown promotion preset") from None
+        if self.preset not in promotion_presets.preset_names():
+            raise NodeError("bad_parameters", "unknown promotion preset")
         self.prefix = params.get("prefix") or ""
-        if not promotion_presets.PREFIX.match(self.prefix):
+        if not TABLE_PREFIX.match(self.prefix):
             raise NodeError("bad_parameters", "unexpected table prefix")
         self.incoming, self.aside = f"{self.target}_promote", f"{self.target}_prepromote"
         self.cache = params.get("cache") or {"hostnames": [urlsplit(self.target_url).hostname], "key_prefix": None}
@@ -176,7 +175,7 @@ def base_tables(database: str, prefix: str) -> list[str]:
 def classify(source_tables: list[str], target_tables: list[str], preset: str, prefix: str) -> dict[str, list[str]]:
     """What a promotion does with every table of either side."""
     source, target = set(source_tables), set(target_tables)
-    protected = set(promotion_presets.protected_tables(source | target, preset, prefix))
+    protected = set(promotion_presets.protected_tables(source | target, prefix, preset))
     return {
         "overwrite": sorted((source & target) - protected),
         "create": sorted((source - target) - protected),
