@@ -391,3 +391,19 @@ def refresh_from_production(environment, production, ctx=None) -> dict:
         preset=environment.promotion_preset,
     )
     return run_program(environment.node, "env_refresh.py", params, ctx=ctx, timeout=3600)
+
+
+# Promotion (env_promote.py): the source's code and non-protected tables into its site's production.
+# Every environment's wp-config.php sets this prefix (node_config/wp-config.php.tmpl).
+TABLE_PREFIX = "wp_"
+
+
+def promotion_params(source, target, phase: str, **extra) -> dict:
+    return dict(phase=phase, source=_base(source), target=dict(_base(target), db_password=target.db_password),
+                preset=source.promotion_preset, prefix=TABLE_PREFIX, cache=cache_params(target), **extra)
+
+
+def promotion_phase(source, target, phase: str, *, ctx=None, timeout: float = 3600, **extra) -> dict:
+    """One phase of env_promote.py on the target's node (plan, prepare, switch, finish, revert)."""
+    return run_program(target.node, "env_promote.py", promotion_params(source, target, phase, **extra), ctx=ctx,
+                       timeout=timeout)

@@ -77,6 +77,8 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "backup_archive_invalid": JobErrorCode(False, "The backup's files archive holds entries no backup makes (unsafe "
                                                   "names, links out of the release, entries beneath a link); "
                                                   "nothing was changed."),
+    "promotion_rolled_back": JobErrorCode(False, "Production failed its health check after a promotion; the previous "
+                                                 "tables and release were swapped back in one step and are live again."),
     "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "
                                        "directory or file; nothing was changed. The site may be compromised: an operator should look."),
 }

@@ -150,9 +150,11 @@ def copy_database(source_db: str, target_db: str, target_password: str, tables: 
         raise NodeError("remote_step_failed", f"loading into {target_db} exited {load.returncode}: " + _tail(load_err))
 
 
-def rewrite_urls(name: str, password: str, old_url: str, new_url: str, database: str | None = None) -> dict:
+def rewrite_urls(name: str, password: str, old_url: str, new_url: str, database: str | None = None,
+                 prefix: str = TABLE_PREFIX) -> dict:
     """Every form of the source's URL (and bare host) in the clone's database -> the clone's.
-    ``database``: another database the environment's account may write (a restore's fresh one)."""
+    ``database``: another database the environment's account may write (a restore's fresh one,
+    a promotion's incoming tables)."""
     if not SEARCH_REPLACE.exists():
         info("no search-replace program on this node: URLs not rewritten")
         return {"rewritten": False, "remaining": None}
@@ -164,7 +166,7 @@ def rewrite_urls(name: str, password: str, old_url: str, new_url: str, database:
         replacements.append([old_host, new_host])
     request = {
         "db": {"host": "localhost", "name": database or name, "user": name, "password": password},
-        "prefix": TABLE_PREFIX,
+        "prefix": prefix,
         "replacements": replacements,
     }
     # As the clone's user: the rows are the site's data, decoded by PHP's unserialize().

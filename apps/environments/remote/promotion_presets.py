@@ -18,9 +18,13 @@ COMMERCE_TABLES = CONTENT_TABLES + (
     "woocommerce_orders", "woocommerce_order_items", "woocommerce_order_itemmeta", "wc_customer_lookup",
     "wc_order_stats",
 )
-# WooCommerce's HPOS tables (wc_orders, wc_orders_meta, wc_order_addresses is not
-# among them: only names starting wc_orders), protected where present.
-COMMERCE_TABLE_PREFIXES = ("wc_orders",)
+# Protected where present, by the start of their name: every WooCommerce order
+# table — the HPOS tables (wc_orders, wc_orders_meta, wc_order_addresses,
+# wc_order_operational_data: an order's address lives in the third, so "wc_orders*"
+# alone would keep orders and lose where they ship) and the order lookup tables —,
+# and the Action Scheduler's queue, whose renewals and payments a staging copy
+# holds back (docs/staging-holds.md): production must keep its own.
+COMMERCE_TABLE_PREFIXES = ("wc_order", "actionscheduler_")
 
 PRESETS = {
     CONTENT_PROTECT: {"tables": CONTENT_TABLES, "table_prefixes": ()},
