@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin
 from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.core import panel_settings
-from apps.core.admin_helpers import admin_url
+from apps.core.admin_helpers import admin_url, status_badge
 from apps.core.admin_pages import PanelModelAdmin
 from apps.core.models import PanelSettings
 
@@ -88,7 +90,9 @@ class PanelSettingsForm(BackupStorageFields):
         widgets = {"acme_ca_bundle": forms.Textarea(attrs={"rows": 6, "cols": 70})}
         help_texts = {
             "control_plane_domain": "The panel's own host name; the panel answers requests for it "
-                                    "(unless PRESSLUFT_ALLOWED_HOSTS lists the names itself).",
+                                    "(unless PRESSLUFT_ALLOWED_HOSTS lists the names itself) and its machine's "
+                                    "Nginx serves it there over HTTPS (point its A record at the local node "
+                                    "first). PRESSLUFT_CONTROL_PLANE_DOMAIN wins.",
         }
 
     def clean_control_plane_domain(self):
@@ -139,7 +143,7 @@ class PanelSettingsAdmin(PanelModelAdmin):
 
     form = PanelSettingsForm
     fieldsets = (
-        ("Domains", {"fields": ("control_plane_domain", "preview_domain")}),
+        ("Domains", {"fields": ("control_plane_domain", "control_plane_https_state", "preview_domain")}),
         (
             "Wildcard certificate (DNS-01)",
             {"fields": ("dns01_provider", "dns01_credentials_state", "new_dns01_credentials", "clear_dns01_credentials")},
@@ -168,7 +172,7 @@ class PanelSettingsAdmin(PanelModelAdmin):
         ),
         (None, {"fields": ("updated_at",)}),
     )
-    readonly_fields = ("dns01_credentials_state", "backup_storage_state", "backup_s3_keys_state", "acme_state",
+    readonly_fields = ("control_plane_https_state", "dns01_credentials_state", "backup_storage_state", "backup_s3_keys_state", "acme_state",
                        "updated_at")
 
     def has_add_permission(self, request):
@@ -182,8 +186,21 @@ class PanelSettingsAdmin(PanelModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # The same service as PATCH /api/settings (checks, storing, ALLOWED_HOSTS refreshed).
-        panel_settings.update(form.changes())
+        panel_settings.update(form.changes(), user=request.user)
         obj.refresh_from_db()
+
+    @admin.display(description="Panel over HTTPS")
+    def control_plane_https_state(self, obj):
+        from apps.domains import panel_https
+
+        shown = panel_https.status()
+        text = {"off": "off (no control plane domain)", "pending": f"being set up for {shown['hostname']}",
+                "active": f"https://{shown['hostname']}/ (certificate until {shown['expires_at'] or '?'})",
+                "failed": f"failed: {shown['error']}", "not_managed": shown["error"]}[shown["state"]]
+        badge = status_badge({"active": "active", "failed": "failed"}.get(shown["state"], "pending"), shown["state"])
+        job = (format_html(' — <a href="{}">last job</a>', reverse("admin:jobs_job_change", args=[shown["job_id"]]))
+               if shown["job_id"] else "")
+        return format_html("{} {}{}", badge, text, job)
 
     @admin.display(description="DNS-01 credentials")
     def dns01_credentials_state(self, obj):

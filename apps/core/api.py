@@ -62,7 +62,9 @@ class PanelSettingsView(APIView):
     @extend_schema(operation_id="updateSettings", tags=["Settings"], summary="Change the panel's settings",
                    description="Only the settings given change; an empty string clears one. Every value is "
                                "checked before any is stored. The audit entry names the settings changed, "
-                               "never their values.",
+                               "never their values. A changed `control_plane_domain` queues job `panel_https` "
+                               "(the panel served over HTTPS on it by its own machine's Nginx; "
+                               "`control_plane_https` follows it).",
                    request=PanelSettingsUpdateSerializer,
                    responses={200: ok(PanelSettingsSerializer, "The settings now."), **error_responses(400, 401)})
     def patch(self, request):
@@ -71,6 +73,6 @@ class PanelSettingsView(APIView):
         body.is_valid(raise_exception=True)
         if not body.validated_data:
             raise ApiError("bad_request", "Give at least one setting.")
-        changed = panel_settings.update(body.validated_data)
+        changed = panel_settings.update(body.validated_data, user=request.user)
         audit.annotate(request, details={"changed": changed})
         return Response(PanelSettingsSerializer(panel_settings.current()).data)

@@ -53,6 +53,22 @@ def hostname(label: str) -> Callable[[str], str]:
     return check
 
 
+def control_plane_domain(value: str) -> str:
+    """Strictly a hostname (apps/domains/hostnames.py): IDNs in their ASCII
+    form; no wildcard, address, port or path. The panel is served on it."""
+    value = (value or "").strip()
+    if not value:
+        return value
+    from apps.core.errors import ApiError
+    from apps.domains.hostnames import normalize
+
+    try:
+        return normalize(value)
+    except ApiError as exc:
+        why = (exc.details or {}).get("fields", {}).get("hostname", [exc.message])[0]
+        raise Invalid(f"The control plane domain must be a hostname such as panel.example.com: {why}.") from None
+
+
 def dns01_provider(value: str) -> str:
     value = (value or "").strip().lower()
     if value and not PROVIDER_RE.match(value):
@@ -204,8 +220,9 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("control_plane_domain", hostname("The control plane domain"),
-            "The panel's own host name; the panel answers requests for it.", max_length=253),
+    Setting("control_plane_domain", control_plane_domain,
+            "The panel's own host name: the panel answers requests for it and, on its own machine, is served on "
+            "it over HTTPS (job panel_https). PRESSLUFT_CONTROL_PLANE_DOMAIN wins.", max_length=300),
     Setting("preview_domain", hostname("The preview domain"),
             "Wildcard domain for new environments' preview URLs ({id8}.<domain>); empty: sslip.io from the "
             "node's address.", max_length=253),
@@ -249,6 +266,9 @@ def current() -> dict:
     from apps.backups import storage
 
     shown["backups_enabled"] = storage.configured_storage() is not None
+    from apps.domains import panel_https
+
+    shown["control_plane_https"] = panel_https.status()
     shown["updated_at"] = row.updated_at
     return shown
 
@@ -270,10 +290,11 @@ def clean(changes: dict) -> dict:
     return cleaned
 
 
-def update(changes: dict) -> list[str]:
+def update(changes: dict, user=None) -> list[str]:
     """Check and store ``changes`` (setting name -> value; "" clears). Returns
     the names of the settings that changed (never their values: the audit
-    entry records the names only)."""
+    entry records the names only). A changed control plane domain queues
+    ``panel_https`` in the same transaction (``user`` is its creator)."""
     cleaned = clean(changes)
     with transaction.atomic():
         PanelSettings.load()
@@ -283,6 +304,11 @@ def update(changes: dict) -> list[str]:
             setattr(row, name, cleaned[name])
         if changed:
             row.save()
+        if "control_plane_domain" in changed:
+            from apps.domains import panel_https, services as domain_services
+
+            if not panel_https.from_environment():  # the variable wins: nothing changes for the panel
+                domain_services.request_panel_https(user)
     if "control_plane_domain" in changed:
         from pressluft.allowed_hosts import control_plane_domain
 

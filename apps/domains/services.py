@@ -118,3 +118,27 @@ def waiting_for_tls():
     return (Domain.objects.filter(tls_status__in=[TlsStatus.PENDING, TlsStatus.FAILED],
                                   environment__status=LifecycleStatus.ACTIVE)
             .select_related("environment__site", "environment__node"))
+
+
+# --- the panel's own domain (apps/domains/panel_https.py) --------------------
+
+def request_panel_https(user=None, *, check_dns: bool = True) -> Job | None:
+    """Queue ``panel_https`` on the local node: the panel served over HTTPS on
+    its control plane domain, or no longer served when the domain was
+    cleared. The job reads the domain when it runs, so a job still queued
+    serves for a later change too. None when the panel's machine is not a
+    node the panel manages (no local node, or a decommissioned one): then a proxy of
+    the operator's own serves the domain."""
+    from apps.domains.panel_https import JOB_TYPE
+    from apps.nodes.choices import NodeStatus
+    from apps.nodes.models import Node
+
+    with transaction.atomic():
+        node = (Node.objects.select_for_update().filter(is_local=True).exclude(status=NodeStatus.DECOMMISSIONED)
+                .first())
+        if node is None:
+            return None
+        waiting = Job.objects.filter(job_type=JOB_TYPE, status="queued").order_by("-created_at").first()
+        if waiting is not None and waiting.payload.get("check_dns", True) == bool(check_dns):
+            return waiting
+        return enqueue_job(JOB_TYPE, node=node, user=user, payload={"check_dns": bool(check_dns)})
