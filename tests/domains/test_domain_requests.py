@@ -165,3 +165,31 @@ def test_commands(site_with_production, capsys):
     call_command("domain_remove", "OLD.example.com")
     assert Job.objects.get(job_type="domain_remove").payload["domain_id"] == str(domain.pk)
     assert AuditEntry.objects.filter(action="domain.remove", result="accepted").count() == 1
+
+
+def test_panel_https_command(db, capsys):
+    from apps.core.models import PanelSettings
+    from apps.nodes.factories import NodeFactory
+
+    # No local node: nothing to configure (a proxy of the operator's own serves the domain).
+    with pytest.raises(CommandError, match="no local node"):
+        call_command("panel_https")
+    assert AuditEntry.objects.get(action="panelsettings.panel_https").result == "failed"
+    node = NodeFactory(is_local=True)
+    PanelSettings.objects.update_or_create(pk=1, defaults={"control_plane_domain": "panel.example.com"})
+    call_command("panel_https", "--no-check-dns")
+    job = Job.objects.get(job_type="panel_https")
+    assert capsys.readouterr().out.strip() == str(job.pk)
+    assert (job.node_id, job.payload) == (node.pk, {"check_dns": False})
+    assert AuditEntry.objects.filter(action="panelsettings.panel_https", result="accepted").count() == 1
+    # The same again while it waits: that job.
+    call_command("panel_https", "--no-check-dns")
+    assert Job.objects.filter(job_type="panel_https").count() == 1
+
+
+def test_admin_settings_page_shows_the_panel_https_state(admin_client, db):
+    from apps.core.models import PanelSettings
+
+    PanelSettings.objects.update_or_create(pk=1, defaults={"control_plane_domain": "panel.example.com"})
+    page = admin_client.get(reverse("admin:core_panelsettings_change", args=[1])).content.decode()
+    assert "Panel over HTTPS" in page and "not_managed" in page
