@@ -107,10 +107,18 @@ def status() -> dict:
     elif job is not None and job.status == "failed":
         shown.update(state="failed", error=job.error_message or job.error_code or "")
     elif job is not None and job.status == "succeeded" and (job.result or {}).get("hostname") == hostname and hostname:
-        shown.update(state="active", expires_at=(job.result or {}).get("expires_at"))
+        shown.update(state="active", expires_at=_renewed_expiry(job.node, hostname) or (job.result or {}).get("expires_at"))
     elif hostname and not Node.objects.filter(is_local=True).exists():
         shown.update(state="not_managed", error="No local node: the panel's machine is not managed as a node, so "
                                                 "serving the panel on its domain is left to your own proxy.")
     elif hostname:
         shown["state"] = "pending"
     return shown
+
+
+def _renewed_expiry(node, hostname: str) -> str | None:
+    """The expiry the node's last health report gives (it follows renewals), if any."""
+    report = ((node.health if node is not None else None) or {}).get("certificates") or {}
+    found = report.get("certificates") if isinstance(report, dict) else None
+    value = found.get(hostname) if isinstance(found, dict) else None
+    return value if isinstance(value, str) else None

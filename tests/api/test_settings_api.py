@@ -258,6 +258,10 @@ def test_control_plane_domain_queues_panel_https_on_the_local_node_once(api_clie
     api_client.patch("/api/settings", {"control_plane_domain": "admin.example.com"}, format="json")
     assert Job.objects.filter(job_type="panel_https").count() == 1
     assert api_client.get("/api/settings").json()["control_plane_https"]["state"] == "active"
+    # After a renewal, the expiry node health reports.
+    node.health = {"certificates": {"certificates": {"admin.example.com": "2027-03-01T00:00:00+00:00"}}}
+    node.save()
+    assert api_client.get("/api/settings").json()["control_plane_https"]["expires_at"] == "2027-03-01T00:00:00+00:00"
 
 
 def test_the_environment_variable_wins_for_the_control_plane_domain(api_client, db, settings):
