@@ -193,3 +193,37 @@ def test_admin_settings_page_shows_the_panel_https_state(admin_client, db):
     PanelSettings.objects.update_or_create(pk=1, defaults={"control_plane_domain": "panel.example.com"})
     page = admin_client.get(reverse("admin:core_panelsettings_change", args=[1])).content.decode()
     assert "Panel over HTTPS" in page and "not_managed" in page
+
+
+@pytest.mark.parametrize(("listen", "upstream"), [
+    ("127.0.0.1:8000", "127.0.0.1:8000"), ("0.0.0.0:8443", "127.0.0.1:8443"), ("[::]:8000", "[::1]:8000"),
+    ("[::1]:9000", "[::1]:9000"), ("8001", "127.0.0.1:8001"), ("localhost:8000", "127.0.0.1:8000"),
+    ("10.0.0.5:8000", None), ("[2001:db8::5]:8000", None),
+])
+def test_the_panels_nginx_reaches_gunicorn_on_loopback_only(listen, upstream):
+    from apps.domains import panel_https
+    from apps.jobs.errors import JobError
+
+    if upstream is None:
+        with pytest.raises(JobError) as refused:
+            panel_https.upstream(listen)
+        assert refused.value.code == "panel_not_on_loopback"
+    else:
+        assert panel_https.upstream(listen) == upstream
+
+
+def test_the_panels_server_block(settings):
+    from apps.core.panel_proxy import proxy_token
+    from apps.domains import panel_https
+
+    settings.LISTEN = "127.0.0.1:8123"
+    before = panel_https.render("panel.example.com", certified=False)
+    assert "proxy_pass" not in before and "443" not in before and proxy_token("panel.example.com") not in before
+    assert "return 301 https://panel.example.com$request_uri;" in before
+    after = panel_https.render("panel.example.com", certified=True)
+    assert "proxy_pass http://127.0.0.1:8123;" in after
+    assert f"proxy_set_header X-Pressluft-Proxy {proxy_token('panel.example.com')};" in after
+    assert "ssl_certificate /etc/letsencrypt/live/panel.example.com/fullchain.pem;" in after
+    assert f"client_max_body_size {settings.DEPLOY_ARCHIVE_MAX_BYTES + 1024 * 1024};" in after
+    # The client's own forwarding headers are replaced, never appended to.
+    assert "$proxy_add_x_forwarded_for" not in after

@@ -131,8 +131,23 @@ def change_domain(api_client, value) -> tuple[dict, Job | None]:
     return body, Job.objects.get(pk=job_id)
 
 
+def forget_panel_domain_of_earlier_runs() -> None:
+    """A run interrupted before its cleanup leaves the panel's block naming a
+    certificate of a pebble that is gone (which the renewal test forgets):
+    the block goes too, or no Nginx configuration would pass its test."""
+    if not VHOST.exists() and not STATE.exists():
+        return
+    hostname = STATE.read_text() if STATE.exists() else VHOST.read_text()
+    if f".{POINTED}" not in hostname and f".{ELSEWHERE}" not in hostname:
+        return  # not a test's
+    VHOST.unlink(missing_ok=True)
+    STATE.unlink(missing_ok=True)
+    subprocess.run(["/usr/sbin/nginx", "-s", "reload"], capture_output=True, check=False)
+
+
 @pytest.fixture
 def clean_panel_domain(api_client):
+    forget_panel_domain_of_earlier_runs()
     yield
     # Whatever happened, the node serves no panel domain of this test afterwards.
     if VHOST.exists() or STATE.exists():
