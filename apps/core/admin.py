@@ -172,7 +172,7 @@ class PanelSettingsAdmin(PanelModelAdmin):
         ),
         (None, {"fields": ("updated_at",)}),
     )
-    readonly_fields = ("control_plane_https_state", "dns01_credentials_state", "backup_storage_state", "backup_s3_keys_state", "acme_state",
+    readonly_fields = ("dns01_credentials_state", "backup_storage_state", "backup_s3_keys_state", "acme_state",
                        "updated_at")
 
     def has_add_permission(self, request):
@@ -184,10 +184,8 @@ class PanelSettingsAdmin(PanelModelAdmin):
     def changelist_view(self, request, extra_context=None):
         return HttpResponseRedirect(admin_url(PanelSettings.load()))
 
-    def save_model(self, request, obj, form, change):
-        # The same service as PATCH /api/settings (checks, storing, ALLOWED_HOSTS refreshed).
-        panel_settings.update(form.changes(), user=request.user)
-        obj.refresh_from_db()
+    # The panel on its control plane domain over HTTPS (docs/panel-https.md), under "Domains".
+    readonly_fields += ("control_plane_https_state",)
 
     @admin.display(description="Panel over HTTPS")
     def control_plane_https_state(self, obj):
@@ -201,6 +199,11 @@ class PanelSettingsAdmin(PanelModelAdmin):
         job = (format_html(' — <a href="{}">last job</a>', reverse("admin:jobs_job_change", args=[shown["job_id"]]))
                if shown["job_id"] else "")
         return format_html("{} {}{}", badge, text, job)
+
+    def save_model(self, request, obj, form, change):
+        # The same service as PATCH /api/settings (checks, storing, ALLOWED_HOSTS refreshed).
+        panel_settings.update(form.changes())
+        obj.refresh_from_db()
 
     @admin.display(description="DNS-01 credentials")
     def dns01_credentials_state(self, obj):

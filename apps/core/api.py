@@ -73,6 +73,6 @@ class PanelSettingsView(APIView):
         body.is_valid(raise_exception=True)
         if not body.validated_data:
             raise ApiError("bad_request", "Give at least one setting.")
-        changed = panel_settings.update(body.validated_data, user=request.user)
+        changed = panel_settings.update(body.validated_data)
         audit.annotate(request, details={"changed": changed})
         return Response(PanelSettingsSerializer(panel_settings.current()).data)

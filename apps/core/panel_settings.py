@@ -45,28 +45,24 @@ class Invalid(ValueError):
 # --- checks: each returns the value as stored ("" clears) or raises Invalid ----------
 
 def hostname(label: str) -> Callable[[str], str]:
+    """Strictly a hostname, as a custom domain's (apps/domains/hostnames.py):
+    IDNs in their ASCII form; no wildcard, address, port or path."""
     def check(value: str) -> str:
-        value = (value or "").strip().lower().rstrip(".")
-        if value and not HOSTNAME_RE.match(value):
+        value = (value or "").strip()
+        if not value:
+            return value
+        from apps.core.errors import ApiError
+        from apps.domains.hostnames import normalize
+
+        try:
+            value = normalize(value)
+        except ApiError as exc:
+            why = (exc.details or {}).get("fields", {}).get("hostname", [exc.message])[0]
+            raise Invalid(f"{label} must be a DNS name such as panel.example.com: {why}.") from None
+        if not HOSTNAME_RE.match(value):
             raise Invalid(f"{label} must be a DNS name such as panel.example.com.")
         return value
     return check
-
-
-def control_plane_domain(value: str) -> str:
-    """Strictly a hostname (apps/domains/hostnames.py): IDNs in their ASCII
-    form; no wildcard, address, port or path. The panel is served on it."""
-    value = (value or "").strip()
-    if not value:
-        return value
-    from apps.core.errors import ApiError
-    from apps.domains.hostnames import normalize
-
-    try:
-        return normalize(value)
-    except ApiError as exc:
-        why = (exc.details or {}).get("fields", {}).get("hostname", [exc.message])[0]
-        raise Invalid(f"The control plane domain must be a hostname such as panel.example.com: {why}.") from None
 
 
 def dns01_provider(value: str) -> str:
@@ -220,9 +216,8 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("control_plane_domain", control_plane_domain,
-            "The panel's own host name: the panel answers requests for it and, on its own machine, is served on "
-            "it over HTTPS (job panel_https). PRESSLUFT_CONTROL_PLANE_DOMAIN wins.", max_length=300),
+    Setting("control_plane_domain", hostname("The control plane domain"),
+            "The panel's own host name; the panel answers requests for it.", max_length=253),
     Setting("preview_domain", hostname("The preview domain"),
             "Wildcard domain for new environments' preview URLs ({id8}.<domain>); empty: sslip.io from the "
             "node's address.", max_length=253),
@@ -290,11 +285,10 @@ def clean(changes: dict) -> dict:
     return cleaned
 
 
-def update(changes: dict, user=None) -> list[str]:
+def update(changes: dict) -> list[str]:
     """Check and store ``changes`` (setting name -> value; "" clears). Returns
     the names of the settings that changed (never their values: the audit
-    entry records the names only). A changed control plane domain queues
-    ``panel_https`` in the same transaction (``user`` is its creator)."""
+    entry records the names only)."""
     cleaned = clean(changes)
     with transaction.atomic():
         PanelSettings.load()
@@ -304,14 +298,13 @@ def update(changes: dict, user=None) -> list[str]:
             setattr(row, name, cleaned[name])
         if changed:
             row.save()
-        if "control_plane_domain" in changed:
-            from apps.domains import panel_https, services as domain_services
-
-            if not panel_https.from_environment():  # the variable wins: nothing changes for the panel
-                domain_services.request_panel_https(user)
     if "control_plane_domain" in changed:
         from pressluft.allowed_hosts import control_plane_domain
 
         # The panel answers to it (ALLOWED_HOSTS): this process at once, the others within seconds.
         control_plane_domain.forget()
+        # ... and its machine's Nginx serves it there over HTTPS (docs/panel-https.md).
+        from apps.domains import services as domain_services
+
+        domain_services.control_plane_domain_changed()
     return changed

@@ -142,3 +142,14 @@ def request_panel_https(user=None, *, check_dns: bool = True) -> Job | None:
         if waiting is not None and waiting.payload.get("check_dns", True) == bool(check_dns):
             return waiting
         return enqueue_job(JOB_TYPE, node=node, user=user, payload={"check_dns": bool(check_dns)})
+
+
+def control_plane_domain_changed() -> Job | None:
+    """The Panel setting changed (apps.core.panel_settings.update): queue
+    ``panel_https``, unless PRESSLUFT_CONTROL_PLANE_DOMAIN wins over it
+    (then nothing changes for the panel)."""
+    from apps.domains import panel_https
+
+    if panel_https.from_environment():
+        return None
+    return request_panel_https()
