@@ -173,4 +173,3 @@ def domain_primary(ctx):
     environment = Environment.objects.select_related("node", "site").get(pk=domain.environment_id)
     with ctx.step(f"make {domain.hostname} the primary domain"):
         ctx.result = _apply(ctx, environment, make_primary=domain)
-
