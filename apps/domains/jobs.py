@@ -133,6 +133,10 @@ def panel_https_configure(ctx):
     node = ctx.job.node
     hostname = panel_https.effective_domain()
     if hostname:
+        if Domain.objects.filter(hostname=hostname).exists():
+            # One certificate and one server name per hostname on the node: a site has it.
+            raise JobError("domain_exists", f"{hostname} is attached to a site's environment: the panel cannot be "
+                                            "served on it too.")
         if ctx.payload.get("check_dns", True):
             with ctx.step(f"DNS of {hostname}"):
                 dns_check.require(hostname, node)

@@ -10,8 +10,8 @@ the node's certificate schedule like every other certificate; node health
 lists the certificate with the others.
 
 Nginx adds ``X-Pressluft-Proxy: <token>`` to what it forwards; the token is
-derived from the panel's secret key and the domain (apps/core/panel_proxy.py), and the block holding it
-is root's alone. apps/core/middleware.PanelProxyMiddleware believes the
+derived from the panel's secret key and the domain (apps/core/panel_proxy.py),
+and the block holding it is root's alone. apps/core/middleware.PanelProxyMiddleware believes the
 forwarded scheme and client address only from a loopback peer with that
 token, so a site's PHP on the same machine cannot pose as the proxy.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.template import Context, Engine
+
 from apps.core.errors import ApiError
 from apps.core.models import PanelSettings
 from apps.core.panel_proxy import proxy_token

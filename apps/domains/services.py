@@ -39,6 +39,9 @@ def request_add(environment_id, raw_hostname, *, check_dns: bool = True, user=No
     409 ``domain_exists`` / 409 ``environment_not_active``). Nothing is written
     but the job: its handler checks DNS first."""
     hostname = hostnames.normalize(raw_hostname)
+    if hostname == _panel_domain():
+        raise ApiError("domain_exists", f"{hostname} is the panel's own domain (control_plane_domain).",
+                       {"hostname": hostname})
     with transaction.atomic():
         environment = _active_environment(environment_id)
         taken = Domain.objects.filter(hostname=hostname).select_related("environment").first()
@@ -54,6 +57,16 @@ def request_add(environment_id, raw_hostname, *, check_dns: bool = True, user=No
                                    payload={"hostname": hostname, "check_dns": bool(check_dns)})
         except IntegrityError:
             raise ApiError("domain_exists", f"{hostname} is being attached already.", {"hostname": hostname}) from None
+
+
+def _panel_domain() -> str:
+    from apps.domains import panel_https
+    from apps.jobs.errors import JobError
+
+    try:
+        return panel_https.effective_domain()
+    except JobError:
+        return ""
 
 
 def _domain_for_change(domain_id) -> Domain:

@@ -227,3 +227,25 @@ def test_the_panels_server_block(settings):
     assert f"client_max_body_size {settings.DEPLOY_ARCHIVE_MAX_BYTES + 1024 * 1024};" in after
     # The client's own forwarding headers are replaced, never appended to.
     assert "$proxy_add_x_forwarded_for" not in after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_panels_domain_is_no_sites_domain(api_client, site_with_production):
+    from apps.core.models import PanelSettings
+    from apps.jobs import runner
+    from apps.nodes.factories import NodeFactory
+
+    _, production = site_with_production
+    PanelSettings.objects.update_or_create(pk=1, defaults={"control_plane_domain": "panel.example.com"})
+    response = api_client.post(f"/api/environments/{production.pk}/domains", {"hostname": "Panel.Example.com"},
+                               format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "domain_exists")
+    assert not Job.objects.filter(job_type="domain_add").exists()
+
+    # The other way round: the job refuses before it looks at DNS or the node.
+    DomainFactory(environment=production, hostname="shop.example.com")
+    NodeFactory(is_local=True)
+    body = api_client.patch("/api/settings", {"control_plane_domain": "shop.example.com"}, format="json").json()
+    runner.run_job(body["control_plane_https"]["job_id"])
+    job = Job.objects.get(job_type="panel_https")
+    assert (job.status, job.error_code) == ("failed", "domain_exists")
