@@ -3,7 +3,8 @@
 Without PRESSLUFT_ALLOWED_HOSTS the list is derived: the loopback names, the
 host of PRESSLUFT_LISTEN (or, when it listens on every address, this
 machine's own addresses, so the URL scripts/run prints works), and the
-control plane domain an operator sets in the admin. That domain lives in the
+control plane domain an operator sets in the admin (or
+PRESSLUFT_CONTROL_PLANE_DOMAIN, which wins). That domain lives in the
 database and may change while the panel runs, so it is read at request time.
 
 Imported by the settings module: nothing here may import Django models at
@@ -93,6 +94,9 @@ class ControlPlaneDomainCache:
         self._read_at: float | None = None
 
     def get(self) -> str:
+        variable = _from_environment()
+        if variable is not None:
+            return variable
         now = time.monotonic()
         with self._lock:
             if self._read_at is not None and now - self._read_at < self.ttl:
@@ -113,6 +117,24 @@ class ControlPlaneDomainCache:
         """Read the database again on the next request (after the admin changed the domain)."""
         with self._lock:
             self._read_at = None
+
+
+def _from_environment() -> str | None:
+    """PRESSLUFT_CONTROL_PLANE_DOMAIN in its ASCII form (it wins over the
+    database); None when unset, "" when it is not a hostname."""
+    from django.conf import settings
+
+    raw = (getattr(settings, "CONTROL_PLANE_DOMAIN_FROM_ENVIRONMENT", "") or "").strip()
+    if not raw:
+        return None
+    from apps.core.errors import ApiError
+    from apps.domains.hostnames import normalize
+
+    try:
+        return normalize(raw)
+    except ApiError:
+        logger.warning("PRESSLUFT_CONTROL_PLANE_DOMAIN=%r is not a hostname; ignored", raw)
+        return ""
 
 
 control_plane_domain = ControlPlaneDomainCache()

@@ -41,6 +41,9 @@ LISTEN = env_str("PRESSLUFT_LISTEN", "127.0.0.1:8000")
 # names, the listen address (this machine's addresses when it listens on all)
 # and the control plane domain set in the admin (pressluft/allowed_hosts.py).
 ALLOWED_HOSTS = env_list("PRESSLUFT_ALLOWED_HOSTS", []) or PanelAllowedHosts(derived_allowed_hosts(LISTEN))
+# The panel's own domain, served over HTTPS by the Nginx of the panel's machine
+# (apps/domains/panel_https.py); wins over the admin's control_plane_domain.
+CONTROL_PLANE_DOMAIN_FROM_ENVIRONMENT = env_str("PRESSLUFT_CONTROL_PLANE_DOMAIN", "")
 CSRF_TRUSTED_ORIGINS = env_list("PRESSLUFT_CSRF_TRUSTED_ORIGINS", [])
 # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto header.
 BEHIND_PROXY = env_bool("PRESSLUFT_BEHIND_PROXY", False)
@@ -75,6 +78,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the scheme and client address of a request the panel's own Nginx forwarded.
+    "apps.core.middleware.PanelProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.ApiErrorMiddleware",

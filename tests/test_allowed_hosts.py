@@ -8,8 +8,9 @@ import sys
 
 import pytest
 from django.http.request import validate_host
-from django.test import Client
+from django.test import Client, RequestFactory
 
+from apps.core.middleware import PanelProxyMiddleware
 from apps.core.models import PanelSettings
 from pressluft.allowed_hosts import (
     PanelAllowedHosts,
@@ -101,3 +102,44 @@ def test_settings_derive_allowed_hosts_unless_they_are_configured():
     assert settings_allowed_hosts(PRESSLUFT_ALLOWED_HOSTS="panel.example.com, .example.org") == str(
         ["panel.example.com", ".example.org"])
     assert settings_allowed_hosts(PRESSLUFT_ALLOWED_HOSTS="*") == str(["*"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("peer", "host", "token_for", "trusted"), [
+    ("127.0.0.1", "panel.example.com", "panel.example.com", True),
+    ("::1", "panel.example.com", "panel.example.com", True),
+    # A site's PHP on this machine posing as the proxy, without the token (or with another domain's):
+    ("127.0.0.1", "panel.example.com", None, False),
+    ("127.0.0.1", "panel.example.com", "other.example.com", False),
+    # The right token from anywhere but loopback, or for another Host:
+    ("192.0.2.7", "panel.example.com", "panel.example.com", False),
+    ("127.0.0.1", "127.0.0.1", "panel.example.com", False),
+])
+def test_only_the_panels_own_proxy_is_believed(settings, api_client, peer, host, token_for, trusted):
+    """What the panel's Nginx forwards (apps/domains/panel_https.py) came over
+    HTTPS from X-Real-IP; from anyone else those headers change nothing."""
+    from apps.audit.models import AuditEntry
+    from apps.core.panel_proxy import proxy_token
+
+    settings.ALLOWED_HOSTS = PanelAllowedHosts(derived_allowed_hosts("127.0.0.1:8000", no_addresses))
+    PanelSettings.objects.update_or_create(pk=1, defaults={"control_plane_domain": "panel.example.com"})
+    control_plane_domain.forget()
+    headers = {"HTTP_HOST": host, "REMOTE_ADDR": peer, "HTTP_X_REAL_IP": "203.0.113.9",
+               "HTTP_X_FORWARDED_PROTO": "https"}
+    headers["HTTP_X_PRESSLUFT_PROXY"] = proxy_token(token_for) if token_for else "0" * 64
+    response = api_client.get("/api/sites?limit=1&offset=0", **headers)
+    assert response.status_code == 200
+    # The audit log's client address: the forwarded one only from the proxy.
+    api_client.patch("/api/settings", {"preview_domain": "preview.example.test"}, format="json", **headers)
+    entry = AuditEntry.objects.get(action="panelsettings.update")
+    assert entry.client_address == ("203.0.113.9" if trusted else peer)
+    seen = {}
+
+    def view(request):
+        seen.update(secure=request.is_secure(), meta=dict(request.META))
+        return None
+
+    PanelProxyMiddleware(view)(RequestFactory().get("/", **headers))
+    assert seen["secure"] is trusted
+    assert "HTTP_X_PRESSLUFT_PROXY" not in seen["meta"]  # never passed on
+    control_plane_domain.forget()

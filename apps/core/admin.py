@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin
 from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.core import panel_settings
-from apps.core.admin_helpers import admin_url
+from apps.core.admin_helpers import admin_url, status_badge
 from apps.core.admin_pages import PanelModelAdmin
 from apps.core.models import PanelSettings
 
@@ -90,7 +92,9 @@ class PanelSettingsForm(BackupStorageFields):
         widgets = {"acme_ca_bundle": forms.Textarea(attrs={"rows": 6, "cols": 70})}
         help_texts = {
             "control_plane_domain": "The panel's own host name; the panel answers requests for it "
-                                    "(unless PRESSLUFT_ALLOWED_HOSTS lists the names itself).",
+                                    "(unless PRESSLUFT_ALLOWED_HOSTS lists the names itself) and its machine's "
+                                    "Nginx serves it there over HTTPS (point its A record at the local node "
+                                    "first). PRESSLUFT_CONTROL_PLANE_DOMAIN wins.",
         }
 
     def clean_control_plane_domain(self):
@@ -167,7 +171,7 @@ class PanelSettingsAdmin(PanelModelAdmin):
 
     form = PanelSettingsForm
     fieldsets = (
-        ("Domains", {"fields": ("control_plane_domain", "preview_domain")}),
+        ("Domains", {"fields": ("control_plane_domain", "control_plane_https_state", "preview_domain")}),
         (
             "Preview domain: wildcard certificate (DNS-01)",
             {
@@ -216,6 +220,22 @@ class PanelSettingsAdmin(PanelModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return HttpResponseRedirect(admin_url(PanelSettings.load()))
+
+    # The panel on its control plane domain over HTTPS (docs/panel-https.md), under "Domains".
+    readonly_fields += ("control_plane_https_state",)
+
+    @admin.display(description="Panel over HTTPS")
+    def control_plane_https_state(self, obj):
+        from apps.domains import panel_https
+
+        shown = panel_https.status()
+        text = {"off": "off (no control plane domain)", "pending": f"being set up for {shown['hostname']}",
+                "active": f"https://{shown['hostname']}/ (certificate until {shown['expires_at'] or '?'})",
+                "failed": f"failed: {shown['error']}", "not_managed": shown["error"]}[shown["state"]]
+        badge = status_badge({"active": "active", "failed": "failed"}.get(shown["state"], "pending"), shown["state"])
+        job = (format_html(' — <a href="{}">last job</a>', reverse("admin:jobs_job_change", args=[shown["job_id"]]))
+               if shown["job_id"] else "")
+        return format_html("{} {}{}", badge, text, job)
 
     def save_model(self, request, obj, form, change):
         # The same service as PATCH /api/settings (checks, storing, ALLOWED_HOSTS refreshed).

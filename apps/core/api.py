@@ -62,7 +62,9 @@ class PanelSettingsView(APIView):
     @extend_schema(operation_id="updateSettings", tags=["Settings"], summary="Change the panel's settings",
                    description="Only the settings given change; an empty string clears one. Every value is "
                                "checked before any is stored. The audit entry names the settings changed, "
-                               "never their values.",
+                               "never their values. A changed `control_plane_domain` queues job `panel_https` "
+                               "(the panel served over HTTPS on it by its own machine's Nginx; "
+                               "`control_plane_https` follows it).",
                    request=PanelSettingsUpdateSerializer,
                    responses={200: ok(PanelSettingsSerializer, "The settings now."), **error_responses(400, 401)})
     def patch(self, request):

@@ -43,9 +43,21 @@ class Invalid(ValueError):
 # --- checks: each returns the value as stored ("" clears) or raises Invalid ----------
 
 def hostname(label: str) -> Callable[[str], str]:
+    """Strictly a hostname, as a custom domain's (apps/domains/hostnames.py):
+    IDNs in their ASCII form; no wildcard, address, port or path."""
     def check(value: str) -> str:
-        value = (value or "").strip().lower().rstrip(".")
-        if value and not HOSTNAME_RE.match(value):
+        value = (value or "").strip()
+        if not value:
+            return value
+        from apps.core.errors import ApiError
+        from apps.domains.hostnames import normalize
+
+        try:
+            value = normalize(value)
+        except ApiError as exc:
+            why = (exc.details or {}).get("fields", {}).get("hostname", [exc.message])[0]
+            raise Invalid(f"{label} must be a DNS name such as panel.example.com: {why}.") from None
+        if not HOSTNAME_RE.match(value):
             raise Invalid(f"{label} must be a DNS name such as panel.example.com.")
         return value
     return check
@@ -354,6 +366,9 @@ def current() -> dict:
     from apps.backups import storage
 
     shown["backups_enabled"] = storage.configured_storage() is not None
+    from apps.domains import panel_https
+
+    shown["control_plane_https"] = panel_https.status()
     shown["updated_at"] = row.updated_at
     return shown
 
@@ -404,4 +419,8 @@ def update(changes: dict) -> list[str]:
 
         # The panel answers to it (ALLOWED_HOSTS): this process at once, the others within seconds.
         control_plane_domain.forget()
+        # ... and its machine's Nginx serves it there over HTTPS (docs/panel-https.md).
+        from apps.domains import services as domain_services
+
+        domain_services.control_plane_domain_changed()
     return changed

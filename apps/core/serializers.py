@@ -91,6 +91,19 @@ class ResourceResetResponseSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=LifecycleStatus.choices)
 
 
+class ControlPlaneHttpsSerializer(serializers.Serializer):
+    hostname = serializers.CharField(allow_blank=True, help_text="The control plane domain in force (the setting, "
+                                                                 "or PRESSLUFT_CONTROL_PLANE_DOMAIN); empty: none.")
+    state = serializers.ChoiceField(
+        choices=["off", "pending", "active", "failed", "not_managed"],
+        help_text="off: no domain; pending: job panel_https queued or running; active: served over HTTPS on it; "
+                  "failed: the last job failed (see error); not_managed: the panel's machine is no node of the "
+                  "panel, so a proxy of your own serves the domain.")
+    job_id = serializers.UUIDField(allow_null=True, help_text="The last panel_https job.")
+    expires_at = serializers.CharField(allow_null=True, help_text="Expiry of the certificate (ISO 8601).")
+    error = serializers.CharField(allow_blank=True)
+
+
 def _panel_settings_serializers():
     """The answer and the PATCH body of /api/settings, both generated from
     apps.core.panel_settings.SETTINGS (a new setting needs no change here)."""
@@ -108,6 +121,8 @@ def _panel_settings_serializers():
             help_text=setting.help + (" Write-only." if setting.secret else "") + " An empty string clears it.")
     shown["backups_enabled"] = serializers.BooleanField(
         help_text="Backup storage is complete (stored here or given by PRESSLUFT_BACKUP_S3_* variables).")
+    shown["control_plane_https"] = ControlPlaneHttpsSerializer(
+        help_text="The panel served over HTTPS on its control plane domain (read-only).")
     shown["updated_at"] = serializers.DateTimeField()
     accepted["min_properties"] = 1
     return (type("PanelSettingsSerializer", (serializers.Serializer,), shown),

@@ -1,9 +1,11 @@
 """Job handlers of the domains domain: each runs ``domain_sync.py`` once
 (twice when a certificate is refused: the second run takes the refused
-hostname's TLS out of the server block)."""
+hostname's TLS out of the server block); ``panel_https`` runs
+``panel_https.py`` on the local node."""
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 
 from apps.domains import dns_check, node_ops, preview, services
@@ -14,6 +16,9 @@ from apps.environments.models import Environment
 from apps.jobs.errors import JobError
 from apps.jobs.registry import job_handler
 from apps.jobs.scheduler import JobScope, recurring_job
+from apps.nodes.remote_exec import run_program
+
+from apps.domains import panel_https  # the panel's own domain: panel_https below
 
 TIMEOUT = 20 * 60
 
@@ -116,6 +121,35 @@ def domains_waiting_for_tls():
         yield JobScope(dedup_key=services.add_dedup_key(domain.hostname), environment=domain.environment,
                        site=domain.environment.site, node=domain.environment.node,
                        payload={"hostname": domain.hostname, "check_dns": False, "retry": True})
+
+
+@job_handler(panel_https.JOB_TYPE, timeout_seconds=TIMEOUT)
+def panel_https_configure(ctx):
+    """The panel on its control plane domain over HTTPS, on the local node:
+    DNS checked first (nothing is written when it does not point at the
+    node, unless the job was asked not to check), then a server block
+    proxying to the panel's web server, the certificate (HTTP-01), HTTPS.
+    With the domain cleared, the block and the certificate go."""
+    node = ctx.job.node
+    hostname = panel_https.effective_domain()
+    if hostname:
+        if Domain.objects.filter(hostname=hostname).exists():
+            # One certificate and one server name per hostname on the node: a site has it.
+            raise JobError("domain_exists", f"{hostname} is attached to a site's environment: the panel cannot be "
+                                            "served on it too.")
+        if ctx.payload.get("check_dns", True):
+            with ctx.step(f"DNS of {hostname}"):
+                dns_check.require(hostname, node)
+                ctx.log(f"{hostname} points at {node.name}")
+        params = {"hostname": hostname, "vhost_before_issue": panel_https.render(hostname, certified=False),
+                  "vhost": panel_https.render(hostname, certified=True), "acme": node_ops.acme_params()}
+        step = f"serve the panel on https://{hostname}"
+    else:
+        params = {"hostname": ""}
+        step = "stop serving the panel on a domain of its own"
+    params["listen_address"] = settings.NODE_LISTEN_ADDRESS
+    with ctx.step(step):
+        ctx.result = run_program(node, "panel_https.py", params, ctx=ctx, timeout=node_ops.SYNC_TIMEOUT)
 
 
 @job_handler("domain_remove", timeout_seconds=TIMEOUT)

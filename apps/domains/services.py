@@ -41,6 +41,9 @@ def request_add(environment_id, raw_hostname, *, check_dns: bool = True, user=No
     409 ``domain_exists`` / 409 ``environment_not_active``). Nothing is written
     but the job: its handler checks DNS first."""
     hostname = hostnames.normalize(raw_hostname)
+    if hostname == _panel_domain():
+        raise ApiError("domain_exists", f"{hostname} is the panel's own domain (control_plane_domain).",
+                       {"hostname": hostname})
     with transaction.atomic():
         environment = _active_environment(environment_id)
         taken = Domain.objects.filter(hostname=hostname).select_related("environment").first()
@@ -56,6 +59,16 @@ def request_add(environment_id, raw_hostname, *, check_dns: bool = True, user=No
                                    payload={"hostname": hostname, "check_dns": bool(check_dns)})
         except IntegrityError:
             raise ApiError("domain_exists", f"{hostname} is being attached already.", {"hostname": hostname}) from None
+
+
+def _panel_domain() -> str:
+    from apps.domains import panel_https
+    from apps.jobs.errors import JobError
+
+    try:
+        return panel_https.effective_domain()
+    except JobError:
+        return ""
 
 
 def _domain_for_change(domain_id) -> Domain:
@@ -141,3 +154,38 @@ def waiting_for_tls():
     return (Domain.objects.filter(tls_status__in=[TlsStatus.PENDING, TlsStatus.FAILED],
                                   environment__status=LifecycleStatus.ACTIVE)
             .select_related("environment__site", "environment__node"))
+
+
+# --- the panel's own domain (apps/domains/panel_https.py) --------------------
+
+def request_panel_https(user=None, *, check_dns: bool = True) -> Job | None:
+    """Queue ``panel_https`` on the local node: the panel served over HTTPS on
+    its control plane domain, or no longer served when the domain was
+    cleared. The job reads the domain when it runs, so a job still queued
+    serves for a later change too. None when the panel's machine is not a
+    node the panel manages (no local node, or a decommissioned one): then a proxy of
+    the operator's own serves the domain."""
+    from apps.domains.panel_https import JOB_TYPE
+    from apps.nodes.choices import NodeStatus
+    from apps.nodes.models import Node
+
+    with transaction.atomic():
+        node = (Node.objects.select_for_update().filter(is_local=True).exclude(status=NodeStatus.DECOMMISSIONED)
+                .first())
+        if node is None:
+            return None
+        waiting = Job.objects.filter(job_type=JOB_TYPE, status="queued").order_by("-created_at").first()
+        if waiting is not None and waiting.payload.get("check_dns", True) == bool(check_dns):
+            return waiting
+        return enqueue_job(JOB_TYPE, node=node, user=user, payload={"check_dns": bool(check_dns)})
+
+
+def control_plane_domain_changed() -> Job | None:
+    """The Panel setting changed (apps.core.panel_settings.update): queue
+    ``panel_https``, unless PRESSLUFT_CONTROL_PLANE_DOMAIN wins over it
+    (then nothing changes for the panel)."""
+    from apps.domains import panel_https
+
+    if panel_https.from_environment():
+        return None
+    return request_panel_https()

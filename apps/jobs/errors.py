@@ -66,6 +66,9 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
                                                  "(not IP addresses, an unreadable file); nothing was written."),
     "certificate_failed": JobErrorCode(False, "The ACME server gave no certificate (HTTP-01 challenge refused, rate limit, "
                                               "unreachable server); the domain stays attached without TLS."),
+    "panel_not_on_loopback": JobErrorCode(False, "panel_https: the panel's web server listens on an address its own "
+                                                 "Nginx cannot reach on loopback (PRESSLUFT_LISTEN); nothing was "
+                                                 "written."),
     "domain_exists": JobErrorCode(False, "The hostname is attached to another environment already."),
     "preview_settings_invalid": JobErrorCode(False, "The preview domain's settings cannot be used (a PRESSLUFT_PREVIEW_DOMAIN "
                                                     "or PRESSLUFT_DNS01_* variable refused by its check, or a "

@@ -22,7 +22,8 @@ def test_settings_answer_every_setting_and_never_a_secret(api_client, db):
     body = api_client.get("/api/settings").json()
     plain = [s.name for s in panel_settings.SETTINGS if not s.secret]
     secret = [s.name for s in panel_settings.SETTINGS if s.secret]
-    assert set(body) == set(plain) | {f"{name}_set" for name in secret} | {"backups_enabled", "updated_at"}
+    assert set(body) == set(plain) | {f"{name}_set" for name in secret} | {"backups_enabled", "updated_at",
+                                                                                  "control_plane_https"}
     assert body["dns01_rfc2136_secret_set"] is True and body["backup_s3_access_key_id_set"] is False
     assert SECRET not in str(body)
 

@@ -47,6 +47,9 @@ def forget_certificates_of_earlier_runs():
     """A forced renewal renews every certificate on the node. One left by an
     interrupted earlier test run (a name in the tests' own zone, issued by a
     pebble that is gone) would fail it for reasons outside this test."""
+    from tests.domains.test_panel_https_e2e import forget_panel_domain_of_earlier_runs
+
+    forget_panel_domain_of_earlier_runs()
     live = Path("/etc/letsencrypt/live")
     names = [path.name for path in live.iterdir() if path.is_dir()] if live.is_dir() else []
     for name in names:

@@ -165,3 +165,87 @@ def test_commands(site_with_production, capsys):
     call_command("domain_remove", "OLD.example.com")
     assert Job.objects.get(job_type="domain_remove").payload["domain_id"] == str(domain.pk)
     assert AuditEntry.objects.filter(action="domain.remove", result="accepted").count() == 1
+
+
+def test_panel_https_command(db, capsys):
+    from apps.core.models import PanelSettings
+    from apps.nodes.factories import NodeFactory
+
+    # No local node: nothing to configure (a proxy of the operator's own serves the domain).
+    with pytest.raises(CommandError, match="no local node"):
+        call_command("panel_https")
+    assert AuditEntry.objects.get(action="panelsettings.panel_https").result == "failed"
+    node = NodeFactory(is_local=True)
+    PanelSettings.objects.update_or_create(pk=1, defaults={"control_plane_domain": "panel.example.com"})
+    call_command("panel_https", "--no-check-dns")
+    job = Job.objects.get(job_type="panel_https")
+    assert capsys.readouterr().out.strip() == str(job.pk)
+    assert (job.node_id, job.payload) == (node.pk, {"check_dns": False})
+    assert AuditEntry.objects.filter(action="panelsettings.panel_https", result="accepted").count() == 1
+    # The same again while it waits: that job.
+    call_command("panel_https", "--no-check-dns")
+    assert Job.objects.filter(job_type="panel_https").count() == 1
+
+
+def test_admin_settings_page_shows_the_panel_https_state(admin_client, db):
+    from apps.core.models import PanelSettings
+
+    PanelSettings.objects.update_or_create(pk=1, defaults={"control_plane_domain": "panel.example.com"})
+    page = admin_client.get(reverse("admin:core_panelsettings_change", args=[1])).content.decode()
+    assert "Panel over HTTPS" in page and "not_managed" in page
+
+
+@pytest.mark.parametrize(("listen", "upstream"), [
+    ("127.0.0.1:8000", "127.0.0.1:8000"), ("0.0.0.0:8443", "127.0.0.1:8443"), ("[::]:8000", "[::1]:8000"),
+    ("[::1]:9000", "[::1]:9000"), ("8001", "127.0.0.1:8001"), ("localhost:8000", "127.0.0.1:8000"),
+    ("10.0.0.5:8000", None), ("[2001:db8::5]:8000", None),
+])
+def test_the_panels_nginx_reaches_gunicorn_on_loopback_only(listen, upstream):
+    from apps.domains import panel_https
+    from apps.jobs.errors import JobError
+
+    if upstream is None:
+        with pytest.raises(JobError) as refused:
+            panel_https.upstream(listen)
+        assert refused.value.code == "panel_not_on_loopback"
+    else:
+        assert panel_https.upstream(listen) == upstream
+
+
+def test_the_panels_server_block(settings):
+    from apps.core.panel_proxy import proxy_token
+    from apps.domains import panel_https
+
+    settings.LISTEN = "127.0.0.1:8123"
+    before = panel_https.render("panel.example.com", certified=False)
+    assert "proxy_pass" not in before and "443" not in before and proxy_token("panel.example.com") not in before
+    assert "return 301 https://panel.example.com$request_uri;" in before
+    after = panel_https.render("panel.example.com", certified=True)
+    assert "proxy_pass http://127.0.0.1:8123;" in after
+    assert f"proxy_set_header X-Pressluft-Proxy {proxy_token('panel.example.com')};" in after
+    assert "ssl_certificate /etc/letsencrypt/live/panel.example.com/fullchain.pem;" in after
+    assert f"client_max_body_size {settings.DEPLOY_ARCHIVE_MAX_BYTES + 1024 * 1024};" in after
+    # The client's own forwarding headers are replaced, never appended to.
+    assert "$proxy_add_x_forwarded_for" not in after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_panels_domain_is_no_sites_domain(api_client, site_with_production):
+    from apps.core.models import PanelSettings
+    from apps.jobs import runner
+    from apps.nodes.factories import NodeFactory
+
+    _, production = site_with_production
+    PanelSettings.objects.update_or_create(pk=1, defaults={"control_plane_domain": "panel.example.com"})
+    response = api_client.post(f"/api/environments/{production.pk}/domains", {"hostname": "Panel.Example.com"},
+                               format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "domain_exists")
+    assert not Job.objects.filter(job_type="domain_add").exists()
+
+    # The other way round: the job refuses before it looks at DNS or the node.
+    DomainFactory(environment=production, hostname="shop.example.com")
+    NodeFactory(is_local=True)
+    body = api_client.patch("/api/settings", {"control_plane_domain": "shop.example.com"}, format="json").json()
+    runner.run_job(body["control_plane_https"]["job_id"])
+    job = Job.objects.get(job_type="panel_https")
+    assert (job.status, job.error_code) == ("failed", "domain_exists")
