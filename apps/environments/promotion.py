@@ -57,6 +57,9 @@ def promote(source, target, *, release: str, ctx=None) -> dict:
                                                   f"({report.problem}); the previous tables and release are live again")
         error.promotion_stage = "reverted"
         raise error
+    if ctx is not None:
+        # The last moment a cancel or the timeout stops it: the job then swaps back (``revert``).
+        ctx.confirm_claim()
     try:
         finished = node_ops.promotion_phase(source, target, "finish", ctx=shielded(ctx), timeout=600)
     except JobError as exc:
