@@ -11,7 +11,10 @@ queued or changed → refresh from production → clean → the promotion works
 again. A cancel after the switch, before the finish, swaps production back."""
 
 import pytest
+from django.test import Client
 
+from apps.accounts.factories import UserFactory
+from apps.audit.models import AuditEntry
 from apps.backups.models import Backup
 from apps.environments import naming, promotion
 from apps.environments.models import DriftCheck, Environment
@@ -21,6 +24,7 @@ from tests.backups.conftest import backup_storage, s3_server  # noqa: F401
 from tests.sites.test_deploy_sources_e2e import THEME_ARCHIVE
 from tests.sites.test_drift_e2e import check
 from tests.sites.test_environment_clone_e2e import fresh, sql
+from tests.sites.test_held_mail_and_rollback_admin_e2e import page_messages
 from tests.sites.test_promotion_e2e import PROTECTED, current, deploy_theme, dumps, no_leftovers, option, shop  # noqa: F401
 from tests.sites.test_site_lifecycle_e2e import job_log
 
@@ -82,6 +86,13 @@ def test_promotion_job_keeps_live_data_and_refuses_a_drifted_copy(api_client, sh
     assert (not_live["wp_wc_orders"]["source_rows"], not_live["wp_wc_orders"]["target_rows"]) == (1, 3)
     assert not_live["wp_comments"]["holds"] == "comments"
     assert "wp_options" in plan["changed_tables"]
+    # The admin's Promote page shows the same plan, the button under it.
+    admin = Client()
+    admin.force_login(UserFactory(email="promoter@example.test", is_superuser=True))
+    page_url = f"/admin/environments/environment/{staging.pk}/promote/"
+    html = admin.get(page_url).content.decode()
+    assert "What will not go live" in html and "wp_wc_orders (orders): 1 rows here, 3 in production" in html
+    assert html.index("wp_shop_settings") < html.index('value="Promote" class="default" name="_save">')
 
     before = dumps(prod_db)
     old_release = current(production)
@@ -121,6 +132,12 @@ def test_promotion_job_keeps_live_data_and_refuses_a_drifted_copy(api_client, sh
     assert Job.objects.count() == jobs and dumps(prod_db) == before and current(production) == live_release
     plan = plan_of(api_client, staging, production)
     assert plan["promotable"] is False and "overwrite" in plan["drift"]["blocker"]
+    html = admin.get(page_url).content.decode()
+    assert "Promotion not possible now: production changed data" in html and 'name="_save" disabled>' in html
+    response = admin.post(page_url, {"confirm": "on"})
+    assert any("cannot be promoted" in text for text in page_messages(response)), page_messages(response)
+    assert Job.objects.count() == jobs and dumps(prod_db) == before
+    assert AuditEntry.objects.filter(action="environment.promote", result="failed").exists()
 
     # Refresh from production: a new baseline, clean again, and the promotion works.
     response = api_client.post(f"/api/environments/{staging.id}/refresh-from-production")
@@ -128,8 +145,11 @@ def test_promotion_job_keeps_live_data_and_refuses_a_drifted_copy(api_client, sh
     assert runner.run_job(response.json()["job_id"]) == "succeeded", job_log(response.json()["job_id"])
     assert check(api_client, staging).result == "clean"
     sql(staging_db, "UPDATE wp_options SET option_value='Second relaunch' WHERE option_name='blogname'")
-    job = run_promotion(api_client, staging, production)
-    assert job.status == "succeeded", job_log(job.pk)
+    # This time from the admin's page: to the job it queued.
+    response = admin.post(page_url, {"confirm": "on"})
+    job = Job.objects.filter(job_type="env_promote").latest("created_at")
+    assert response.status_code == 302 and str(job.pk) in response["Location"], page_messages(response)
+    assert runner.run_job(job.pk) == "succeeded", job_log(job.pk)
     assert option(prod_db, "blogname") == "Second relaunch"
     assert "Great mug! ✓" in sql(prod_db, "SELECT comment_content FROM wp_comments")
     assert Backup.objects.filter(environment=production, reason="pre_promote", status="completed").count() == 2
