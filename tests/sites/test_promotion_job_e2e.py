@@ -182,3 +182,30 @@ def test_a_cancel_after_the_switch_swaps_production_back(api_client, shop, backu
     assert production.status == "active"
     assert production.current_release.directory == old_release.split("/")[1]
     assert Environment.objects.get(pk=staging.pk).status == "active"
+
+
+def test_a_failed_swap_back_fails_the_job_naming_the_pre_promotion_backup(api_client, shop, backup_storage,
+                                                                           monkeypatch):
+    production, staging = shop
+    prod_db = naming.system_name(production)
+    assert check(api_client, staging).result == "clean"
+    real_check = promotion.node_ops.check_health
+
+    def cancel_and_block_the_swap_back(environment, ctx=None, **kwargs):
+        # A table in the way of the swap back (where the promoted tables go back to): its RENAME fails.
+        sql(f"{prod_db}_promote", "CREATE TABLE wp_options (id INT)")
+        api_client.post(f"/api/jobs/{ctx.job.pk}/cancel")
+        return real_check(environment, ctx, **kwargs)
+
+    monkeypatch.setattr(promotion.node_ops, "check_health", cancel_and_block_the_swap_back)
+    try:
+        job = run_promotion(api_client, staging, production)
+        assert (job.status, job.error_code) == ("failed", "rollback_failed"), job_log(job.pk)
+        backup = Backup.objects.get(environment=production, reason="pre_promote")
+        assert str(backup.pk) in job.error_message and "restore" in job.error_message
+        production.refresh_from_db()
+        assert production.status == "failed"
+    finally:
+        sql(f"{prod_db}_promote", "DROP TABLE IF EXISTS wp_options")
+        promotion.node_ops.promotion_phase(staging, production, "revert")
+    no_leftovers(production)
