@@ -134,3 +134,19 @@ def test_the_plan_needs_a_target_and_refuses_like_the_promotion(api_client, pair
     assert response.status_code == 409 and response.json()["code"] == "promotion_source_is_production"
     response = api_client.get(f"/api/environments/{staging.pk}/promotion-plan?target={uuid.uuid4()}")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_source_that_failed_while_queued_is_not_promoted(api_client, pair, backup_storage):
+    from apps.jobs import runner
+
+    _, production, staging = pair
+    response = promote(api_client, staging, {"target_environment_id": str(production.pk)})
+    assert response.status_code == 202, response.content
+    Environment.objects.filter(pk=staging.pk).update(status="failed")
+    runner.run_job(response.json()["job_id"])  # refused at the claim: the marked source is failed
+    job = Job.objects.get(pk=response.json()["job_id"])
+    assert (job.status, job.error_code) == ("failed", "resource_failed") and "staging is failed" in job.error_message
+    production.refresh_from_db()
+    assert production.status == "active" and production.current_release.directory == "20261204T100000Z"
+    assert not Release.objects.filter(environment=production, source_type="promotion").exists()
