@@ -481,15 +481,26 @@ def env_promote(ctx):
     source = Environment.objects.select_related("node", "site", "current_release").get(
         pk=ctx.payload["source_environment_id"])
     ctx.result = {"source_environment_id": str(source.pk)}
+    pruned_earlier = []
     if ctx.job.attempt_count:
         # An earlier run may have stopped between the switch and its verdict: never judge on top of it.
+        # (One stopped during its finish was judged healthy already: the node finishes it instead.)
         with ctx.step("undo what an earlier run of this promotion left unfinished"):
             try:
-                promotion.revert(source, production, ctx)
+                undone = promotion.revert(source, production, ctx)
             except JobError as exc:
                 raise JobError("rollback_failed", f"An earlier run of this promotion left production unfinished and "
                                                   f"swapping it back failed: {exc.message}") from None
-    _promotion_drift_gate(ctx, source, production)
+            pruned_earlier = undone.get("pruned") or []
+    measured = _measure_for_promotion(ctx, source, production)
+    if ctx.job.attempt_count and measured.get("release") == ctx.payload["release"]:
+        # The worker of an earlier run died after the verdict: the promotion is live, judged healthy and finished.
+        ctx.log(f"an earlier run of this job finished the promotion (production runs release "
+                f"{ctx.payload['release']}); recording it")
+        release = _record_promoted_release(ctx, production, source, ctx.payload["release"], pruned_earlier)
+        ctx.result.update(release=release.directory)
+        return
+    _promotion_drift_gate(ctx, source, production, measured)
     with ctx.step(f"pre-promotion full backup of {production.slug}"):
         backup = pre_change.take_backup(ctx, production, BackupScope.FULL, "pre-promotion", BackupReason.PRE_PROMOTE)
     ctx.result["backup_id"] = str(backup.pk)
@@ -531,18 +542,22 @@ def env_promote(ctx):
             f"pre-promotion backup {backup.pk}")
 
 
-def _promotion_drift_gate(ctx, source, production) -> None:
-    """The job's own drift check (the world may have moved since the request):
-    recorded like a drift_check job's; drifted refuses with nothing changed."""
-    baseline = drift.current_baseline(source)
-    if baseline is None:
+def _measure_for_promotion(ctx, source, production) -> dict:
+    """Production's checksums now, for the job's own drift check."""
+    if drift.current_baseline(source) is None:
         raise JobError("drift_no_baseline", f"{source.slug} has no baseline of production to check drift against; "
                                             "nothing was changed.", resource_intact=True)
     with ctx.step(f"drift check: {production.slug} now against {source.slug}'s baseline ({source.promotion_preset})"):
         try:
-            measured = node_ops.checksums(production, ctx)
+            return node_ops.checksums(production, ctx)
         except JobError as exc:
             raise JobError(exc.code, exc.message, retryable=exc.retryable, resource_intact=True) from None
+
+
+def _promotion_drift_gate(ctx, source, production, measured) -> None:
+    """The job's own drift check (the world may have moved since the request):
+    recorded like a drift_check job's; drifted refuses with nothing changed."""
+    baseline = drift.current_baseline(source)
     check = drift.record_check(source, production, baseline, measured, job=ctx.job)
     ctx.result["drift_check_id"] = str(check.pk)
     ctx.log(drift.summary(check.report))

@@ -10,6 +10,8 @@ Then production changes an option → drifted → POST promote 409 with nothing
 queued or changed → refresh from production → clean → the promotion works
 again. A cancel after the switch, before the finish, swaps production back."""
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -25,7 +27,7 @@ from tests.sites.test_deploy_sources_e2e import THEME_ARCHIVE
 from tests.sites.test_drift_e2e import check
 from tests.sites.test_environment_clone_e2e import fresh, sql
 from tests.sites.test_held_mail_and_rollback_admin_e2e import page_messages
-from tests.sites.test_promotion_e2e import PROTECTED, current, deploy_theme, dumps, no_leftovers, option, shop  # noqa: F401
+from tests.sites.test_promotion_e2e import PROTECTED, STATE_ROOT, current, deploy_theme, dumps, no_leftovers, option, shop  # noqa: F401
 from tests.sites.test_site_lifecycle_e2e import job_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -209,3 +211,31 @@ def test_a_failed_swap_back_fails_the_job_naming_the_pre_promotion_backup(api_cl
         sql(f"{prod_db}_promote", "DROP TABLE IF EXISTS wp_options")
         promotion.node_ops.promotion_phase(staging, production, "revert")
     no_leftovers(production)
+
+
+def test_a_rerun_after_the_worker_died_in_the_finish_completes_it(api_client, shop, backup_storage):
+    production, staging = shop
+    prod_db, staging_db = naming.system_name(production), naming.system_name(staging)
+    sql(staging_db, "UPDATE wp_options SET option_value='Finished by the rerun' WHERE option_name='blogname'")
+    assert check(api_client, staging).result == "clean"
+    response = promote(api_client, staging, production)
+    assert response.status_code == 202, response.content
+    job = Job.objects.get(pk=response.json()["job_id"])
+    # What the first run did before its worker died: prepare, switch, a healthy verdict, the finish begun.
+    release = job.payload["release"]
+    for phase in ("prepare", "switch"):
+        promotion.node_ops.promotion_phase(staging, production, phase, release=release)
+    state_file = STATE_ROOT / f"{prod_db}.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps(dict(state, phase="finishing")))
+    Job.objects.filter(pk=job.pk).update(attempt_count=1)  # the sweeper requeued it as a retry
+
+    assert runner.run_job(job.pk) == "succeeded", job_log(job.pk)
+    log = job_log(job.pk)
+    assert "finishing it instead" in log and "an earlier run of this job finished the promotion" in log
+    no_leftovers(production)
+    assert current(production) == f"releases/{release}"
+    assert option(prod_db, "blogname") == "Finished by the rerun"
+    production.refresh_from_db()
+    assert (production.status, production.current_release.directory) == ("active", release)
+    assert not Backup.objects.filter(environment=production, reason="pre_promote").exists()  # not promoted twice
