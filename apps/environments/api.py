@@ -300,7 +300,7 @@ class EnvironmentPromotionPlanView(APIView):
             "posts, comments or orders made here stay out); and the drift state that gates the promotion. "
             "Beyond the reference contract."
         ),
-        parameters=[OpenApiParameter("target", str, OpenApiParameter.QUERY, required=True,
+        parameters=[OpenApiParameter("target", uuid.UUID, OpenApiParameter.QUERY, required=True,
                                      description="The id of the site's production environment.")],
         responses={200: ok(PromotionPlanSerializer, "The plan."), **error_responses(400, 401, 404, 409, 502)},
     )
