@@ -27,3 +27,4 @@ class BackupReason(models.TextChoices):
     FINAL = "final", "Final"  # taken before its environment or site was deleted
     PRE_RESTORE = "pre_restore", "Before a restore"  # env_restore, before it changes the environment
     PRE_UPDATE = "pre_update", "Before an update"  # env_update, before it changes the environment
+    PRE_PROMOTE = "pre_promote", "Before a promotion"  # env_promote: production, before it is promoted into

@@ -70,6 +70,7 @@ class EnvironmentAdmin(PanelModelAdmin):
         pages.RunHealthCheck(),
         pages.CheckDrift(),
         pages.RefreshFromProduction(),
+        pages.PromotePage(),
         pages.CachePage(),
         pages.PurgeCaches(),
         pages.BackUpNow(),

@@ -107,3 +107,13 @@ class OutgoingAllowListForm(forms.Form):
         help_text="One host name a line (e.g. api.example.com; each covers its subdomains). WordPress on this "
                   "environment may reach these; every other host, payment processors included, is refused.",
     )
+
+
+class PromoteForm(forms.Form):
+    """The admin's "Promote": a confirmation under the plan."""
+
+    confirm = forms.BooleanField(
+        label="Replace production's code and the tables listed as overwritten with this environment's",
+        help_text="Drift is checked again and a full backup of production is taken first; protected tables and "
+                  "uploads stay production's; an unhealthy promotion is swapped back by itself.",
+    )

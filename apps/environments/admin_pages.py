@@ -33,6 +33,7 @@ from apps.environments.admin_forms import (
     DeployForm,
     GitRepositoryForm,
     OutgoingAllowListForm,
+    PromoteForm,
     RestoreForm,
 )
 from apps.environments.choices import ReleaseHealth
@@ -128,6 +129,68 @@ class RefreshFromProduction(OnEnvironment, ObjectAction):
 
     def call(self, request, environment):
         return services.refresh_from_production(environment.pk, user=request.user)
+
+
+class PromotePage(OnEnvironment, FormPage):
+    """The promotion plan (asked of the node) and the drift state, with the
+    Promote button under them -> services.request_promote (env_promote)."""
+
+    name = path = "promote"
+    label = "Promote"
+    action_name = "promote_environment"
+    description = "Promote to production (one selected staging or clone environment)"
+    permission = "environments.promote_environment"
+    when_active = True
+    on_production = "never"  # production is what is promoted into
+    form_class = PromoteForm
+    submit = "Promote"
+    template = "admin/pressluft/promote_form.html"
+
+    def allowed_on(self, request, environment):
+        # It writes production: the production guard applies whatever the source is.
+        return (may_act_on_environment(request.user, environment, self.permission)
+                and request.user.has_perm(MANAGE_PRODUCTION))
+
+    def title(self, environment):
+        return f"Promote {environment} to production"
+
+    def intro(self, environment):
+        return ("What the promotion would do now, read from both environments on the node. Production's protected "
+                "tables (by this environment's promotion preset) and uploads are never written; the job checks "
+                "drift again, backs production up in full, switches in one step and swaps back by itself if "
+                "production is then unhealthy. You are taken to the job to follow it.")
+
+    def _production(self, environment):
+        from apps.environments import drift
+
+        return drift.production_of(environment)
+
+    def extra(self, environment):
+        production = self._production(environment)
+        plan, problem = None, None
+        try:
+            plan = services.promotion_plan(environment.pk, production.pk if production else environment.pk)
+        except ApiError as exc:
+            problem = exc.message
+        blocker = plan["drift"]["blocker"] if plan else None
+        return {"plan": plan, "plan_problem": problem, "production": production,
+                "drift_status": environment.drift_status, "drift_checked_at": environment.drift_checked_at,
+                "blocked": problem or blocker}
+
+    def show(self, request, environment, form):
+        from apps.core.admin_helpers import render_service_form
+
+        return render_service_form(self.modeladmin, request, form, title=self.title(environment), submit=self.submit,
+                                   intro=self.intro(environment), template=self.template, **self.extra(environment))
+
+    def perform(self, request, environment, data):
+        production = self._production(environment)
+        return run_job_action(
+            self.modeladmin, request, [environment], action="environment.promote",
+            call=lambda source: services.request_promote(source.pk, production.pk if production else source.pk,
+                                                         user=request.user),
+            label=lambda source: f"Promotion of {source}", done="promotion queued as",
+        )
 
 
 class BackUpNow(OnEnvironment, ObjectAction):

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -29,6 +31,8 @@ from apps.environments.serializers import (
     MagicLoginResponseSerializer,
     OutgoingAllowListSerializer,
     OutgoingRequestSerializer,
+    PromoteSerializer,
+    PromotionPlanSerializer,
     RollbackSerializer,
     StagingHoldsSerializer,
     UpdatesSerializer,
@@ -247,6 +251,67 @@ class EnvironmentRefreshView(APIView):
         audit.annotate(request, action="environment.refresh", resource_type="environment", resource_id=id)
         job = services.refresh_from_production(id, user=request.user)
         return job_accepted(request, job)
+
+
+class EnvironmentPromoteView(APIView):
+    # Writes production: the promote permission and manage_production, whatever the source is.
+    required_permissions = {"POST": needs("environments.promote_environment", "environments.manage_production")}
+
+    @extend_schema(
+        operation_id="promoteEnvironment",
+        tags=["Environments"],
+        summary="Promote environment",
+        description=(
+            "Queues `env_promote`: this staging or clone environment's current release and the tables its promotion "
+            "preset does not protect go into its site's production. The job checks drift again first, takes a "
+            "full backup of production (`pre_promote`), loads the tables beside the live ones and switches them "
+            "in one step with the release, checks production's health and swaps back when it fails "
+            "(`promotion_rolled_back`). Protected tables (posts, comments, orders...) and uploads are never "
+            "written. Refused before anything is queued (409) when this environment's drift is `drifted` "
+            "(`promotion_drifted`) or `unknown` (`promotion_drift_unknown`), either environment is not active, "
+            "this is production (`promotion_source_is_production`) or the target is not its site's production "
+            "(`promotion_target_invalid`). See `GET /api/environments/{id}/promotion-plan` for what it would do."
+        ),
+        request=PromoteSerializer,
+        responses={202: ok(JobResponseSerializer, "Promotion queued."), **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, id):
+        body = PromoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        audit.annotate(request, action="environment.promote", resource_type="environment", resource_id=id,
+                       details={"target_environment_id": str(body.validated_data["target_environment_id"])})
+        job = services.request_promote(id, body.validated_data["target_environment_id"], user=request.user)
+        return job_accepted(request, job)
+
+
+class EnvironmentPromotionPlanView(APIView):
+    required_permissions = {"GET": needs("environments.view_environment")}
+
+    @extend_schema(
+        operation_id="getPromotionPlan",
+        tags=["Environments"],
+        summary="What a promotion into production would do",
+        description=(
+            "Asked of the node now (read-only, may take a while on a large site): for every table of either "
+            "environment, whether the promotion overwrites it (rows in this environment and in production, and "
+            "whether they are identical once URLs are rewritten), creates it, keeps it because the preset protects "
+            "it, or keeps it because only production has it; the code files added, changed and removed between "
+            "the two current releases; what will not go live (protected tables where this environment differs: "
+            "posts, comments or orders made here stay out); and the drift state that gates the promotion. "
+            "Beyond the reference contract."
+        ),
+        parameters=[OpenApiParameter("target", uuid.UUID, OpenApiParameter.QUERY, required=True,
+                                     description="The id of the site's production environment.")],
+        responses={200: ok(PromotionPlanSerializer, "The plan."), **error_responses(400, 401, 404, 409, 502)},
+    )
+    def get(self, request, id):
+        target = request.query_params.get("target", "")
+        try:
+            target_id = uuid.UUID(target)
+        except ValueError:
+            raise ApiError("bad_request", "Give target: the id of the site's production environment.",
+                           {"fields": {"target": ["a UUID is required"]}}) from None
+        return Response(PromotionPlanSerializer(services.promotion_plan(id, target_id)).data)
 
 
 class EnvironmentDeployView(APIView):

@@ -27,6 +27,8 @@ class ReleaseSourceType(models.TextChoices):
     UPDATE = "update", "Update"
     # backup: the code of a backup put back by env_restore.
     BACKUP = "backup", "Backup"
+    # promotion: a staging or clone environment's release promoted into production (env_promote).
+    PROMOTION = "promotion", "Promotion"
 
 
 class ReleaseHealth(models.TextChoices):

@@ -7,10 +7,10 @@ from apps.backups.jobs import take_final_backups
 from apps.core.choices import LifecycleStatus
 from apps.core.state import change_state
 from apps.environments import drift, naming, node_ops, releases, services, updates
-from apps.environments.choices import EnvironmentType, ReleaseSourceType
+from apps.environments.choices import DriftStatus, EnvironmentType, ReleaseSourceType
 from apps.environments.models import DeployArchive, Environment
 from apps.jobs.choices import LogLevel
-from apps.jobs.errors import JobError
+from apps.jobs.errors import JobCancelled, JobError, JobTimedOut
 from apps.jobs.registry import job_handler
 from apps.jobs.scheduler import JobScope, recurring_job
 
@@ -463,3 +463,127 @@ def _fetch_pages(environment, pages) -> list:
         except (OSError, http.client.HTTPException) as exc:
             fetched.append(updates.read_page(label, path, None, b"", error=f"no answer ({type(exc).__name__})"))
     return fetched
+
+
+@job_handler("env_promote", running_status=LifecycleStatus.DEPLOYING, timeout_seconds=4 * 60 * 60,
+             marks_source="source_environment_id")
+def env_promote(ctx):
+    """A staging or clone environment's code and non-protected tables into its
+    site's production (docs/promotion.md): drift checked again first, a fresh
+    full backup of production, then promotion.promote (prepare beside the live
+    site, one switch, health check, finish or swap back). Production's
+    protected tables and uploads are never written."""
+    from apps.backups import pre_change
+    from apps.backups.choices import BackupReason, BackupScope
+    from apps.environments import promotion
+
+    production = Environment.objects.select_related("node", "site", "current_release").get(pk=ctx.job.environment_id)
+    source = Environment.objects.select_related("node", "site", "current_release").get(
+        pk=ctx.payload["source_environment_id"])
+    ctx.result = {"source_environment_id": str(source.pk)}
+    pruned_earlier = []
+    if ctx.job.attempt_count:
+        # An earlier run may have stopped between the switch and its verdict: never judge on top of it.
+        # (One stopped during its finish was judged healthy already: the node finishes it instead.)
+        with ctx.step("undo what an earlier run of this promotion left unfinished"):
+            try:
+                undone = promotion.revert(source, production, ctx)
+            except JobError as exc:
+                raise JobError("rollback_failed", f"An earlier run of this promotion left production unfinished and "
+                                                  f"swapping it back failed: {exc.message}") from None
+            pruned_earlier = undone.get("pruned") or []
+    measured = _measure_for_promotion(ctx, source, production)
+    if ctx.job.attempt_count and measured.get("release") == ctx.payload["release"]:
+        # The worker of an earlier run died after the verdict: the promotion is live, judged healthy and finished.
+        ctx.log(f"an earlier run of this job finished the promotion (production runs release "
+                f"{ctx.payload['release']}); recording it")
+        release = _record_promoted_release(ctx, production, source, ctx.payload["release"], pruned_earlier)
+        ctx.result.update(release=release.directory)
+        return
+    _promotion_drift_gate(ctx, source, production, measured)
+    with ctx.step(f"pre-promotion full backup of {production.slug}"):
+        backup = pre_change.take_backup(ctx, production, BackupScope.FULL, "pre-promotion", BackupReason.PRE_PROMOTE)
+    ctx.result["backup_id"] = str(backup.pk)
+    origin = source.current_release
+    ctx.log(f"promote {source.slug} (release {origin.directory if origin else '?'}, {source.promotion_preset}) into "
+            f"{production.slug}: prepare beside the live site, switch, health check", LogLevel.STEP)
+    try:
+        result = promotion.promote(source, production, release=ctx.payload["release"], ctx=ctx)
+    except (JobCancelled, JobTimedOut):
+        ctx.log("stopped before the promotion was judged healthy: swapping production back", LogLevel.WARNING)
+        try:
+            promotion.revert(source, production, ctx)
+        except JobError as exc:
+            _promotion_revert_failed(exc, production, backup)
+        ctx.log("production's previous tables and release are live again")
+        raise
+    except JobError as exc:
+        stage = getattr(exc, "promotion_stage", None)
+        if stage in ("revert_failed", "undo_failed"):
+            _promotion_revert_failed(exc, production, backup)
+        if stage == "finish":
+            _record_promoted_release(ctx, production, source, ctx.payload["release"], [])
+            raise JobError(exc.code, f"The promotion is live and healthy, but cleaning up after it failed: "
+                                     f"{exc.message}", retryable=False, resource_intact=True) from None
+        if stage in ("undone", "reverted"):
+            ctx.log(f"production is as it was before the promotion ({exc.code})", LogLevel.ERROR)
+            raise JobError(exc.code, exc.message, retryable=exc.retryable, resource_intact=True) from None
+        raise
+    release = _record_promoted_release(ctx, production, source, result["release"], result.get("pruned") or [])
+    rewrite = result.get("url_rewrite") or {}
+    tables = result.get("tables") or {}
+    ctx.result.update(release=release.directory, previous_release=result.get("previous_release"),
+                      tables_overwritten=tables.get("overwrite"), tables_created=tables.get("create"),
+                      tables_protected=tables.get("protected"), tables_kept_target_only=tables.get("target_only"),
+                      url_rewrite={"rows_changed": rewrite.get("rows_changed"), "remaining": rewrite.get("remaining")},
+                      pruned=result.get("pruned") or [])
+    ctx.log("the page cache and the object cache of production were purged at the switch and after the finish")
+    ctx.log(f"{source.slug} is live in {production.slug} as release {release.directory}; healthy; "
+            f"pre-promotion backup {backup.pk}")
+
+
+def _measure_for_promotion(ctx, source, production) -> dict:
+    """Production's checksums now, for the job's own drift check."""
+    if drift.current_baseline(source) is None:
+        raise JobError("drift_no_baseline", f"{source.slug} has no baseline of production to check drift against; "
+                                            "nothing was changed.", resource_intact=True)
+    with ctx.step(f"drift check: {production.slug} now against {source.slug}'s baseline ({source.promotion_preset})"):
+        try:
+            return node_ops.checksums(production, ctx)
+        except JobError as exc:
+            raise JobError(exc.code, exc.message, retryable=exc.retryable, resource_intact=True) from None
+
+
+def _promotion_drift_gate(ctx, source, production, measured) -> None:
+    """The job's own drift check (the world may have moved since the request):
+    recorded like a drift_check job's; drifted refuses with nothing changed."""
+    baseline = drift.current_baseline(source)
+    check = drift.record_check(source, production, baseline, measured, job=ctx.job)
+    ctx.result["drift_check_id"] = str(check.pk)
+    ctx.log(drift.summary(check.report))
+    blocker = drift.promotion_blocker(Environment.objects.get(pk=source.pk))
+    if blocker is not None:
+        raise JobError("promotion_drifted", f"Not promoted, nothing was changed: {blocker} "
+                                            f"({drift.summary(check.report)}). Refresh {source.slug} from production, "
+                                            "check drift again, then promote.", resource_intact=True)
+    ctx.checkpoint()
+
+
+def _promotion_revert_failed(exc, production, backup):
+    raise JobError("rollback_failed", f"Swapping production back after the promotion failed ({exc.code}: "
+                                      f"{exc.message}). Reset {production.slug}, then restore it from the "
+                                      f"pre-promotion backup {backup.pk} (POST /api/environments/{production.pk}/restore "
+                                      "or the admin's Restore a backup).") from None
+
+
+def _record_promoted_release(ctx, production, source, directory, pruned):
+    origin = source.current_release
+    release = releases.record_release(production, directory, ReleaseSourceType.PROMOTION,
+                                      f"promotion of {source.slug}/{origin.directory if origin else '?'}"[:500])
+    releases.make_current(production, release)
+    releases.record_health(release, True)
+    releases.forget_pruned(production, pruned)
+    # The source's last check described production before this promotion: a new check is due.
+    saved = Environment.objects.get(pk=source.pk)
+    change_state(saved, drift_status=DriftStatus.UNKNOWN)
+    return release

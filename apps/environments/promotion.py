@@ -5,12 +5,23 @@ and its outcome (docs/promotion.md, "Promotion").
 Changes no rows: the env_promote job (gated by the drift check, after its
 fresh backup of production) calls ``promote`` and records the release and the
 result itself. ``plan`` is read-only.
+
+A JobError leaving ``promote`` says where it stopped in ``promotion_stage``:
+``undone`` (failed before or during the switch; what was prepared is gone and
+production is as it was), ``undo_failed`` (that undoing failed too),
+``reverted`` (no verdict on the promoted site; swapped back),
+``revert_failed`` (the swap back itself failed: production needs the
+pre-promotion backup), ``finish`` (the promotion is live and healthy; only
+the cleanup failed). Errors of another run holding the node carry none.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+
 from apps.environments import node_ops
-from apps.jobs.errors import JobError
+from apps.jobs.errors import JobClaimLost, JobError
 
 
 def plan(source, target, *, ctx=None) -> dict:
@@ -23,44 +34,101 @@ def promote(source, target, *, release: str, ctx=None) -> dict:
     when healthy, swap back when not (``promotion_rolled_back``). A failure
     before the switch removes what was prepared (unless another run holds the
     node: then that run owns it); a failure of the swap back itself
-    propagates: production is then restored from the pre-promotion backup by
-    the job."""
+    propagates (stage ``revert_failed``): production is then restored from
+    the pre-promotion backup by the job. Once healthy, the finish runs to its
+    end even if the job is cancelled meanwhile."""
     try:
         prepared = node_ops.promotion_phase(source, target, "prepare", release=release, ctx=ctx)
         switched = node_ops.promotion_phase(source, target, "switch", ctx=ctx, timeout=600)
     except JobError as exc:
         if exc.code not in NOT_OURS:
-            _undo_quietly(source, target, ctx)
+            exc.promotion_stage = "undone" if _undo_quietly(source, target, ctx) else "undo_failed"
         raise
     try:
         report = node_ops.check_health(target, ctx, fatal_errors_since=switched["switched_at"])
-    except JobError:
+    except JobError as exc:
         # No verdict (the node refused to look): production must not stay on an unchecked promotion.
-        node_ops.promotion_phase(source, target, "revert", ctx=ctx, timeout=600)
+        revert(source, target, ctx)
+        exc.promotion_stage = "reverted"
         raise
     if not report.healthy:
-        node_ops.promotion_phase(source, target, "revert", ctx=ctx, timeout=600)
-        raise JobError("promotion_rolled_back", f"production failed its health check after the promotion "
-                                                f"({report.problem}); the previous tables and release are live again")
-    finished = node_ops.promotion_phase(source, target, "finish", ctx=ctx, timeout=600)
+        revert(source, target, ctx)
+        error = JobError("promotion_rolled_back", f"production failed its health check after the promotion "
+                                                  f"({report.problem}); the previous tables and release are live again")
+        error.promotion_stage = "reverted"
+        raise error
+    if ctx is not None:
+        # The last moment a cancel or the timeout stops it: the job then swaps back (``revert``).
+        ctx.confirm_claim()
+    try:
+        finished = node_ops.promotion_phase(source, target, "finish", ctx=shielded(ctx), timeout=600)
+    except JobError as exc:
+        exc.promotion_stage = "finish"
+        raise
     return {"release": release, "previous_release": prepared["previous_release"], "tables": prepared["tables"],
             "url_rewrite": prepared["url_rewrite"], "timings": prepared.get("timings", {}),
             "switched_at": switched["switched_at"],
             "pruned": finished.get("pruned", [])}
 
 
+def revert(source, target, ctx=None) -> dict:
+    """The swap back, run to its end whatever stopped the job (a cancel, the
+    timeout); its failure is JobError with stage ``revert_failed``."""
+    try:
+        return node_ops.promotion_phase(source, target, "revert", ctx=shielded(ctx), timeout=600)
+    except JobError as exc:
+        exc.promotion_stage = "revert_failed"
+        raise
+
+
 # Errors that mean another run of the job holds (or may hold) the node's lock: its state is not ours to undo.
 NOT_OURS = ("node_busy", "claim_stale")
 
 
-def _undo_quietly(source, target, ctx) -> None:
+def _undo_quietly(source, target, ctx) -> bool:
     """The swap back after a failure before or during the switch; its own
     failure is logged, the first error is the one reported (a later prepare
-    or revert clears what is left)."""
+    or revert clears what is left). Whether it succeeded."""
     if ctx is not None:
         ctx.log("the promotion did not complete its switch; undoing what it prepared")
     try:
-        node_ops.promotion_phase(source, target, "revert", ctx=ctx, timeout=600)
+        node_ops.promotion_phase(source, target, "revert", ctx=shielded(ctx), timeout=600)
     except JobError as exc:
         if ctx is not None:
             ctx.log(f"undoing failed too ({exc.code}: {exc.message}); a revert or a new promotion clears it")
+        return False
+    return True
+
+
+class Shielded:
+    """A job's context for work that must run to its end once begun (the swap
+    back, the finish): a cancel or the job's timeout no longer stops it, so
+    production is never left between two states; a lost claim still does
+    (another run owns the job then). Logs go to the job as usual."""
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+        self.job = ctx.job
+        self.payload = ctx.payload
+        self.stop_event = threading.Event()
+
+    def log(self, message, *args, **kwargs):
+        self._ctx.log(message, *args, **kwargs)
+
+    def fence(self) -> dict:
+        return self._ctx.fence()
+
+    def checkpoint(self) -> None:
+        if self._ctx.claim_lost.is_set():
+            raise JobClaimLost()
+
+    def confirm_claim(self) -> None:
+        self.checkpoint()
+
+    def sleep(self, seconds: float) -> None:
+        self.checkpoint()
+        time.sleep(seconds)
+
+
+def shielded(ctx):
+    return None if ctx is None else Shielded(ctx)

@@ -150,6 +150,10 @@ class RollbackSerializer(StrictSerializer):
     release_id = serializers.UUIDField(help_text="An earlier healthy release of the environment.")
 
 
+class PromoteSerializer(StrictSerializer):
+    target_environment_id = serializers.UUIDField(help_text="The site's production environment.")
+
+
 class HeldMailSerializer(serializers.Serializer):
     time = serializers.DateTimeField(allow_null=True, help_text="When WordPress tried to send it.")
     recipients = serializers.CharField()
@@ -234,3 +238,58 @@ class AvailableUpdatesSerializer(serializers.Serializer):
     core = CoreUpdateSerializer(allow_null=True)
     plugins = PluginUpdateSerializer(many=True)
     themes = ThemeUpdateSerializer(many=True)
+
+
+class PlanTableSerializer(serializers.Serializer):
+    table = serializers.CharField()
+    source_rows = serializers.IntegerField(allow_null=True, help_text="Rows in the source (null: not there).")
+    target_rows = serializers.IntegerField(allow_null=True, help_text="Rows in production (null: not there).")
+    identical = serializers.BooleanField(allow_null=True, help_text="Same structure and rows once the source's URLs "
+                                         "are production's (null: only one side has the table).")
+
+
+class PlanNotLiveSerializer(serializers.Serializer):
+    table = serializers.CharField()
+    holds = serializers.CharField(help_text="What the table holds, e.g. posts, pages and other content; orders.")
+    source_rows = serializers.IntegerField(allow_null=True)
+    target_rows = serializers.IntegerField(allow_null=True)
+
+
+class PlanCodeCountsSerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    removed = serializers.IntegerField()
+
+
+class PlanCodeSerializer(serializers.Serializer):
+    counts = PlanCodeCountsSerializer()
+    added = serializers.ListField(child=serializers.CharField(), help_text="At most 200 paths of the release.")
+    changed = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField())
+
+
+class PlanDriftSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["unknown", "clean", "drifted"])
+    checked_at = serializers.DateTimeField(allow_null=True)
+    last_drift_check_id = serializers.UUIDField(allow_null=True)
+    blocker = serializers.CharField(allow_null=True, help_text="Why drift forbids the promotion now, or null.")
+
+
+class PromotionPlanSerializer(serializers.Serializer):
+    source_environment_id = serializers.UUIDField()
+    target_environment_id = serializers.UUIDField()
+    preset = serializers.ChoiceField(choices=PromotionPreset.choices)
+    drift = PlanDriftSerializer()
+    promotable = serializers.BooleanField(help_text="Whether the drift gate lets the promotion be asked for now.")
+    changed_tables = serializers.ListField(child=serializers.CharField(),
+                                           help_text="The tables of production the promotion would change.")
+    tables_overwritten = PlanTableSerializer(many=True, help_text="Production's tables replaced by the source's.")
+    tables_created = PlanTableSerializer(many=True, help_text="Tables only the source has, created in production.")
+    tables_protected = PlanTableSerializer(many=True, help_text="Kept as production has them (the preset).")
+    tables_kept_target_only = PlanTableSerializer(many=True, help_text="Only production has them: kept.")
+    kept_options = serializers.ListField(child=serializers.CharField(),
+                                         help_text="Options production keeps its own values of.")
+    code = PlanCodeSerializer(help_text="Files of the release added, changed and removed.")
+    not_going_live = PlanNotLiveSerializer(many=True, help_text="Protected tables where the source differs: its "
+                                           "rows there (posts, comments, orders made in staging) stay out of "
+                                           "production, which keeps its own.")

@@ -546,3 +546,134 @@ def available_updates(environment_id) -> dict:
     if answer.get("core"):
         answer["core"] = {key: answer["core"].get(key) for key in ("installed", "available")}
     return answer
+
+
+def _promotion_pair(source_id, target_id) -> tuple[Environment, Environment]:
+    """The source and target of a promotion (or its plan), or the ApiError that
+    refuses it: 404 for an unknown id; 409 when the source is production, the
+    target is not its site's production (on the same node), or either is not
+    active."""
+    source = Environment.objects.select_related("site", "node", "current_release").filter(pk=source_id).first()
+    if source is None:
+        raise ApiError("not_found", "No environment with this id.")
+    target = Environment.objects.select_related("site", "node", "current_release").filter(pk=target_id).first()
+    if target is None:
+        raise ApiError("not_found", "No target environment with this id.")
+    if source.environment_type == EnvironmentType.PRODUCTION:
+        raise ApiError("promotion_source_is_production", "Production is what a staging or clone environment is "
+                       "promoted into, not a source.", {"environment_type": source.environment_type})
+    if target.site_id != source.site_id or target.environment_type != EnvironmentType.PRODUCTION:
+        raise ApiError("promotion_target_invalid", "A staging or clone environment is promoted only into its own "
+                       "site's production environment.", {"target_environment_type": target.environment_type})
+    if target.node_id != source.node_id:
+        raise ApiError("promotion_target_invalid", "The environment and its site's production are on different nodes; "
+                       "a promotion copies on one node.")
+    for environment in (source, target):
+        if environment.status != LifecycleStatus.ACTIVE:
+            raise ApiError("environment_not_active", f"Environment {environment.slug} is {environment.status}, not "
+                           "active.", {"environment_id": str(environment.pk), "status": environment.status})
+    if source.current_release_id is None:
+        raise ApiError("conflict", f"{source.slug} has no release to promote.")
+    return source, target
+
+
+def request_promote(source_id, target_environment_id, user=None):
+    """Queue ``env_promote``: the source's current release and non-protected
+    tables into its site's production (docs/promotion.md). Returns the job.
+
+    Refused before anything is queued: 404 not_found (either id); 409
+    promotion_source_is_production, promotion_target_invalid,
+    environment_not_active (either), promotion_drifted /
+    promotion_drift_unknown (the source's drift status; no override),
+    backup_storage_not_configured (the job starts with a full backup of
+    production), conflict (no release)."""
+    from apps.backups import storage
+    from apps.environments import drift
+    from apps.environments.choices import DriftStatus
+
+    with transaction.atomic():
+        source, target = _promotion_pair(source_id, target_environment_id)
+        # Locked so that a drift check recorded meanwhile is seen.
+        source = Environment.objects.select_for_update(no_key=True).select_related("site", "node").get(pk=source.pk)
+        blocker = drift.promotion_blocker(source)
+        if blocker is not None:
+            code = "promotion_drifted" if source.drift_status == DriftStatus.DRIFTED else "promotion_drift_unknown"
+            raise ApiError(code, f"{source.slug} cannot be promoted: {blocker}. No override: refresh it from "
+                           "production, check drift again, then promote.",
+                           {"drift_status": source.drift_status,
+                            "last_drift_check_id": str(source.last_drift_check_id) if source.last_drift_check_id
+                            else None})
+        if storage.configured_storage() is None:
+            raise backups.storage_not_configured()
+        return enqueue_job("env_promote", environment=target, user=user,
+                           payload={"source_environment_id": str(source.pk), "release": naming.new_release_name()})
+
+
+# What a protected table holds, in the words the plan uses for what stays out
+# of production: (name after the prefix, or its start when it ends with "*").
+PROTECTED_CONTENT = (
+    ("posts", "posts, pages and other content"),
+    ("postmeta", "the fields of posts and pages"),
+    ("comments", "comments"),
+    ("commentmeta", "the fields of comments"),
+    ("terms", "categories and tags"),
+    ("term_taxonomy", "categories and tags"),
+    ("term_relationships", "what is filed under which category or tag"),
+    ("woocommerce_order*", "orders"),
+    ("wc_order*", "orders"),
+    ("wc_customer_lookup", "customers"),
+    ("actionscheduler_*", "scheduled actions (renewals, payments)"),
+)
+
+
+def _protected_content(table: str, prefix: str) -> str:
+    name = table[len(prefix):] if table.startswith(prefix) else table
+    for pattern, words in PROTECTED_CONTENT:
+        if name == pattern or (pattern.endswith("*") and name.startswith(pattern[:-1])):
+            return words
+    return "protected data"
+
+
+def promotion_plan(source_id, target_id) -> dict:
+    """What promoting ``source`` into ``target`` would do now, asked of the node
+    (env_promote.py's read-only ``plan``), with the source's drift state.
+    Same refusals as ``request_promote`` except drift (a plan helps decide)."""
+    from apps.environments import drift
+
+    source, target = _promotion_pair(source_id, target_id)
+    answer = run_now(target.node, "env_promote.py", node_ops.promotion_params(source, target, "plan"),
+                     timeout=PROMOTION_PLAN_TIMEOUT, task="promotion plan")
+    prefix = answer.get("prefix") or node_ops.TABLE_PREFIX
+    rows = answer.get("tables") or []
+
+    def listed(action):
+        return [{key: entry.get(key) for key in ("table", "source_rows", "target_rows", "identical")}
+                for entry in rows if entry.get("action") == action]
+
+    not_live = [
+        {"table": entry["table"], "holds": _protected_content(entry["table"], prefix),
+         "source_rows": entry.get("source_rows"), "target_rows": entry.get("target_rows")}
+        for entry in rows
+        if entry.get("action") == "protected" and entry.get("source_rows") is not None and not entry.get("identical")
+    ]
+    blocker = drift.promotion_blocker(source)
+    return {
+        "source_environment_id": str(source.pk),
+        "target_environment_id": str(target.pk),
+        "preset": answer.get("preset") or source.promotion_preset,
+        "drift": {"status": source.drift_status, "checked_at": source.drift_checked_at,
+                  "last_drift_check_id": str(source.last_drift_check_id) if source.last_drift_check_id else None,
+                  "blocker": blocker},
+        "promotable": blocker is None,
+        "changed_tables": answer.get("changed_tables") or [],
+        "tables_overwritten": listed("overwrite"),
+        "tables_created": listed("create"),
+        "tables_protected": listed("protected"),
+        "tables_kept_target_only": listed("target_only"),
+        "kept_options": answer.get("kept_options") or [],
+        "code": answer.get("code") or {},
+        "not_going_live": not_live,
+    }
+
+
+PROMOTION_PLAN_TIMEOUT = 600

@@ -19,7 +19,6 @@ DIGEST_FILE = REPO / "contracts" / "reference-digest.json"
 # Reference operations whose capability comes with a later issue (they need a node).
 NOT_YET_SERVED = {
     "POST /sites/{id}/import",
-    "POST /environments/{id}/promote",
 }
 
 

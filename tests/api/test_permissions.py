@@ -65,7 +65,8 @@ VIEWER_MAY_NOT_READ = {"environment-held-mail", "environment-staging-holds", "en
 # Reads that ask the node at once — held mail, the updates on offer (this world's node does not answer)…
 NODE_READS = {"environment-held-mail", "environment-updates"}
 # ...and those that production answers 409: it holds nothing back.
-NOT_ON_PRODUCTION = {"environment-staging-holds", "environment-outgoing-requests"}
+NOT_ON_PRODUCTION = {"environment-staging-holds", "environment-outgoing-requests",
+                     "environment-promotion-plan"}  # production is what is promoted into
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ def world(settings, tmp_path):
 def request(client, world: World, route: Route, method: str, environment: Environment, tmp_path, query=""):
     """The request a client with the permission would make: with a valid body,
     so that a missing check would show as a change."""
+    if route.name == "environment-promotion-plan":
+        query = f"?target={world.production.pk}"
     url = world.url(route, environment) + query
     if route.name == "environment-deploy-archives":
         archive = make_tar(tmp_path / "theme.tar.gz", [("site/themes/lark/style.css", "file", "/* Theme Name: Lark */")])
@@ -179,6 +182,7 @@ def request(client, world: World, route: Route, method: str, environment: Enviro
         ("environment-rollback", "POST"): {"release_id": str(world.earlier_release[environment.pk].pk)},
         ("environment-restore", "POST"): {"backup_id": str(Backup.objects.filter(environment__site=world.site)
                                                            .values_list("pk", flat=True).first())},
+        ("environment-promote", "POST"): {"target_environment_id": str(world.production.pk)},
         ("environment-git-repository", "PUT"): {"repository_url": "https://git.example.test/other.git",
                                                 "new_deploy_key": True},
         ("environment-outgoing-allow-list", "PUT"): {"hosts": ["api.example.test"]},
@@ -316,7 +320,8 @@ def test_reads_need_the_view_permission(client_of, world, tmp_path, route):
         assert_permission_denied(as_viewer)
     else:
         # Past the permission check: a read the node answers gets this world's unreachable node.
-        assert as_viewer.status_code == (502 if route.name in NODE_READS else 200), as_viewer.content
+        asks_node = route.name in NODE_READS or route.name in NOT_ON_PRODUCTION
+        assert as_viewer.status_code == (502 if asks_node else 200), as_viewer.content
 
 
 @pytest.mark.parametrize("route", READS, ids=[route.path for route in READS])

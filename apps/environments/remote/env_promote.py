@@ -33,7 +33,7 @@ Parameters (JSON on stdin), all produced by the panel:
   ``current`` points at the new release; PHP-FPM reloaded, caches purged.
 - finish: (healthy) the tables kept aside and the scratch databases dropped,
   old releases pruned, caches purged.
-- revert: (unhealthy, or to undo a promotion that has not finished) one
+- revert: (unhealthy, or to undo a promotion whose finish has not begun) one
   ``RENAME TABLE`` puts every kept table back and moves the promoted ones out
   (tables the promotion created included), ``current`` back to the previous
   release; then the scratch databases and the new release go.
@@ -550,8 +550,12 @@ def finish(promotion: Promotion) -> dict:
     if state is None:
         info("no promotion to finish (finished already)")
         return {"finished": False}
-    if state.get("phase") != "switched":
+    if state.get("phase") not in ("switched", "finishing"):
         raise NodeError("remote_step_failed", f"the promotion stopped at {state.get('phase')!r}; it cannot finish")
+    if state["phase"] == "switched":
+        # Judged healthy: from here on the way back is gone, so a later revert finishes instead.
+        state["phase"] = "finishing"
+        promotion.save_state(state)
     services.ensure_running("mariadb")
     step("drop the tables kept aside and the scratch databases")
     drop_scratch(promotion)
@@ -571,6 +575,11 @@ def revert(promotion: Promotion) -> dict:
     if state is None:
         info("no promotion to revert")
         return {"reverted": []}
+    if state.get("phase") == "finishing":
+        # It was judged healthy and its finish began (the tables kept aside may be gone): finish it.
+        info("the promotion was judged healthy and was being finished: finishing it instead")
+        finished = finish(promotion)
+        return {"reverted": [], "finished": True, "release": state["release"], "pruned": finished.get("pruned", [])}
     promotion.check_layouts()
     services.ensure_running("mariadb")
     reverted = []
