@@ -279,6 +279,13 @@ def start_pre_restore_backup(environment: Environment, config: storage.BackupSto
     return mark_running(new_backup(environment, BackupScope.FULL, BackupReason.PRE_RESTORE, config))
 
 
+def discard_pre_restore_backup(backup: Backup) -> None:
+    """A restore whose fetch failed or refused the backup takes no pre-restore
+    backup: the row made for the one taken beside the checks goes (the node
+    forgot the snapshots it had stored)."""
+    backup.delete()
+
+
 # --- the restore drill ------------------------------------------------------------------------------
 
 def latest_backup(site) -> Backup | None:
