@@ -133,7 +133,7 @@ def record_purged(backup_ids) -> int:
 
 def checksum_of(parts: dict) -> str:
     """One SHA-256 over the parts' stream digests: restore recomputes it from
-    what it reads back (``restic dump`` of each snapshot)."""
+    what it reads back (``restic restore`` of each snapshot)."""
     text = "".join(f"{name}:{parts[name]['sha256']}\n" for name in sorted(parts))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
