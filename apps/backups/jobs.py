@@ -14,7 +14,7 @@ from apps.environments import node_ops as node_ops_env
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import Environment
 from apps.jobs.choices import LogLevel
-from apps.jobs.errors import JobError
+from apps.jobs.errors import JOB_ERROR_CODES, JobError
 from apps.jobs.registry import job_handler
 from apps.jobs.scheduler import JobScope, recurring_job
 from apps.nodes.choices import NodeStatus
@@ -231,30 +231,39 @@ def env_restore(ctx):
 
 def _restore(ctx, environment, backup, config, parts, work, new_environment, state):
     what = "+".join(sorted(parts))
-    with ctx.step(f"verify backup {backup.pk} ({what}) against its checksum {backup.checksum}"):
+    # The pre-restore backup is taken on the node beside the checks (both only read the live site):
+    # a fetch that fails or refuses leaves none (the node forgets what it stored); a failed
+    # pre-restore backup restores nothing.
+    pre_restore, extra = None, {}
+    if not new_environment:
+        pre_restore = services.start_pre_restore_backup(environment, config)
+        extra["pre_restore"] = node_ops.backup_params(environment, pre_restore, config)
+    title = f"verify backup {backup.pk} ({what}) against its checksum {backup.checksum}"
+    with ctx.step(title + (" and take the pre-restore full backup beside it" if pre_restore else "")):
         try:
-            node_ops.restore_phase(environment, "fetch", work=work, ctx=ctx, parts=parts,
-                                   repository=node_ops.repository_params(environment.site, config))
+            fetched = node_ops.restore_phase(environment, "fetch", work=work, ctx=ctx, parts=parts,
+                                             repository=node_ops.repository_params(environment.site, config), **extra)
         except JobError as exc:
+            if pre_restore is not None:
+                services.discard_pre_restore_backup(pre_restore)
             raise JobError(exc.code, f"{exc.message} (nothing was changed)", retryable=exc.retryable,
                            resource_intact=True) from None
     state["cleanup"] = True
-    pre_restore = None
-    if not new_environment:
-        with ctx.step("pre-restore full backup"):
-            pre_restore = services.start_pre_restore_backup(environment, config)
-            try:
-                result = node_ops.create_backup(environment, pre_restore, config, ctx=ctx)
-            except JobError as exc:
-                services.mark_failed(pre_restore)
-                raise JobError(exc.code, f"the pre-restore backup failed, so nothing was restored: {exc.message}",
-                               retryable=exc.retryable, resource_intact=True) from None
-            services.record_completed(pre_restore, result, config.repository_location(environment.site_id))
-            ctx.log(f"pre-restore backup {pre_restore.pk}: {pre_restore.size_bytes} bytes")
+    if pre_restore is not None:
+        made, failure = fetched.get("pre_restore"), fetched.get("pre_restore_error") or {}
+        if not made:
+            services.mark_failed(pre_restore)
+            code = failure.get("code") if failure.get("code") in JOB_ERROR_CODES else "remote_step_failed"
+            raise JobError(code, "the pre-restore backup failed, so nothing was restored: "
+                           f"{failure.get('message') or 'the node reported no result'}",
+                           retryable=bool(failure.get("retryable")), resource_intact=True)
+        services.record_completed(pre_restore, made, config.repository_location(environment.site_id))
+        ctx.log(f"pre-restore backup {pre_restore.pk}: {pre_restore.size_bytes} bytes")
     ctx.checkpoint()
     previous = environment.current_release
     release_name = ctx.payload.get("release") or naming.new_release_name()
-    apply_params = {"parts": parts, "release": release_name, "db_password": environment.db_password}
+    apply_params = {"parts": parts, "release": release_name, "db_password": environment.db_password,
+                    "identities": fetched.get("identities") or {}}
     if backup.environment_id != environment.pk:
         apply_params["rewrite"] = services.rewrite_source(backup)  # checked by restorable_problem
     if environment.environment_type != EnvironmentType.PRODUCTION:
@@ -378,11 +387,12 @@ def _drill(ctx, backup, production, throwaway, config) -> str:
     work = ctx.job.pk.hex
     try:
         with ctx.step(f"verify backup {backup.pk} against its checksum {backup.checksum}"):
-            node_ops.restore_phase(throwaway, "fetch", work=work, ctx=ctx, parts=parts,
-                                   repository=node_ops.repository_params(throwaway.site, config))
+            fetched = node_ops.restore_phase(throwaway, "fetch", work=work, ctx=ctx, parts=parts,
+                                             repository=node_ops.repository_params(throwaway.site, config))
         with ctx.step(f"restore {'+'.join(sorted(parts))} into {throwaway.slug}"):
             node_ops.restore_phase(
                 throwaway, "apply", work=work, ctx=ctx, parts=parts, release=naming.new_release_name(),
+                identities=fetched.get("identities") or {},
                 db_password=throwaway.db_password, wp_options=NON_PRODUCTION_OPTIONS,
                 rewrite=services.rewrite_source(backup),
             )

@@ -45,8 +45,10 @@ def repository_known(site_id, config: storage.BackupStorage) -> bool:
                                  storage_path=config.repository_location(site_id)).exists()
 
 
-def create_backup(environment, backup, config: storage.BackupStorage, ctx=None) -> dict:
-    params = {
+def backup_params(environment, backup, config: storage.BackupStorage) -> dict:
+    """What backup_create.py needs to make ``backup`` of ``environment`` (also
+    handed to env_restore.py's fetch for the pre-restore backup)."""
+    return {
         "system_name": naming.system_name(environment),
         "root": naming.root(environment),
         "scope": backup.backup_scope,
@@ -56,6 +58,10 @@ def create_backup(environment, backup, config: storage.BackupStorage, ctx=None) 
         "previous_files": previous_files(environment, backup),
         "repository_known": repository_known(environment.site_id, config),
     }
+
+
+def create_backup(environment, backup, config: storage.BackupStorage, ctx=None) -> dict:
+    params = backup_params(environment, backup, config)
     return run_program(environment.node, "backup_create.py", params, ctx=ctx, timeout=BACKUP_PROGRAM_TIMEOUT)
 
 

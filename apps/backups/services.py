@@ -133,7 +133,7 @@ def record_purged(backup_ids) -> int:
 
 def checksum_of(parts: dict) -> str:
     """One SHA-256 over the parts' stream digests: restore recomputes it from
-    what it reads back (``restic dump`` of each snapshot)."""
+    what it reads back (``restic restore`` of each snapshot)."""
     text = "".join(f"{name}:{parts[name]['sha256']}\n" for name in sorted(parts))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -277,6 +277,13 @@ def request_restore_as_clone(backup_id, *, name: str = "", slug: str = "", user=
 def start_pre_restore_backup(environment: Environment, config: storage.BackupStorage) -> Backup:
     """The full backup a restore takes before it changes anything (made by the restore job itself)."""
     return mark_running(new_backup(environment, BackupScope.FULL, BackupReason.PRE_RESTORE, config))
+
+
+def discard_pre_restore_backup(backup: Backup) -> None:
+    """A restore whose fetch failed or refused the backup takes no pre-restore
+    backup: the row made for the one taken beside the checks goes (the node
+    forgot the snapshots it had stored)."""
+    backup.delete()
 
 
 # --- the restore drill ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import http.client
 import socket
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -258,8 +259,10 @@ def check_health(environment, ctx=None, *, fatal_errors_since: float | None = No
 
 def _check_once(environment, fatal_errors_since: float | None = None) -> HealthReport:
     try:
-        status = http_status(environment)
-        login_status = http_status(environment, "/wp-login.php")
+        # Both pages at once (each a PHP render); the node looks for fatal errors once both answered.
+        with ThreadPoolExecutor(2) as pool:
+            home, login = pool.submit(http_status, environment), pool.submit(http_status, environment, "/wp-login.php")
+            status, login_status = home.result(), login.result()
     except OSError as exc:
         return HealthReport(None, False, False, f"no HTTP answer from {environment.preview_url} ({type(exc).__name__})")
     try:

@@ -17,7 +17,9 @@ into an S3 server on loopback (moto's server, started here).
 - restore_floor_s: in the same run, a plain script on the node downloading
   the floor's two objects, loading the dump into a fresh database and
   unpacking the tar into a fresh directory; restore_ratio: restore_s /
-  restore_floor_s (goal <= 1.3);
+  restore_floor_s (goal <= 1.3); restore_fetch_s, restore_apply_s,
+  restore_health_s, restore_cleanup_s: the restore job's own phases (from its
+  log; their sum is the job's run time, restore_s also counts its dispatch);
 - operator_wait_s: BENCH_QUEUED_BACKUPS (default 50) small sites on the same
   node each get their scheduled backup queued (the scheduler's own
   ``enqueue_recurring``); once the first runs, an operator's health check of
@@ -148,12 +150,17 @@ def panel_backup(client, environment) -> tuple[float, object]:
     job = Job.objects.get(pk=job_id)
     if job.status != "succeeded":
         sys.exit(f"bench: backup_create {job.status}: {job.error_code} {job.error_message}")
+    show_steps(job)
+    return elapsed, Backup.objects.get(pk=job.payload["backup_id"])
+
+
+def show_steps(job) -> None:
+    """BENCH_SHOW_STEPS=1: the job's log lines with their time since the job started."""
     if os.environ.get("BENCH_SHOW_STEPS"):
         say(f"  started {(job.started_at - job.created_at).total_seconds():.2f} s after the request")
         for line in job.log_lines.order_by("seq"):
             say(f"  {(line.created_at - job.started_at).total_seconds():6.2f} {line.message[:110]}")
         say(f"  ended {(job.finished_at - job.started_at).total_seconds():.2f} s after its start")
-    return elapsed, Backup.objects.get(pk=job.payload["backup_id"])
 
 
 def floor(environment, endpoint: str, bucket: str) -> tuple[float, str]:
@@ -168,7 +175,27 @@ def floor(environment, endpoint: str, bucket: str) -> tuple[float, str]:
     return time.perf_counter() - started, prefix
 
 
-def panel_restore(client, environment, backup) -> float:
+def restore_phases(job) -> dict:
+    """The restore job's own phases from its log: fetch (read back and verified,
+    with the pre-restore backup beside it), apply (new release and database
+    swapped in), health check, cleanup (what was kept aside removed)."""
+    marks = {"apply": None, "health": None, "healthy": None}
+    for line in job.log_lines.order_by("seq"):
+        if marks["apply"] is None and line.message.startswith("restore ") and " into " in line.message:
+            marks["apply"] = line.created_at
+        elif line.message == "health check of the restored site":
+            marks["health"] = line.created_at
+        elif line.message.endswith("; healthy"):
+            marks["healthy"] = line.created_at
+    if None in marks.values():
+        return {}
+    return {"fetch": (marks["apply"] - job.started_at).total_seconds(),
+            "apply": (marks["health"] - marks["apply"]).total_seconds(),
+            "health": (marks["healthy"] - marks["health"]).total_seconds(),
+            "cleanup": (job.finished_at - marks["healthy"]).total_seconds()}
+
+
+def panel_restore(client, environment, backup) -> tuple[float, dict]:
     from apps.jobs.models import Job
 
     started = time.perf_counter()
@@ -182,7 +209,8 @@ def panel_restore(client, environment, backup) -> float:
     job = Job.objects.get(pk=job_id)
     if job.status != "succeeded":
         sys.exit(f"bench: env_restore {job.status}: {job.error_code} {job.error_message}")
-    return elapsed
+    show_steps(job)
+    return elapsed, restore_phases(job)
 
 
 def restore_floor(endpoint: str, bucket: str, prefix: str) -> float:
@@ -270,7 +298,7 @@ def main():
             say(f"floor (dump + tar uploaded): {floor_s:.2f} s")
             second_s, second = panel_backup(client, production)
             say(f"second backup of the unchanged site: {second_s:.2f} s ({second.added_bytes} new)")
-            restore_s = panel_restore(client, production, first)
+            restore_s, phases = panel_restore(client, production, first)
             say(f"restore of the first backup through the panel: {restore_s:.2f} s")
             restore_floor_s = restore_floor(s3.endpoint, bucket, floor_prefix)
             say(f"restore floor (download, load, unpack): {restore_floor_s:.2f} s")
@@ -280,6 +308,7 @@ def main():
             f"ratio={first_s / floor_s:.2f} incremental_s={second_s:.2f} incremental_ratio={second_s / first_s:.2f} "
             f"restore_s={restore_s:.2f} restore_floor_s={restore_floor_s:.2f} "
             f"restore_ratio={restore_s / restore_floor_s:.2f}")
+    line += "".join(f" restore_{name}_s={seconds:.2f}" for name, seconds in phases.items())
     if waited is not None:
         p50 = f"{statistics.median(durations):.2f}" if durations else "none"
         line += (f" queued_scheduled_backups={QUEUED_BACKUPS} operator_wait_s={waited:.2f} "

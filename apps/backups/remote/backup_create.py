@@ -40,14 +40,17 @@ Result: {"release", "parts": {"db"|"files": {"snapshot_id", "sha256", "bytes", "
 (files also "fingerprint", and "reused_from" when reused).
 """
 
+import fcntl
 import hashlib
 import json
 import os
+import re
 import subprocess
 import threading
 from pathlib import Path
 
 import env_setup
+import restic_key
 import safe_fs
 import services
 from nodelib import NodeError, info, main, step
@@ -60,6 +63,7 @@ SCOPES = {"db": ("db",), "files": ("files",), "full": ("db", "files")}
 # Not worth keeping: rebuilt by WordPress and its plugins.
 FILES_EXCLUDED = ("wp-content/cache", "wp-content/upgrade")
 KEEP_STDERR = 64 * 1024
+SNAPSHOT_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 def restic_env(repository: dict) -> dict:
@@ -92,22 +96,55 @@ def restic(repository: dict, args: list[str], timeout: float = 300) -> subproces
 
 def ensure_repository(repository: dict) -> bool:
     """The site's repository, created on first use. True if it was created.
+
+    Made here (restic_key.create_repository: what ``restic init`` writes,
+    with a cheap key and without its seconds of scrypt calibration) where the
+    bucket holds nothing yet, restic itself checking the result; else
     ``restic unlock`` is the check (one start of restic): it opens the
-    repository and removes only stale locks (those of a killed backup)."""
+    repository and removes only stale locks (those of a killed backup); a
+    repository still missing then is made by ``restic init``, its calibrated
+    key swapped for a cheap one."""
     os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
+    # One creation per repository at a time on this node (two environments of a site backing up at once).
+    lock = os.open(os.path.join(CACHE_DIR, f".create-{hashlib.sha256(repository['url'].encode()).hexdigest()[:32]}"),
+                   os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_repository(repository)
+    finally:
+        os.close(lock)
+
+
+def _ensure_repository(repository: dict) -> bool:
+    try:
+        info(restic_key.create_repository(repository, lambda: _opens(repository)))
+        return True
+    except Exception as exc:  # noqa: BLE001 - there already, or the bucket's protocol failed: restic's way
+        reason = str(exc)
     found = restic(repository, ["unlock"])
     if found.returncode == 0:
         return False
     if "Is there a repository at the following location?" not in found.stderr:
         raise NodeError("backup_storage_failed", f"the backup repository cannot be opened: {_tail(found.stderr)}",
                         retryable=True)
+    info(f"restic init makes the repository ({reason})")
     created = restic(repository, ["init"])
     if created.returncode != 0:
         if restic(repository, ["cat", "config"]).returncode == 0:
             return False  # made meanwhile by another run
         raise NodeError("backup_storage_failed", f"the backup repository cannot be created: {_tail(created.stderr)}",
                         retryable=True)
+    # A key with cheap scrypt parameters: every later restic start saves the
+    # calibrated half second (restic_key.py says why that is safe here).
+    try:
+        info(restic_key.make_cheap(repository, lambda: _opens(repository)))
+    except Exception as exc:  # noqa: BLE001 - best effort: restic's own key stays
+        info(f"the repository keeps restic's calibrated key: {exc}")
     return True
+
+
+def _opens(repository: dict) -> bool:
+    return restic(repository, ["cat", "config"]).returncode == 0
 
 
 def _drain(stream, keep: list, limit: int) -> None:
@@ -253,6 +290,15 @@ def _parallel(jobs: dict) -> dict:
 
 
 def _snapshot_ids(repository: dict) -> list[str]:
+    """The repository's snapshot ids: the names in its snapshots/ folder, listed
+    straight from the bucket (no restic start, no key derivation); restic lists
+    them when the bucket cannot be listed that way."""
+    try:
+        ids = restic_key.Bucket(repository).list("snapshots")
+        if all(SNAPSHOT_ID.match(snapshot_id) for snapshot_id in ids):
+            return ids
+    except Exception:  # noqa: BLE001 - unreachable, refused, unreadable: restic answers instead
+        pass
     listed = restic(repository, ["snapshots", "--json"])
     try:
         return [snapshot["id"] for snapshot in json.loads(listed.stdout) or []]

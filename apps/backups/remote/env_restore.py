@@ -10,17 +10,22 @@ Parameters (JSON on stdin), all produced by the panel:
   work          the job's key: names the node's scratch directory for this restore
   repository    the site's restic repository (as backup_create.py)
   parts         {"db"|"files": {"snapshot_id", "sha256", "bytes"}} as the Backup recorded them
-  fetch:  nothing more.
+  fetch:  pre_restore (optional): backup_create.py's parameters of the pre-restore
+          backup, taken beside the checks
   apply:  release (the new release's name), db_password, redis {"key_prefix"},
+          identities (fetch's: which files it verified, in which state),
           rewrite {"from_url", "from_system_name"} when the backup came from another environment
   revert: previous_release (or null), redis
   cleanup: nothing more.
 
-- fetch: ``restic dump`` of each part into a scratch directory only root can
-  enter, hashed on the way; the SHA-256 and length must be what the backup
-  recorded, and the files archive must pass the archive checks below, or
-  nothing is touched (``backup_checksum_mismatch``, ``backup_archive_invalid``).
-- apply: from the verified files (hashed again before use): a new release
+- fetch: ``restic restore`` of each part (side by side) into a scratch
+  directory only root can enter, then hashed; the SHA-256 and length must be
+  what the backup recorded, and the files archive must pass the archive
+  checks below, or nothing is touched (``backup_checksum_mismatch``,
+  ``backup_archive_invalid``). The pre-restore backup runs beside (it only
+  reads the live site); a failed check forgets it again.
+- apply: from the verified files (the very files fetch hashed, unchanged since,
+  else hashed again): a new release
   directory from the archive's release (written by root into a directory only
   root can write: files with O_NOFOLLOW|O_EXCL, links last, owners and modes
   from the archive ignored, then sealed like every release); the uploads
@@ -103,38 +108,61 @@ def _shown(problems: list[str]) -> str:
 
 # --- fetch ---------------------------------------------------------------------------------------
 
-def dump_part(repository: dict, name: str, part: dict, into: Path) -> None:
-    """``restic dump`` of one part into ``into`` (a new file of root's), hashed on the way."""
-    command = [backup_create.RESTIC, *backup_create.restic_options(repository), "dump", part["snapshot_id"],
-               f"/{FILENAMES[name]}"]
-    fd = os.open(into, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    digest, size, errors = hashlib.sha256(), 0, []
-    with os.fdopen(fd, "wb") as out:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=backup_create.restic_env(repository), cwd="/")
-        reader = threading.Thread(target=backup_create._drain, args=(process.stderr, errors, backup_create.KEEP_STDERR),
-                                  daemon=True)
-        reader.start()
-        try:
-            while chunk := process.stdout.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        finally:
-            process.stdout.close()
-            process.wait()
-            reader.join(timeout=10)
+def restore_part(repository: dict, name: str, part: dict, into: Path) -> list[int]:
+    """One part read back into ``into`` (root's, in the root-only work
+    directory) with ``restic restore`` (it fetches the packs in parallel,
+    where ``restic dump`` reads blob after blob), then hashed: its SHA-256 and
+    length must be what the backup recorded."""
+    target = into.parent / f".{name}-restoring"
+    command = [backup_create.RESTIC, *backup_create.restic_options(repository), "restore", part["snapshot_id"],
+               "--target", str(target), "--include", f"/{FILENAMES[name]}"]
+    process = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
+                             env=backup_create.restic_env(repository), cwd="/")
     if process.returncode != 0:
-        detail = backup_create._tail(b"".join(errors))
+        detail = backup_create._tail(process.stderr)
         if "no matching ID found" in detail:
             raise NodeError("backup_checksum_mismatch",
                             f"the {name} snapshot {part['snapshot_id'][:8]} is not in the repository: {detail}")
         raise NodeError("backup_storage_failed", f"restic could not read the {name} snapshot: {detail}", retryable=True)
-    if size != int(part["bytes"]) or digest.hexdigest() != part["sha256"]:
+    try:
+        os.rename(target / FILENAMES[name], into)
+    except FileNotFoundError:
+        raise NodeError("backup_checksum_mismatch", f"the {name} snapshot {part['snapshot_id'][:8]} holds no "
+                        f"{FILENAMES[name]}; nothing was changed") from None
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+    digest, size, identity = _hash_file(into)
+    if size != int(part["bytes"]) or digest != part["sha256"]:
         raise NodeError("backup_checksum_mismatch",
-                        f"the {name} part read back ({size} bytes, sha256 {digest.hexdigest()[:16]}…) is not what the "
+                        f"the {name} part read back ({size} bytes, sha256 {digest[:16]}…) is not what the "
                         f"backup recorded ({part['bytes']} bytes, sha256 {part['sha256'][:16]}…); nothing was changed")
     info(f"{FILENAMES[name]}: {size} bytes, sha256 matches the backup")
+    return identity
+
+
+def _identity(info_: os.stat_result) -> list[int]:
+    """Which file, in which state: inode, size, mtime and ctime (no one can set a ctime back)."""
+    return [info_.st_dev, info_.st_ino, info_.st_size, info_.st_mtime_ns, info_.st_ctime_ns]
+
+
+def _hash_file(path: Path) -> tuple[str, int, list[int]]:
+    """SHA-256, length and identity of a regular file, opened without following
+    a link; a file that changed while it was read is refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise NodeError("backup_checksum_mismatch", f"{path.name} is not a regular file ({exc.strerror})") from None
+    digest, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb") as stream:
+        before = os.fstat(stream.fileno())
+        if not stat.S_ISREG(before.st_mode):
+            raise NodeError("backup_checksum_mismatch", f"{path.name} is not a regular file")
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+        if _identity(os.fstat(stream.fileno())) != _identity(before):
+            raise NodeError("backup_checksum_mismatch", f"{path.name} changed while it was checked")
+    return digest.hexdigest(), size, _identity(before)
 
 
 class FilesArchive:
@@ -255,10 +283,48 @@ def left_aside(name: str, root: Path) -> None:
                         "look at it, then drop it, before restoring again")
 
 
+def _settle(jobs: dict) -> tuple[dict, dict]:
+    """Run the named callables at once; (results, errors) by name once all ended."""
+    results, errors = {}, {}
+
+    def run(name, job):
+        try:
+            results[name] = job()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            errors[name] = exc
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in jobs.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
+def _forget_pre_restore(repository: dict, made: dict | None) -> None:
+    """The snapshots a pre-restore backup stored (not a reused earlier one), forgotten again."""
+    ids = [part["snapshot_id"] for part in ((made or {}).get("parts") or {}).values()
+           if part.get("snapshot_id") and not part.get("reused_from")]
+    if ids:
+        forgotten = backup_create.restic(repository, ["forget", *ids])
+        info("the pre-restore backup's snapshots are forgotten again" if forgotten.returncode == 0 else
+             f"the pre-restore backup's snapshots could not be forgotten: {backup_create._tail(forgotten.stderr)}")
+
+
 def fetch(params: dict) -> dict:
+    """The parts read back and checked; beside them, when asked (``pre_restore``:
+    backup_create.py's parameters), the pre-restore backup of the environment
+    (it only reads the live site, as the checks do). A failed check forgets
+    the pre-restore backup again and fails; a failed pre-restore backup is
+    reported in the result (``pre_restore_error``) and nothing is restored."""
     parts = check_parts(params["parts"])
     repository = params["repository"]
     work = work_dir(params)
+    pre_restore = params.get("pre_restore")
+    if pre_restore is not None and (pre_restore.get("system_name") != params["system_name"]
+                                    or pre_restore.get("root") != params["root"]
+                                    or pre_restore.get("scope") != "full"):
+        raise NodeError("bad_parameters", "the pre-restore backup is not a full backup of this environment")
     if not os.path.exists(backup_create.RESTIC):
         raise NodeError("remote_step_failed", "restic is not installed on this node; provision it again")
     left_aside(params["system_name"], Path(params["root"]))
@@ -266,11 +332,18 @@ def fetch(params: dict) -> dict:
     os.chmod(WORK_ROOT, 0o700)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(mode=0o700)
+    os.makedirs(backup_create.CACHE_DIR, mode=0o700, exist_ok=True)
+    step(f"read the {' and '.join(sorted(parts))} part{'s' if len(parts) > 1 else ''} back from the repository "
+         "and check them against the backup's checksum" + (", the pre-restore backup beside them" if pre_restore else ""))
+    jobs = {name: (lambda name=name: restore_part(repository, name, parts[name], work / FILENAMES[name]))
+            for name in sorted(parts)}
+    if pre_restore is not None:
+        jobs["pre_restore"] = lambda: backup_create.backup(pre_restore)
+    results, errors = _settle(jobs)
     try:
-        os.makedirs(backup_create.CACHE_DIR, mode=0o700, exist_ok=True)
-        for name in sorted(parts):
-            step(f"read the {name} part back from the repository and check it against the backup's checksum")
-            dump_part(repository, name, parts[name], work / FILENAMES[name])
+        failed = next((errors[name] for name in sorted(parts) if name in errors), None)
+        if failed is not None:
+            raise failed
         if "files" in parts:
             step("check the files archive")
             archive = FilesArchive(work / FILENAMES["files"])
@@ -279,25 +352,38 @@ def fetch(params: dict) -> dict:
                 info(f"left out of the uploads (hard links, special files): {_shown(archive.left_out)}")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        if pre_restore is not None:
+            _forget_pre_restore(pre_restore["repository"], results.get("pre_restore"))
         raise
-    return {"verified": sorted(parts)}
+    # What apply finds unchanged it need not read again (see verified_file).
+    result = {"verified": sorted(parts), "identities": {name: results[name] for name in sorted(parts)}}
+    if pre_restore is not None:
+        if "pre_restore" in results:
+            result["pre_restore"] = results["pre_restore"]
+        else:
+            exc = errors["pre_restore"]
+            shutil.rmtree(work, ignore_errors=True)
+            result["pre_restore_error"] = (
+                {"code": exc.code, "message": exc.message, "retryable": exc.retryable} if isinstance(exc, NodeError)
+                else {"code": "remote_step_failed", "message": f"{type(exc).__name__}: {exc}", "retryable": False})
+    return result
 
 
 # --- apply ---------------------------------------------------------------------------------------
 
-def verified_file(work: Path, name: str, part: dict) -> Path:
-    """A part fetched earlier, hashed again before it is used."""
+def verified_file(work: Path, name: str, part: dict, identity: list | None = None) -> Path:
+    """A part fetched and verified earlier: the very file fetch hashed, in the
+    state it hashed it (same inode, size, mtime and ctime; only root can write
+    the work directory, and no one can set a ctime back), else hashed again."""
     path = work / FILENAMES[name]
-    digest, size = hashlib.sha256(), 0
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        found = os.lstat(path)
     except FileNotFoundError:
         raise NodeError("remote_step_failed", f"the verified {name} part is gone from {work}") from None
-    with os.fdopen(fd, "rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    if size != int(part["bytes"]) or digest.hexdigest() != part["sha256"]:
+    if identity and stat.S_ISREG(found.st_mode) and _identity(found) == [int(value) for value in identity]:
+        return path
+    digest, size, _ = _hash_file(path)
+    if size != int(part["bytes"]) or digest != part["sha256"]:
         raise NodeError("backup_checksum_mismatch", f"the {name} part changed on the node after it was verified")
     return path
 
@@ -671,11 +757,12 @@ def apply(params: dict) -> dict:
     previous = safe_fs.current_release(root)
     result = {"previous_release": previous, "release": None, "database": False, "uploads": False}
     release = params.get("release")
+    identities = params.get("identities") or {}
     archive = None
     if "files" in parts:
         if not safe_fs.RELEASE_NAME.match(release or ""):
             raise NodeError("bad_parameters", "unexpected release name")
-        files = verified_file(work, "files", parts["files"])
+        files = verified_file(work, "files", parts["files"], identities.get("files"))
         archive = FilesArchive(files)
         step(f"build release {release} from the backup's release {archive.release_name}")
         build_release(root, release, archive, files, account)
@@ -685,7 +772,7 @@ def apply(params: dict) -> dict:
             info(f"left out of the uploads (hard links, special files): {_shown(archive.left_out)}")
     incoming, aside = database_names(name)
     if "db" in parts:
-        dump = verified_file(work, "db", parts["db"])
+        dump = verified_file(work, "db", parts["db"], identities.get("db"))
         services.ensure_running("mariadb")
         step(f"load the database into a fresh database ({incoming})")
         prepare_database(name, params["db_password"], incoming)

@@ -46,6 +46,8 @@ PACKAGES = [
     "git", "openssh-client",
     # backups: deduplicated, encrypted repositories in S3-compatible storage
     "restic",
+    # AES for the cheap repository key (apps/backups/remote/restic_key.py); certbot needs it too
+    "python3-cryptography",
 ]
 # fail2ban reads sshd's log from the journal on systemd nodes, through this module.
 SYSTEMD_PACKAGES = ["python3-systemd"]
