@@ -1,6 +1,7 @@
 """Deleting a staging environment, by an operator or because it expired,
 removes everything it had on the node and leaves production alone."""
 
+import grp
 import http.client
 import pwd
 from datetime import timedelta
@@ -37,6 +38,8 @@ def assert_gone_from_node(environment):
     assert not Path(naming.pool_path(environment)).exists()
     with pytest.raises(KeyError):
         pwd.getpwnam(naming.system_name(environment))
+    with pytest.raises(KeyError):  # its group too, though www-data was a member
+        grp.getgrnam(naming.system_name(environment))
     with pytest.raises(http.client.RemoteDisconnected):
         http_get(environment.preview_url)
 

@@ -5,6 +5,7 @@ what is gone already is skipped. Parameters: system_name, root, paths {pool,
 vhost, domains_vhost}, redis {key_prefix}, certificates (the hostnames of its
 custom domains, whose certificates go too)."""
 
+import grp
 import pwd
 import re
 import shutil
@@ -74,6 +75,16 @@ def teardown(params: dict) -> dict:
         run(["pkill", "-KILL", "-u", name], check=False)
         run(["userdel", name])
         removed.append("user")
+    # userdel keeps a primary group that has other members (www-data joins
+    # each site's group): without this every deleted environment would keep
+    # a system group id, and a busy node would run out of them.
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        pass
+    else:
+        run(["groupdel", name])
+        removed.append("group")
     return {"removed": removed}
 
 
