@@ -4,7 +4,7 @@ env_delete and site_delete take first."""
 
 from django.db.models import Q
 
-from apps.backups import node_ops, schedules, services, storage
+from apps.backups import node_ops, pre_change, schedules, services, storage
 from apps.backups.choices import BackupReason, BackupStatus
 from apps.backups.models import Backup, BackupRepository
 from apps.core.choices import LifecycleStatus
@@ -66,8 +66,12 @@ def take_backup(ctx, backup: Backup) -> Backup:
         except JobError as exc:
             services.mark_failed(backup)
             raise JobError(exc.code, exc.message, retryable=exc.retryable, resource_intact=True) from None
+        except BaseException as exc:  # a cancel, the timeout, a lost claim: never left running
+            pre_change.end_failed(ctx, backup, backup.reason, pre_change.why_stopped(exc))
+            raise
+    services.record_completed(backup, result, config.repository_location(environment.site_id))
     ctx.checkpoint()
-    return services.record_completed(backup, result, config.repository_location(environment.site_id))
+    return backup
 
 
 @recurring_job("backup_create", every_minutes=SCHEDULE_EVERY_MINUTES)
