@@ -4,7 +4,7 @@ env_delete and site_delete take first."""
 
 from django.db.models import Q
 
-from apps.backups import node_ops, schedules, services, storage
+from apps.backups import node_ops, pre_change, schedules, services, storage
 from apps.backups.choices import BackupReason, BackupStatus
 from apps.backups.models import Backup, BackupRepository
 from apps.core.choices import LifecycleStatus
@@ -66,8 +66,12 @@ def take_backup(ctx, backup: Backup) -> Backup:
         except JobError as exc:
             services.mark_failed(backup)
             raise JobError(exc.code, exc.message, retryable=exc.retryable, resource_intact=True) from None
+        except BaseException as exc:  # a cancel, the timeout, a lost claim: never left running
+            pre_change.end_failed(ctx, backup, backup.reason, pre_change.why_stopped(exc))
+            raise
+    services.record_completed(backup, result, config.repository_location(environment.site_id))
     ctx.checkpoint()
-    return services.record_completed(backup, result, config.repository_location(environment.site_id))
+    return backup
 
 
 @recurring_job("backup_create", every_minutes=SCHEDULE_EVERY_MINUTES)
@@ -209,14 +213,27 @@ def env_restore(ctx):
     config = storage.configured_storage()
     if config is None:
         raise JobError("backup_storage_not_configured", storage.NOT_CONFIGURED_HINT, resource_intact=True)
-    new_environment = bool(ctx.payload.get("new_environment"))
+    restore_backup(ctx, environment, backup, config, release=ctx.payload.get("release") or naming.new_release_name(),
+                   pre_restore=not ctx.payload.get("new_environment"), result=ctx.result)
+
+
+def restore_backup(ctx, environment, backup, config, *, release: str, pre_restore: bool = True,
+                   result: dict | None = None) -> dict:
+    """``backup`` (checked restorable by the caller) restored into ``environment``
+    in the running job: env_restore's, or another job's that must put an
+    environment back (env_promote, when its swap back failed). ``release`` is
+    the new release's name (a job other than env_restore passes its own: its
+    payload's ``release`` is its own business); the work directory on the node
+    is the job's id. What it did goes into ``result`` as it goes (and is
+    returned); a failure is JobError, as env_restore reports it."""
+    result = {} if result is None else result
     work = ctx.job.pk.hex
     parts = node_ops.restore_parts(backup)
     # Cleanup only once fetch has passed: a refused fetch made nothing to clean, and what an
     # earlier restore kept aside (the reason fetch may refuse) must stay for an operator.
     state = {"swapped": False, "cleanup": False}
     try:
-        _restore(ctx, environment, backup, config, parts, work, new_environment, state)
+        _restore(ctx, environment, backup, config, parts, work, not pre_restore, state, release, result)
     finally:
         # Never while the restored state is live and unjudged: what was kept aside is the way back.
         if state["cleanup"] and not state["swapped"]:
@@ -227,9 +244,10 @@ def env_restore(ctx):
             else:
                 # Releases beyond the last 5 went: no rollback may aim at them.
                 releases.forget_pruned(environment, cleaned.get("pruned") or [])
+    return result
 
 
-def _restore(ctx, environment, backup, config, parts, work, new_environment, state):
+def _restore(ctx, environment, backup, config, parts, work, new_environment, state, release_name, result):
     what = "+".join(sorted(parts))
     # The pre-restore backup is taken on the node beside the checks (both only read the live site):
     # a fetch that fails or refuses leaves none (the node forgets what it stored); a failed
@@ -261,15 +279,14 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
         ctx.log(f"pre-restore backup {pre_restore.pk}: {pre_restore.size_bytes} bytes")
     ctx.checkpoint()
     previous = environment.current_release
-    release_name = ctx.payload.get("release") or naming.new_release_name()
     apply_params = {"parts": parts, "release": release_name, "db_password": environment.db_password,
                     "identities": fetched.get("identities") or {}}
     if backup.environment_id != environment.pk:
         apply_params["rewrite"] = services.rewrite_source(backup)  # checked by restorable_problem
     if environment.environment_type != EnvironmentType.PRODUCTION:
         apply_params["wp_options"] = NON_PRODUCTION_OPTIONS
-    ctx.result = {"backup_id": str(backup.pk), "backup_scope": backup.backup_scope,
-                  "pre_restore_backup_id": str(pre_restore.pk) if pre_restore else None}
+    result.update(backup_id=str(backup.pk), backup_scope=backup.backup_scope,
+                  pre_restore_backup_id=str(pre_restore.pk) if pre_restore else None)
     # From here the live site changes: no safe point until it is healthy or put back.
     state["swapped"] = True
     ctx.log(f"restore {what} of backup {backup.pk} into {environment.slug}", LogLevel.STEP)
@@ -277,7 +294,7 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
         applied = node_ops.restore_phase(environment, "apply", work=work, ctx=ctx, **apply_params)
     except JobError as exc:
         ctx.log(f"the restore failed: {exc.message}", LogLevel.ERROR)
-        _put_back(ctx, environment, previous, release_name, state)
+        _put_back(ctx, environment, previous, release_name, state, work)
         raise JobError(exc.code, f"The restore failed ({exc.message}); the previous release, uploads and database "
                        "are back.", resource_intact=True) from None
     release = None
@@ -285,8 +302,8 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
         release = releases.record_release(environment, applied["release"], ReleaseSourceType.BACKUP,
                                           f"backup {backup.pk}")
         releases.make_current(environment, release)
-    ctx.result.update(release=applied.get("release"), database=bool(applied.get("database")),
-                      uploads=bool(applied.get("uploads")), url_rewrite=applied.get("url_rewrite"))
+    result.update(release=applied.get("release"), database=bool(applied.get("database")),
+                  uploads=bool(applied.get("uploads")), url_rewrite=applied.get("url_rewrite"))
     ctx.log("health check of the restored site", LogLevel.STEP)
     report = node_ops_env.check_health(environment, ctx, fatal_errors_since=applied.get("switched_at"))
     if release is not None:
@@ -296,16 +313,16 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
         ctx.log(f"backup {backup.pk} restored into {environment.slug}; healthy")
         return
     ctx.log(f"the restored site is unhealthy: {report.problem}", LogLevel.ERROR)
-    _put_back(ctx, environment, previous, release_name, state)
+    _put_back(ctx, environment, previous, release_name, state, work)
     raise JobError("health_check_failed", f"The restored site was unhealthy ({report.problem}); the previous "
                    "release, uploads and database are back.", resource_intact=True)
 
 
-def _put_back(ctx, environment, previous, release_name, state):
+def _put_back(ctx, environment, previous, release_name, state, work):
     """Undo the restore's swaps; a failure here leaves what was kept aside for an operator."""
     ctx.log("put the previous release, uploads and database back", LogLevel.STEP)
     try:
-        node_ops.restore_phase(environment, "revert", work=ctx.job.pk.hex, ctx=ctx,
+        node_ops.restore_phase(environment, "revert", work=work, ctx=ctx,
                                previous_release=previous.directory if previous else None, release=release_name,
                                db_password=environment.db_password)
     except JobError as exc:

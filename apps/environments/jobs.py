@@ -514,13 +514,13 @@ def env_promote(ctx):
         try:
             promotion.revert(source, production, ctx)
         except JobError as exc:
-            _promotion_revert_failed(exc, production, backup)
+            _restore_after_failed_swap_back(ctx, exc, source, production, backup)
         ctx.log("production's previous tables and release are live again")
         raise
     except JobError as exc:
         stage = getattr(exc, "promotion_stage", None)
         if stage in ("revert_failed", "undo_failed"):
-            _promotion_revert_failed(exc, production, backup)
+            _restore_after_failed_swap_back(ctx, exc, source, production, backup)
         if stage == "finish":
             _record_promoted_release(ctx, production, source, ctx.payload["release"], [])
             raise JobError(exc.code, f"The promotion is live and healthy, but cleaning up after it failed: "
@@ -569,11 +569,54 @@ def _promotion_drift_gate(ctx, source, production, measured) -> None:
     ctx.checkpoint()
 
 
-def _promotion_revert_failed(exc, production, backup):
-    raise JobError("rollback_failed", f"Swapping production back after the promotion failed ({exc.code}: "
-                                      f"{exc.message}). Reset {production.slug}, then restore it from the "
-                                      f"pre-promotion backup {backup.pk} (POST /api/environments/{production.pk}/restore "
-                                      "or the admin's Restore a backup).") from None
+def _restore_after_failed_swap_back(ctx, exc, source, production, backup):
+    """The swap back itself failed: production is restored from the
+    pre-promotion backup in this run (as env_restore restores: verified,
+    pre-restore backup, new release, database swapped in, health check, put
+    back when unhealthy), run to its end whatever stops the job meanwhile (a
+    lost claim excepted), then the promotion is forgotten on the node. The job
+    fails either way: ``promotion_restored_from_backup`` (production active) or
+    ``rollback_failed`` (production failed, the message names the backup)."""
+    from apps.backups import jobs as backup_jobs
+    from apps.backups import services as backup_services
+    from apps.backups import storage
+    from apps.environments import promotion
+
+    swap_back = f"Swapping production back after the promotion failed ({exc.code}: {exc.message})"
+    ctx.log(f"{swap_back}; restoring {production.slug} from the pre-promotion backup {backup.pk}", LogLevel.ERROR)
+    shielded = promotion.shielded(ctx)
+    production = Environment.objects.select_related("node", "site", "current_release").get(pk=production.pk)
+    backup.refresh_from_db()
+    config = storage.configured_storage()
+    try:
+        problem = backup_services.restorable_problem(backup, production)
+        if config is None:
+            raise JobError("backup_storage_not_configured", storage.NOT_CONFIGURED_HINT)
+        if problem is not None:
+            raise JobError("backup_not_restorable", problem.message)
+        restored = backup_jobs.restore_backup(shielded, production, backup, config, release=naming.new_release_name())
+    except JobError as failure:
+        raise JobError("rollback_failed", f"{swap_back}, and so did restoring it from the pre-promotion backup "
+                                          f"{backup.pk} ({failure.code}: {failure.message}). Reset {production.slug}, "
+                                          f"then restore it from the pre-promotion backup {backup.pk} (POST "
+                                          f"/api/environments/{production.pk}/restore or the admin's Restore a "
+                                          "backup).") from None
+    ctx.result.update(restored_from_backup_id=str(backup.pk), restore=restored)
+    kept = ""
+    try:
+        abandoned = node_ops.promotion_phase(source, production, "abandon", ctx=shielded, timeout=600)
+        if abandoned.get("kept"):
+            kept = (f" The tables the promotion moved are kept on the node for an operator "
+                    f"({', '.join(abandoned['kept'])}).")
+    except JobError as failure:
+        ctx.log(f"forgetting the failed promotion on the node failed ({failure.code}: {failure.message})",
+                LogLevel.WARNING)
+        kept = " What the promotion left on the node (its state file, scratch databases) is left for an operator."
+    pre_restore = restored.get("pre_restore_backup_id")
+    raise JobError("promotion_restored_from_backup",
+                   f"{swap_back}. Production was restored from the pre-promotion backup {backup.pk} and is healthy; "
+                   f"the pre-restore backup {pre_restore} holds production as the failure left it.{kept}",
+                   resource_intact=True) from None
 
 
 def _record_promoted_release(ctx, production, source, directory, pruned):

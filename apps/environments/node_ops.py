@@ -407,6 +407,6 @@ def promotion_params(source, target, phase: str, **extra) -> dict:
 
 
 def promotion_phase(source, target, phase: str, *, ctx=None, timeout: float = 3600, **extra) -> dict:
-    """One phase of env_promote.py on the target's node (plan, prepare, switch, finish, revert)."""
+    """One phase of env_promote.py on the target's node (plan, prepare, switch, finish, revert, abandon)."""
     return run_program(target.node, "env_promote.py", promotion_params(source, target, phase, **extra), ctx=ctx,
                        timeout=timeout)

@@ -17,10 +17,12 @@ the cleanup failed). Errors of another run holding the node carry none.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 from apps.environments import node_ops
+from apps.jobs.choices import LogLevel
 from apps.jobs.errors import JobClaimLost, JobError
 
 
@@ -111,9 +113,16 @@ class Shielded:
         self.job = ctx.job
         self.payload = ctx.payload
         self.stop_event = threading.Event()
+        self.claim_lost = ctx.claim_lost
 
     def log(self, message, *args, **kwargs):
         self._ctx.log(message, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        self.checkpoint()
+        self.log(name, LogLevel.STEP)
+        yield
 
     def fence(self) -> dict:
         return self._ctx.fence()

@@ -82,6 +82,9 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
                                                   "nothing was changed."),
     "promotion_rolled_back": JobErrorCode(False, "Production failed its health check after a promotion; the previous "
                                                  "tables and release were swapped back in one step and are live again."),
+    "promotion_restored_from_backup": JobErrorCode(False, "A promotion failed and swapping production back failed "
+                                                          "too; production was restored from the pre-promotion "
+                                                          "backup and is healthy."),
     "promotion_drifted": JobErrorCode(False, "The promotion's own drift check found production changed, since the "
                                              "source's baseline, data a promotion would overwrite; nothing was changed."),
     "unsafe_path": JobErrorCode(False, "A path inside the environment is a link or has the wrong owner where the node expects its own "

@@ -8,7 +8,9 @@ takes a pre_promote full backup and promotes: production serves staging's
 theme and setting, every order and comment is still there byte for byte.
 Then production changes an option → drifted → POST promote 409 with nothing
 queued or changed → refresh from production → clean → the promotion works
-again. A cancel after the switch, before the finish, swaps production back."""
+again. A cancel after the switch, before the finish, swaps production back;
+when that swap back fails, production is restored from the pre-promotion
+backup."""
 
 import json
 
@@ -188,27 +190,56 @@ def test_a_cancel_after_the_switch_swaps_production_back(api_client, shop, backu
 
 def test_a_failed_swap_back_fails_the_job_naming_the_pre_promotion_backup(api_client, shop, backup_storage,
                                                                            monkeypatch):
+    """The swap back fails: production is restored from the pre-promotion
+    backup inside the job (health checked), the job still fails and says so,
+    production is active and serves its pre-promotion content."""
     production, staging = shop
-    prod_db = naming.system_name(production)
+    prod_db, staging_db = naming.system_name(production), naming.system_name(staging)
+    sql(staging_db, "UPDATE wp_options SET option_value='Never live' WHERE option_name='blogname'")
     assert check(api_client, staging).result == "clean"
+    before, old_release, blogname = dumps(prod_db), current(production), option(prod_db, "blogname").strip()
     real_check = promotion.node_ops.check_health
+    seen = {}
 
     def cancel_and_block_the_swap_back(environment, ctx=None, **kwargs):
         # A table in the way of the swap back (where the promoted tables go back to): its RENAME fails.
-        sql(f"{prod_db}_promote", "CREATE TABLE wp_options (id INT)")
-        api_client.post(f"/api/jobs/{ctx.job.pk}/cancel")
+        if "blogname" not in seen:
+            seen["blogname"] = option(prod_db, "blogname").strip()
+            sql(f"{prod_db}_promote", "CREATE TABLE wp_options (id INT)")
+            api_client.post(f"/api/jobs/{ctx.job.pk}/cancel")
         return real_check(environment, ctx, **kwargs)
 
     monkeypatch.setattr(promotion.node_ops, "check_health", cancel_and_block_the_swap_back)
     try:
         job = run_promotion(api_client, staging, production)
-        assert (job.status, job.error_code) == ("failed", "rollback_failed"), job_log(job.pk)
+        log = job_log(job.pk)
+        assert (job.status, job.error_code) == ("failed", "promotion_restored_from_backup"), log
+        assert seen["blogname"] == "Never live"  # the promotion was live when the swap back failed
         backup = Backup.objects.get(environment=production, reason="pre_promote")
-        assert str(backup.pk) in job.error_message and "restore" in job.error_message
+        pre_restore = Backup.objects.get(environment=production, reason="pre_restore")
+        assert f"restored from the pre-promotion backup {backup.pk}" in job.error_message
+        assert str(pre_restore.pk) in job.error_message and pre_restore.status == "completed"
+        assert job.result["restored_from_backup_id"] == str(backup.pk)
+        assert "health check of the restored site" in log and f"backup {backup.pk} restored into" in log
         production.refresh_from_db()
-        assert production.status == "failed"
+        staging.refresh_from_db()
+        assert (production.status, staging.status) == ("active", "active")
+        release = production.current_release
+        assert (release.source_type, release.health) == ("backup", "healthy")
+        assert current(production) == f"releases/{release.directory}" != old_release
+        # Production's pre-promotion content: every table as before (options but what a visit rewrites).
+        after = dumps(prod_db)
+        assert sorted(after) == sorted(before)
+        assert {t: d for t, d in after.items() if t != "wp_options"} == {
+            t: d for t, d in before.items() if t != "wp_options"}
+        assert option(prod_db, "blogname").strip() == blogname != "Never live"
+        status, body = fresh(production.preview_url)
+        assert status == 200 and blogname in body and "Never live" not in body, body[:300]
+        # The promotion is forgotten on the node; the tables it moved are kept for an operator.
+        assert not (STATE_ROOT / f"{prod_db}.json").exists()
+        assert sql(f"{prod_db}_prepromote", "SHOW TABLES").split()
     finally:
-        sql(f"{prod_db}_promote", "DROP TABLE IF EXISTS wp_options")
+        sql(prod_db, f"DROP DATABASE IF EXISTS {prod_db}_promote; DROP DATABASE IF EXISTS {prod_db}_prepromote")
         promotion.node_ops.promotion_phase(staging, production, "revert")
     no_leftovers(production)
 

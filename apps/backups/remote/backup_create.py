@@ -45,6 +45,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -56,6 +57,7 @@ import services
 from nodelib import NodeError, info, main, step
 
 RESTIC = "/usr/bin/restic"
+SETPRIV = "/usr/bin/setpriv"
 CACHE_DIR = "/var/cache/pressluft/restic"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CHUNK = 1024 * 1024
@@ -147,6 +149,24 @@ def _opens(repository: dict) -> bool:
     return restic(repository, ["cat", "config"]).returncode == 0
 
 
+# The restic processes storing a stream right now.
+_storing: set = set()
+
+
+def stop_cleanly(signum, frame) -> None:
+    """Stopped (the panel's job cancelled or out of time, the node shutting
+    down): every restic still reading a stream is killed first, before its
+    input ends, so no snapshot of half a stream is ever stored; then this
+    program ends without a result. (The panel's own stop kills the whole
+    session with SIGKILL; restic then dies with its parent, ``--pdeathsig``.)"""
+    for process in list(_storing):
+        try:
+            process.kill()
+        except OSError:
+            pass
+    os._exit(128 + signum)
+
+
 def _drain(stream, keep: list, limit: int) -> None:
     buffer = bytearray()
     while chunk := stream.read(65536):
@@ -175,8 +195,11 @@ def stream_into_restic(repository: dict, producer: list[str], *, filename: str, 
                "--host", host]
     for tag in tags:
         command += ["--tag", tag]
-    backup = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=restic_env(repository), cwd="/")
+    # restic dies with this program's thread (SIGKILL), before it could take the closed pipe for the
+    # end of its input and store a snapshot of half a stream (see stop_cleanly).
+    backup = subprocess.Popen([SETPRIV, "--pdeathsig", "KILL", "--", *command], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=restic_env(repository), cwd="/")
+    _storing.add(backup)
     source = subprocess.Popen(producer, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env={"PATH": PATH, "LANG": "C.UTF-8"}, cwd="/")
     summaries, restic_err, source_err = [], [], []
@@ -211,6 +234,7 @@ def stream_into_restic(repository: dict, producer: list[str], *, filename: str, 
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        _storing.discard(backup)
         for reader in readers:
             reader.join(timeout=10)
     if source.returncode not in accept_exit:
@@ -404,4 +428,6 @@ def backup(params: dict) -> dict:
 
 
 if __name__ == "__main__":
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, stop_cleanly)
     main(backup)

@@ -5,7 +5,7 @@ panel runs one after the other (its job runs the health check between
 ``switch`` and ``finish``/``revert``), plus a read-only ``plan``.
 
 Parameters (JSON on stdin), all produced by the panel:
-  phase     "plan", "prepare", "switch", "finish" or "revert"
+  phase     "plan", "prepare", "switch", "finish", "revert" or "abandon"
   source    {"system_name", "root", "url"}  the environment promoted (read only)
   target    {"system_name", "root", "url", "db_password"}  production
   preset    "content-protect" or "commerce-protect" (promotion_presets.py)
@@ -37,6 +37,9 @@ Parameters (JSON on stdin), all produced by the panel:
   ``RENAME TABLE`` puts every kept table back and moves the promoted ones out
   (tables the promotion created included), ``current`` back to the previous
   release; then the scratch databases and the new release go.
+- abandon: (the swap back failed, production was restored from its
+  pre-promotion backup by the panel) the state file and the promotion's
+  release go; the tables it moved are kept for an operator.
 
 Never written: the protected tables of the preset, tables only the target has
 (kept: a plugin's table created in production after the clone may hold data
@@ -612,7 +615,33 @@ def revert(promotion: Promotion) -> dict:
     return {"reverted": reverted, "release": previous}
 
 
-PHASES = {"plan": plan, "prepare": prepare, "switch": switch, "finish": finish, "revert": revert}
+def abandon(promotion: Promotion) -> dict:
+    """After the swap back failed and production was restored from its
+    pre-promotion backup: the promotion is forgotten (its state file, its
+    release when not current), so that no later revert or finish acts on the
+    restored site. Neither the live database nor ``current`` is touched. The
+    tables it moved stay for an operator (``<target>_prepromote``: production's
+    tables as they were at the switch, ``<target>_promote``)."""
+    state = promotion.load_state()
+    if state is None:
+        info("no promotion to abandon")
+        return {"abandoned": False, "kept": []}
+    if state.get("phase") == "finishing":
+        raise NodeError("remote_step_failed", "the promotion was judged healthy and is being finished; finish it")
+    release = state.get("release") or ""
+    if safe_fs.RELEASE_NAME.match(release) and safe_fs.current_release(promotion.target_root) != release:
+        step(f"remove the promotion's release {release}")
+        release_files.remove(promotion.target_root / "releases" / f".{release}.partial")
+        release_files.remove(promotion.target_root / "releases" / release)
+    services.ensure_running("mariadb")
+    kept = [database for database in (promotion.aside, promotion.incoming) if tables_of(database)]
+    if kept:
+        info(f"kept for an operator: {', '.join(kept)}")
+    promotion.drop_state()
+    return {"abandoned": True, "kept": kept}
+
+
+PHASES = {"plan": plan, "prepare": prepare, "switch": switch, "finish": finish, "revert": revert, "abandon": abandon}
 
 
 def promote(params: dict) -> dict:
