@@ -5,6 +5,7 @@ recorded after that moment. Read-only. Parameters: system_name, root, url, since
 
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,14 +42,21 @@ def check(params: dict) -> dict:
     safe_fs.current_release(Path(params["root"]))
     base = {"root": params["root"], "url": params["url"]}
     report = {"installed": False, "database": False, "error": ""}
-    try:
-        report["database"] = bool(wp_helper_client.call(params["system_name"], dict(base, command="db-check"), 20).get("database"))
-        report["installed"] = bool(wp_helper_client.call(params["system_name"], dict(base, command="is-installed"), 20).get("installed"))
-    except NodeError as exc:
-        report["error"] = exc.message
-    if params.get("since") is not None:
-        report["fatal_errors"] = fatal_errors_since(params["system_name"], Path(params["root"]) / "logs" / "php-error.log",
-                                                    float(params["since"]))
+    name = params["system_name"]
+    # The two WordPress loads (each its own PHP process, read-only) and the log read are
+    # independent: run side by side, judged as if one after the other (the database first).
+    with ThreadPoolExecutor(3) as pool:
+        database = pool.submit(wp_helper_client.call, name, dict(base, command="db-check"), 20)
+        installed = pool.submit(wp_helper_client.call, name, dict(base, command="is-installed"), 20)
+        fatal = (pool.submit(fatal_errors_since, name, Path(params["root"]) / "logs" / "php-error.log",
+                             float(params["since"])) if params.get("since") is not None else None)
+        try:
+            report["database"] = bool(database.result().get("database"))
+            report["installed"] = bool(installed.result().get("installed"))
+        except NodeError as exc:
+            report["error"] = exc.message
+        if fatal is not None:
+            report["fatal_errors"] = fatal.result()
     return report
 
 
