@@ -43,16 +43,16 @@ def check(params: dict) -> dict:
     base = {"root": params["root"], "url": params["url"]}
     report = {"installed": False, "database": False, "error": ""}
     name = params["system_name"]
-    # The two WordPress loads (each its own PHP process, read-only) and the log read are
-    # independent: run side by side, judged as if one after the other (the database first).
-    with ThreadPoolExecutor(3) as pool:
-        database = pool.submit(wp_helper_client.call, name, dict(base, command="db-check"), 20)
-        installed = pool.submit(wp_helper_client.call, name, dict(base, command="is-installed"), 20)
+    # One WordPress load answers both (the database first: WordPress does not load without it);
+    # the log is read beside it (a CLI load never writes the pool's error log).
+    with ThreadPoolExecutor(2) as pool:
+        health = pool.submit(wp_helper_client.call, name, dict(base, command="health"), 20)
         fatal = (pool.submit(fatal_errors_since, name, Path(params["root"]) / "logs" / "php-error.log",
                              float(params["since"])) if params.get("since") is not None else None)
         try:
-            report["database"] = bool(database.result().get("database"))
-            report["installed"] = bool(installed.result().get("installed"))
+            answer = health.result()
+            report["database"] = bool(answer.get("database"))
+            report["installed"] = bool(answer.get("installed"))
         except NodeError as exc:
             report["error"] = exc.message
         if fatal is not None:
