@@ -5,6 +5,7 @@ recorded after that moment. Read-only. Parameters: system_name, root, url, since
 
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,14 +42,21 @@ def check(params: dict) -> dict:
     safe_fs.current_release(Path(params["root"]))
     base = {"root": params["root"], "url": params["url"]}
     report = {"installed": False, "database": False, "error": ""}
-    try:
-        report["database"] = bool(wp_helper_client.call(params["system_name"], dict(base, command="db-check"), 20).get("database"))
-        report["installed"] = bool(wp_helper_client.call(params["system_name"], dict(base, command="is-installed"), 20).get("installed"))
-    except NodeError as exc:
-        report["error"] = exc.message
-    if params.get("since") is not None:
-        report["fatal_errors"] = fatal_errors_since(params["system_name"], Path(params["root"]) / "logs" / "php-error.log",
-                                                    float(params["since"]))
+    name = params["system_name"]
+    # One WordPress load answers both (the database first: WordPress does not load without it);
+    # the log is read beside it (a CLI load never writes the pool's error log).
+    with ThreadPoolExecutor(2) as pool:
+        health = pool.submit(wp_helper_client.call, name, dict(base, command="health"), 20)
+        fatal = (pool.submit(fatal_errors_since, name, Path(params["root"]) / "logs" / "php-error.log",
+                             float(params["since"])) if params.get("since") is not None else None)
+        try:
+            answer = health.result()
+            report["database"] = bool(answer.get("database"))
+            report["installed"] = bool(answer.get("installed"))
+        except NodeError as exc:
+            report["error"] = exc.message
+        if fatal is not None:
+            report["fatal_errors"] = fatal.result()
     return report
 
 

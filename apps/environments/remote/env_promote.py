@@ -5,7 +5,7 @@ panel runs one after the other (its job runs the health check between
 ``switch`` and ``finish``/``revert``), plus a read-only ``plan``.
 
 Parameters (JSON on stdin), all produced by the panel:
-  phase     "plan", "prepare", "switch", "finish", "revert" or "abandon"
+  phase     "plan", "prepare", "switch", "prepare_switch", "finish", "revert" or "abandon"
   source    {"system_name", "root", "url"}  the environment promoted (read only)
   target    {"system_name", "root", "url", "db_password"}  production
   preset    "content-protect" or "commerce-protect" (promotion_presets.py)
@@ -31,6 +31,9 @@ Parameters (JSON on stdin), all produced by the panel:
 - switch: one ``RENAME TABLE`` moves every replaced live table into
   ``<target>_prepromote`` and every incoming one into the live database, then
   ``current`` points at the new release; PHP-FPM reloaded, caches purged.
+- prepare_switch: prepare, then switch, in one run of this program (what the
+  panel's job runs: one SSH round trip and one program start fewer; the two
+  phases and their state file are exactly those run one after the other).
 - finish: (healthy) the tables kept aside and the scratch databases dropped,
   old releases pruned, caches purged.
 - revert: (unhealthy, or to undo a promotion whose finish has not begun) one
@@ -641,7 +644,14 @@ def abandon(promotion: Promotion) -> dict:
     return {"abandoned": True, "kept": kept}
 
 
-PHASES = {"plan": plan, "prepare": prepare, "switch": switch, "finish": finish, "revert": revert, "abandon": abandon}
+def prepare_switch(promotion: Promotion) -> dict:
+    """``prepare`` and at once ``switch``: the result of each under its name."""
+    prepared = prepare(promotion)
+    return {"prepared": prepared, "switched": switch(promotion)}
+
+
+PHASES = {"plan": plan, "prepare": prepare, "switch": switch, "prepare_switch": prepare_switch, "finish": finish,
+          "revert": revert, "abandon": abandon}
 
 
 def promote(params: dict) -> dict:

@@ -255,6 +255,15 @@ switch ($command) {
         update_option('home', $url);
         pl_answer(['ok' => true, 'installed' => true, 'changed' => true, 'user_id' => $result['user_id']]);
 
+    case 'health':
+        // db-check and is-installed in one WordPress load (the health check's node part).
+        global $wpdb;
+        $value = $wpdb->get_var('SELECT 1');
+        if ($value !== '1') {
+            pl_answer(['ok' => false, 'database' => false, 'installed' => false, 'error' => $wpdb->last_error]);
+        }
+        pl_answer(['ok' => true, 'database' => true, 'installed' => (bool) is_blog_installed(), 'error' => '']);
+
     case 'db-check':
         global $wpdb;
         $value = $wpdb->get_var('SELECT 1');
