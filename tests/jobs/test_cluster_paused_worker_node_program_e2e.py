@@ -34,7 +34,8 @@ from tests.nodes.support import job_log
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
-# Each WordPress load by the node's command-line helper takes this long: env_health.py makes two.
+# Each WordPress load by the node's command-line helper takes this long: env_health.py makes one
+# (installed and database answered by the same load).
 SLOW_SECONDS = 6
 SLOW_PLUGIN = """<?php
 // A slow site, for the test: each command-line load of WordPress records its span.
@@ -138,7 +139,7 @@ def test_a_paused_workers_node_program_and_the_rerun_never_run_together(slow_env
     assert job.result.get("installed") and job.result.get("database"), describe()
     assert runs(run_file)[1][1] != victim
     spans = sorted((start, end) for _, start, end in calls(record))
-    assert len(spans) >= 3, describe()  # at least one of the stale program, both of the rerun's
+    assert len(spans) >= 2, describe()  # the stale program's load and the rerun's
     for (_, end), (start, _) in zip(spans, spans[1:]):
         assert start >= end, f"two programs loaded the environment's WordPress at once: {describe()}"
     # The case this is about did happen: the rerun's program was up while the stale one still ran.
