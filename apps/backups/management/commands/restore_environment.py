@@ -1,17 +1,15 @@
 import uuid
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from apps.audit import services as audit
 from apps.backups import services
 from apps.backups.models import Backup
-from apps.core.errors import ApiError
+from apps.jobs.commands import EnvironmentJobCommand, queue_audited
 from apps.jobs.inline import run_and_report
 from apps.jobs.models import Job
-from apps.sites.models import Site
 
 
-class Command(BaseCommand):
+class Command(EnvironmentJobCommand):
     help = (
         "Queue env_restore of a completed backup of the site into an environment (a worker runs it): the backup "
         "is checked against its checksum, a pre-restore backup taken, files and/or database put back, the health "
@@ -20,45 +18,42 @@ class Command(BaseCommand):
         "its log, and exit non-zero if it failed."
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument("site", help="the site's slug")
-        parser.add_argument("environment", help="the environment's slug (with --as-clone: any of the site's)")
+    environment_help = "the environment's slug (with --as-clone: any of the site's)"
+
+    def add_target_arguments(self, parser):
         parser.add_argument("--backup", required=True, help="the backup's id")
         parser.add_argument("--as-clone", action="store_true",
                             help="restore into a new clone environment; the environment itself is untouched")
         parser.add_argument("--clone-slug", default="", help="the new clone's slug (default: restore-<backup time>)")
-        parser.add_argument("--wait", action="store_true", help="run the job(s) in this process and print the log")
 
-    def handle(self, *args, site, environment, backup, as_clone, clone_slug, wait, **options):
-        found = Site.objects.filter(slug=site).first()
-        target = found.environments.filter(slug=environment).first() if found else None
-        if target is None:
-            raise CommandError(f"no environment {site}/{environment}")
+    def find_target(self, *, backup, **options):
+        target = super().find_target(**options)
         try:
-            chosen = Backup.objects.filter(pk=uuid.UUID(backup)).first()
+            self.backup = Backup.objects.filter(pk=uuid.UUID(backup)).first()
         except ValueError:
-            chosen = None
-        if chosen is None:
+            self.backup = None
+        if self.backup is None:
             raise CommandError(f"no backup {backup}")
-        actor = audit.Actor.command("restore_environment")
-        try:
-            if as_clone:
-                with audit.action(actor, "backup.restore_as_clone", resource=chosen,
-                                  details={"slug": clone_slug}) as attempt:
-                    job = services.request_restore_as_clone(chosen.pk, slug=clone_slug)
-                    attempt.describe(job=job)
-            else:
-                with audit.action(actor, "environment.restore", resource=target,
-                                  details={"backup_id": str(chosen.pk)}) as attempt:
-                    job = services.request_restore(target.pk, chosen.pk)
-                    attempt.describe(job=job)
-        except ApiError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}") from None
-        self.stdout.write(str(job.pk))
-        if not wait:
-            self.stderr.write(f"Queued env_restore of backup {chosen.pk}; a worker runs it (manage.py runworker).")
-            return
+        return target
+
+    def queue(self, actor, target, *, as_clone, clone_slug, **options):
+        chosen = self.backup
         if as_clone:
+            return queue_audited(actor, "backup.restore_as_clone", chosen,
+                                 lambda: services.request_restore_as_clone(chosen.pk, slug=clone_slug),
+                                 details={"slug": clone_slug})
+        return queue_audited(actor, "environment.restore", target,
+                             lambda: services.request_restore(target.pk, chosen.pk),
+                             details={"backup_id": str(chosen.pk)})
+
+    def describe(self, target, job):
+        return f"backup {self.backup.pk}"
+
+    def run_here(self, job):
+        # As a clone, the new environment is made first by its own job.
+        if "env_create_job_id" in job.payload:
             run_and_report(Job.objects.get(pk=job.payload["env_create_job_id"]), self.stderr.write)
-        if run_and_report(job, self.stderr.write) is not None:
-            self.stderr.write(f"Backup {chosen.pk} restored into {job.environment}.")
+        return super().run_here(job)
+
+    def report(self, finished, target, **options):
+        self.stderr.write(f"Backup {self.backup.pk} restored into {finished.environment}.")

@@ -1,14 +1,9 @@
-from django.core.management.base import BaseCommand, CommandError
-
-from apps.audit import services as audit
-from apps.core.errors import ApiError
 from apps.environments import services
 from apps.environments.choices import EnvironmentType
-from apps.jobs.inline import run_and_report
-from apps.sites.models import Site
+from apps.jobs.commands import EnvironmentJobCommand, queue_audited
 
 
-class Command(BaseCommand):
+class Command(EnvironmentJobCommand):
     help = (
         "Promote a staging or clone environment into its site's production (env_promote): its code and the tables "
         "its promotion preset does not protect go live, after a fresh drift check and a full backup of "
@@ -17,26 +12,10 @@ class Command(BaseCommand):
         "status is non-zero if it failed."
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument("site", help="the site's slug")
-        parser.add_argument("environment", help="the slug of the staging or clone environment to promote")
-        parser.add_argument("--wait", action="store_true", help="run the job in this process and print its log")
+    environment_help = "the slug of the staging or clone environment to promote"
 
-    def handle(self, *args, site, environment, wait, **options):
-        found = Site.objects.filter(slug=site).first()
-        source = found.environments.filter(slug=environment).first() if found else None
-        if source is None:
-            raise CommandError(f"no environment {site}/{environment}")
-        production = found.environments.filter(environment_type=EnvironmentType.PRODUCTION).first()
-        try:
-            with audit.action(audit.Actor.command("promote_environment"), "environment.promote", resource=source,
-                              details={"target_environment_id": str(production.pk) if production else None}) as attempt:
-                job = services.request_promote(source.pk, production.pk if production else source.pk)
-                attempt.describe(job=job)
-        except ApiError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}") from None
-        self.stdout.write(str(job.pk))
-        if not wait:
-            self.stderr.write(f"Queued env_promote of {site}/{environment}; a worker runs it (manage.py runworker).")
-            return
-        run_and_report(job, self.stderr.write)
+    def queue(self, actor, target, **options):
+        production = target.site.environments.filter(environment_type=EnvironmentType.PRODUCTION).first()
+        return queue_audited(actor, "environment.promote", target,
+                             lambda: services.request_promote(target.pk, production.pk if production else target.pk),
+                             details={"target_environment_id": str(production.pk) if production else None})

@@ -1,13 +1,8 @@
-from django.core.management.base import BaseCommand, CommandError
-
-from apps.audit import services as audit
-from apps.core.errors import ApiError
-from apps.jobs.inline import run_and_report
+from apps.jobs.commands import SiteJobCommand, queue_audited
 from apps.sites import services
-from apps.sites.models import Site
 
 
-class Command(BaseCommand):
+class Command(SiteJobCommand):
     help = (
         "Queue site_delete: a full final backup of every environment of the site (kept for its retention), "
         "then every environment is removed from its node, then the records. --no-final-backup deletes without "
@@ -15,26 +10,14 @@ class Command(BaseCommand):
         "here and now, print its log, and exit non-zero if it failed."
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument("site", help="the site's slug")
+    def add_target_arguments(self, parser):
         parser.add_argument("--no-final-backup", action="store_true",
                             help="delete without taking a final backup first")
-        parser.add_argument("--wait", action="store_true", help="run the job in this process and print its log")
 
-    def handle(self, *args, site, no_final_backup, wait, **options):
-        found = Site.objects.filter(slug=site).first()
-        if found is None:
-            raise CommandError(f"no site with slug {site}")
-        try:
-            with audit.action(audit.Actor.command("delete_site"), "site.delete", resource=found,
-                              details={"final_backup": not no_final_backup}) as attempt:
-                job = services.delete_site(found.pk, final_backup=not no_final_backup)
-                attempt.describe(job=job)
-        except ApiError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}") from None
-        self.stdout.write(str(job.pk))
-        if not wait:
-            self.stderr.write(f"Queued site_delete of {site}; a worker runs it (manage.py runworker).")
-            return
-        if run_and_report(job, self.stderr.write) is not None:
-            self.stderr.write(f"Site {site} deleted.")
+    def queue(self, actor, target, *, no_final_backup, **options):
+        return queue_audited(actor, "site.delete", target,
+                             lambda: services.delete_site(target.pk, final_backup=not no_final_backup),
+                             details={"final_backup": not no_final_backup})
+
+    def report(self, finished, target, **options):
+        self.stderr.write(f"Site {target.slug} deleted.")
