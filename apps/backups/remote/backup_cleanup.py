@@ -19,14 +19,14 @@ Result: {"forgotten": [snapshot ids], "snapshots_left": n, "repository_missing":
 import json
 import os
 
-from backup_create import CACHE_DIR, RESTIC, _tail, restic
+from backup_create import CACHE_DIR, READ_ONLY, RESTIC, _tail, restic
 from nodelib import NodeError, info, main, step
 
 PRUNE_TIMEOUT = 2 * 60 * 60
 
 
 def _snapshots(repository: dict) -> list[dict]:
-    listed = restic(repository, ["snapshots", "--json"])
+    listed = restic(repository, [*READ_ONLY, "snapshots", "--json"])
     if listed.returncode != 0:
         raise NodeError("backup_storage_failed", f"restic cannot list the snapshots: {_tail(listed.stderr)}",
                         retryable=True)
@@ -47,7 +47,7 @@ def clean_up(params: dict) -> dict:
     os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
 
     step("backup repository")
-    found = restic(repository, ["cat", "config"])
+    found = restic(repository, [*READ_ONLY, "cat", "config"])
     if found.returncode != 0:
         if "Is there a repository at the following location?" in found.stderr:
             info("the site's repository does not exist: nothing is stored")
