@@ -229,8 +229,8 @@ def restore_backup(ctx, environment, backup, config, *, release: str, pre_restor
     result = {} if result is None else result
     work = ctx.job.pk.hex
     parts = node_ops.restore_parts(backup)
-    # Cleanup only once fetch has passed: a refused fetch made nothing to clean, and what an
-    # earlier restore kept aside (the reason fetch may refuse) must stay for an operator.
+    # Cleanup only once the checks have passed: a refused restore removed what it built itself, and what an
+    # earlier restore kept aside (a reason it may refuse) must stay for an operator.
     state = {"swapped": False, "cleanup": False}
     try:
         _restore(ctx, environment, backup, config, parts, work, not pre_restore, state, release, result)
@@ -249,26 +249,48 @@ def restore_backup(ctx, environment, backup, config, *, release: str, pre_restor
 
 def _restore(ctx, environment, backup, config, parts, work, new_environment, state, release_name, result):
     what = "+".join(sorted(parts))
-    # The pre-restore backup is taken on the node beside the checks (both only read the live site):
-    # a fetch that fails or refuses leaves none (the node forgets what it stored); a failed
-    # pre-restore backup restores nothing.
-    pre_restore, extra = None, {}
+    # One node run: the checks in the one read that also builds the release, unpacks the uploads and loads
+    # the fresh database beside the live site, the pre-restore backup beside (both only read the live site),
+    # then the swaps. A refusal leaves the live site untouched and no pre-restore backup (the node forgets
+    # what it stored); a failed pre-restore backup restores nothing.
+    pre_restore, params = None, {"parts": parts, "release": release_name, "db_password": environment.db_password,
+                                 "repository": node_ops.repository_params(environment.site, config)}
     if not new_environment:
         pre_restore = services.start_pre_restore_backup(environment, config)
-        extra["pre_restore"] = node_ops.backup_params(environment, pre_restore, config)
-    title = f"verify backup {backup.pk} ({what}) against its checksum {backup.checksum}"
-    with ctx.step(title + (" and take the pre-restore full backup beside it" if pre_restore else "")):
-        try:
-            fetched = node_ops.restore_phase(environment, "fetch", work=work, ctx=ctx, parts=parts,
-                                             repository=node_ops.repository_params(environment.site, config), **extra)
-        except JobError as exc:
-            if pre_restore is not None:
-                services.discard_pre_restore_backup(pre_restore)
+        params["pre_restore"] = node_ops.backup_params(environment, pre_restore, config)
+    if backup.environment_id != environment.pk:
+        params["rewrite"] = services.rewrite_source(backup)  # checked by restorable_problem
+    if environment.environment_type != EnvironmentType.PRODUCTION:
+        params["wp_options"] = NON_PRODUCTION_OPTIONS
+    previous = environment.current_release
+    result.update(backup_id=str(backup.pk), backup_scope=backup.backup_scope,
+                  pre_restore_backup_id=str(pre_restore.pk) if pre_restore else None)
+    ctx.log(f"verify backup {backup.pk} ({what}) against its checksum {backup.checksum} as it is unpacked beside "
+            f"{environment.slug}" + (", take the pre-restore full backup beside it" if pre_restore else "")
+            + ", then restore it into " + environment.slug, LogLevel.STEP)
+    try:
+        applied = node_ops.restore_phase(environment, "restore", work=work, ctx=ctx, **params)
+    except JobError as exc:
+        if pre_restore is not None:
+            services.discard_pre_restore_backup(pre_restore)
+        if exc.code in ("node_busy", "claim_stale"):  # refused before it started
             raise JobError(exc.code, f"{exc.message} (nothing was changed)", retryable=exc.retryable,
                            resource_intact=True) from None
-    state["cleanup"] = True
+        # Stopped where it cannot say how far it got: put back whatever it swapped (judged on the node).
+        ctx.log(f"the restore failed: {exc.message}", LogLevel.ERROR)
+        state.update(cleanup=True, swapped=True)
+        _put_back(ctx, environment, previous, release_name, state, work)
+        raise JobError(exc.code, f"The restore failed ({exc.message}); the previous release, uploads and database "
+                       "are back.", resource_intact=True) from None
+    refused = applied.get("refused")
+    if refused:
+        if pre_restore is not None:
+            services.discard_pre_restore_backup(pre_restore)
+        code = refused.get("code") if refused.get("code") in JOB_ERROR_CODES else "remote_step_failed"
+        raise JobError(code, f"{refused.get('message')} (nothing was changed)", retryable=bool(refused.get("retryable")),
+                       resource_intact=True)
     if pre_restore is not None:
-        made, failure = fetched.get("pre_restore"), fetched.get("pre_restore_error") or {}
+        made, failure = applied.get("pre_restore"), applied.get("pre_restore_error") or {}
         if not made:
             services.mark_failed(pre_restore)
             code = failure.get("code") if failure.get("code") in JOB_ERROR_CODES else "remote_step_failed"
@@ -277,26 +299,15 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
                            retryable=bool(failure.get("retryable")), resource_intact=True)
         services.record_completed(pre_restore, made, config.repository_location(environment.site_id))
         ctx.log(f"pre-restore backup {pre_restore.pk}: {pre_restore.size_bytes} bytes")
-    ctx.checkpoint()
-    previous = environment.current_release
-    apply_params = {"parts": parts, "release": release_name, "db_password": environment.db_password,
-                    "identities": fetched.get("identities") or {}}
-    if backup.environment_id != environment.pk:
-        apply_params["rewrite"] = services.rewrite_source(backup)  # checked by restorable_problem
-    if environment.environment_type != EnvironmentType.PRODUCTION:
-        apply_params["wp_options"] = NON_PRODUCTION_OPTIONS
-    result.update(backup_id=str(backup.pk), backup_scope=backup.backup_scope,
-                  pre_restore_backup_id=str(pre_restore.pk) if pre_restore else None)
-    # From here the live site changes: no safe point until it is healthy or put back.
-    state["swapped"] = True
-    ctx.log(f"restore {what} of backup {backup.pk} into {environment.slug}", LogLevel.STEP)
-    try:
-        applied = node_ops.restore_phase(environment, "apply", work=work, ctx=ctx, **apply_params)
-    except JobError as exc:
-        ctx.log(f"the restore failed: {exc.message}", LogLevel.ERROR)
+    # From here the live site has changed: no safe point until it is healthy or put back.
+    state.update(cleanup=True, swapped=True)
+    failed = applied.get("failed")
+    if failed:
+        ctx.log(f"the restore failed: {failed.get('message')}", LogLevel.ERROR)
         _put_back(ctx, environment, previous, release_name, state, work)
-        raise JobError(exc.code, f"The restore failed ({exc.message}); the previous release, uploads and database "
-                       "are back.", resource_intact=True) from None
+        code = failed.get("code") if failed.get("code") in JOB_ERROR_CODES else "remote_step_failed"
+        raise JobError(code, f"The restore failed ({failed.get('message')}); the previous release, uploads and "
+                       "database are back.", resource_intact=True)
     release = None
     if applied.get("release"):
         release = releases.record_release(environment, applied["release"], ReleaseSourceType.BACKUP,
@@ -403,16 +414,18 @@ def _drill(ctx, backup, production, throwaway, config) -> str:
     parts = node_ops.restore_parts(backup)
     work = ctx.job.pk.hex
     try:
-        with ctx.step(f"verify backup {backup.pk} against its checksum {backup.checksum}"):
-            fetched = node_ops.restore_phase(throwaway, "fetch", work=work, ctx=ctx, parts=parts,
-                                             repository=node_ops.repository_params(throwaway.site, config))
-        with ctx.step(f"restore {'+'.join(sorted(parts))} into {throwaway.slug}"):
-            node_ops.restore_phase(
-                throwaway, "apply", work=work, ctx=ctx, parts=parts, release=naming.new_release_name(),
-                identities=fetched.get("identities") or {},
+        with ctx.step(f"verify backup {backup.pk} against its checksum {backup.checksum} and restore "
+                      f"{'+'.join(sorted(parts))} into {throwaway.slug}"):
+            applied = node_ops.restore_phase(
+                throwaway, "restore", work=work, ctx=ctx, parts=parts, release=naming.new_release_name(),
+                repository=node_ops.repository_params(throwaway.site, config),
                 db_password=throwaway.db_password, wp_options=NON_PRODUCTION_OPTIONS,
                 rewrite=services.rewrite_source(backup),
             )
+        problem = applied.get("refused") or applied.get("failed")
+        if problem:
+            code = problem.get("code") if problem.get("code") in JOB_ERROR_CODES else "remote_step_failed"
+            raise JobError(code, problem.get("message") or "the restore reported no result")
         with ctx.step("health check of the restored copy"):
             report = node_ops_env.check_health(throwaway, ctx)
     finally:

@@ -280,7 +280,7 @@ def start_pre_restore_backup(environment: Environment, config: storage.BackupSto
 
 
 def discard_pre_restore_backup(backup: Backup) -> None:
-    """A restore whose fetch failed or refused the backup takes no pre-restore
+    """A restore whose checks failed or refused the backup takes no pre-restore
     backup: the row made for the one taken beside the checks goes (the node
     forgot the snapshots it had stored)."""
     backup.delete()
