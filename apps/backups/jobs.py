@@ -1,6 +1,7 @@
 """Job handlers of the backups domain: backup_create (asked for, daily by
-schedule), backup_cleanup (every 6 hours), and the final backups that
-env_delete and site_delete take first."""
+schedule), backup_cleanup (every 6 hours), the final backups that
+env_delete and site_delete take first, env_restore (and restore_cleanup after
+it), backup_drill."""
 
 from django.db.models import Q
 
@@ -13,7 +14,8 @@ from apps.environments import services as environment_services
 from apps.environments import node_ops as node_ops_env
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import Environment
-from apps.jobs.choices import LogLevel
+from apps.jobs.choices import JobStatus, LogLevel
+from apps.jobs.models import Job
 from apps.jobs.errors import JOB_ERROR_CODES, JobError
 from apps.jobs.registry import job_handler
 from apps.jobs.scheduler import JobScope, recurring_job
@@ -214,18 +216,20 @@ def env_restore(ctx):
     if config is None:
         raise JobError("backup_storage_not_configured", storage.NOT_CONFIGURED_HINT, resource_intact=True)
     restore_backup(ctx, environment, backup, config, release=ctx.payload.get("release") or naming.new_release_name(),
-                   pre_restore=not ctx.payload.get("new_environment"), result=ctx.result)
+                   pre_restore=not ctx.payload.get("new_environment"), result=ctx.result, defer_cleanup=True)
 
 
 def restore_backup(ctx, environment, backup, config, *, release: str, pre_restore: bool = True,
-                   result: dict | None = None) -> dict:
+                   result: dict | None = None, defer_cleanup: bool = False) -> dict:
     """``backup`` (checked restorable by the caller) restored into ``environment``
     in the running job: env_restore's, or another job's that must put an
     environment back (env_promote, when its swap back failed). ``release`` is
     the new release's name (a job other than env_restore passes its own: its
     payload's ``release`` is its own business); the work directory on the node
     is the job's id. What it did goes into ``result`` as it goes (and is
-    returned); a failure is JobError, as env_restore reports it."""
+    returned); a failure is JobError, as env_restore reports it. ``defer_cleanup``:
+    once healthy, what was kept aside for the way back is removed by a
+    ``restore_cleanup`` job queued next on the site, not by this one."""
     result = {} if result is None else result
     work = ctx.job.pk.hex
     parts = node_ops.restore_parts(backup)
@@ -236,7 +240,12 @@ def restore_backup(ctx, environment, backup, config, *, release: str, pre_restor
         _restore(ctx, environment, backup, config, parts, work, not pre_restore, state, release, result)
     finally:
         # Never while the restored state is live and unjudged: what was kept aside is the way back.
-        if state["cleanup"] and not state["swapped"]:
+        if state["cleanup"] and not state["swapped"] and defer_cleanup and state.get("healthy"):
+            follow = services.queue_restore_cleanup(environment, ctx.job)
+            result["cleanup_job_id"] = str(follow.pk)
+            ctx.log(f"what the restore kept aside for its way back is removed by restore_cleanup {follow.pk}, "
+                    "the site's next job")
+        elif state["cleanup"] and not state["swapped"]:
             try:
                 cleaned = node_ops.restore_phase(environment, "cleanup", work=work, ctx=ctx)
             except JobError as exc:
@@ -320,7 +329,7 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
     if release is not None:
         releases.record_health(release, report.healthy)
     if report.healthy:
-        state["swapped"] = False
+        state.update(swapped=False, healthy=True)
         ctx.log(f"backup {backup.pk} restored into {environment.slug}; healthy")
         return
     ctx.log(f"the restored site is unhealthy: {report.problem}", LogLevel.ERROR)
@@ -351,6 +360,33 @@ def _put_back(ctx, environment, previous, release_name, state, work):
     if not report.healthy:
         raise JobError("rollback_failed", f"The previous state is back, but it is unhealthy too: {report.problem}.")
     ctx.log("the previous release, uploads and database are back and healthy")
+
+
+@job_handler("restore_cleanup", timeout_seconds=60 * 60)
+def restore_cleanup(ctx):
+    """What a restore judged healthy kept aside for its way back (the previous
+    tables, the previous uploads, scratch left) removed, and releases beyond
+    the last 5 pruned: env_restore queues it as its job ends, as the site's
+    next job. The environment is only tidied: its live state is not touched."""
+    environment = Environment.objects.select_related("node").filter(pk=ctx.job.environment_id).first()
+    if environment is None:
+        ctx.log("the environment was deleted: nothing to remove")
+        return
+    restore = Job.objects.filter(pk=ctx.payload.get("restore_job_id"), job_type="env_restore",
+                                 environment_id=environment.pk, status=JobStatus.SUCCEEDED).first()
+    if restore is None:
+        ctx.log("this cleanup names no restore of this environment that succeeded: nothing removed")
+        return
+    later = Job.objects.filter(environment_id=environment.pk, job_type__in=("env_restore", "env_promote"),
+                               started_at__gt=restore.finished_at).exclude(pk=ctx.job.pk)
+    if later.exists():
+        ctx.log("a later restore or promotion of this environment ran since: what is aside now is its own, "
+                "left alone")
+        return
+    with ctx.step(f"remove what restore {restore.pk} kept aside (the previous tables and uploads)"):
+        cleaned = node_ops.restore_phase(environment, "cleanup", work=restore.pk.hex, ctx=ctx)
+    releases.forget_pruned(environment, cleaned.get("pruned") or [])
+    ctx.result = {"restore_job_id": str(restore.pk), "pruned": cleaned.get("pruned") or []}
 
 
 @recurring_job("backup_drill", every_minutes=60)

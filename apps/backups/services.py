@@ -17,6 +17,7 @@ from apps.core.state import change_state
 from apps.environments import naming
 from apps.environments.choices import EnvironmentType
 from apps.environments.models import Environment
+from apps.jobs.models import Job
 from apps.jobs.services import enqueue_job
 
 
@@ -272,6 +273,18 @@ def request_restore_as_clone(backup_id, *, name: str = "", slug: str = "", user=
         return enqueue_job("env_restore", environment=create.environment, user=user,
                            payload={"backup_id": str(backup.pk), "release": naming.new_release_name(),
                                     "new_environment": True, "env_create_job_id": str(create.pk)})
+
+
+def queue_restore_cleanup(environment: Environment, restore_job: Job) -> Job:
+    """After a restore judged healthy: ``restore_cleanup`` of what it kept aside
+    for its way back, queued as the restore's job ends (so the verdict does not
+    wait for it). It is ranked as if queued with the restore (its creation time
+    is the restore's), so it is the site's next job: nothing queued meanwhile
+    (another restore, a deletion) finds the previous state still aside."""
+    job = enqueue_job("restore_cleanup", environment=environment,
+                      payload={"restore_job_id": str(restore_job.pk)})
+    Job.objects.filter(pk=job.pk).update(created_at=restore_job.created_at)
+    return job
 
 
 def start_pre_restore_backup(environment: Environment, config: storage.BackupStorage) -> Backup:

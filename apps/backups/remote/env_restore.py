@@ -890,9 +890,9 @@ def restore_in_place(params: dict) -> dict:
     was touched (a failed check, an earlier restore's state aside, a failed
     pre-restore backup: ``pre_restore_error`` then); ``failed``: the switch
     stopped half-way (the panel reverts); else the restore is live, unjudged."""
-    result = {"previous_release": safe_fs.current_release(Path(params["root"])), "release": None,
-              "database": False, "uploads": False}
+    result = {"release": None, "database": False, "uploads": False}
     try:
+        result["previous_release"] = safe_fs.current_release(Path(params["root"]))
         parts, work, pre_restore = check_params(params)
         prepared, made = prepare(params, parts, work, pre_restore)
     except BaseException as exc:  # noqa: BLE001 - handed back: nothing of the live site was touched

@@ -15,7 +15,7 @@ class Command(BaseCommand):
     help = (
         "Queue env_restore of a completed backup of the site into an environment (a worker runs it): the backup "
         "is checked against its checksum, a pre-restore backup taken, files and/or database put back, the health "
-        "checked, and everything put back if it fails. With --as-clone, the backup goes into a new clone "
+        "checked, and everything put back if it fails (once healthy, restore_cleanup removes what was kept aside). With --as-clone, the backup goes into a new clone "
         "environment instead and the environment named is only copied. With --wait, run it here and now, print "
         "its log, and exit non-zero if it failed."
     )
@@ -60,5 +60,8 @@ class Command(BaseCommand):
             return
         if as_clone:
             run_and_report(Job.objects.get(pk=job.payload["env_create_job_id"]), self.stderr.write)
-        if run_and_report(job, self.stderr.write) is not None:
+        done = run_and_report(job, self.stderr.write)
+        if done is not None:
             self.stderr.write(f"Backup {chosen.pk} restored into {job.environment}.")
+            if done.result.get("cleanup_job_id"):  # what was kept aside for the way back: the site's next job
+                run_and_report(Job.objects.get(pk=done.result["cleanup_job_id"]), self.stderr.write)
