@@ -317,6 +317,13 @@ def main():
             restore_floor_s = restore_floor(s3.endpoint, bucket, floor_prefix)
             say(f"restore floor (download, load, unpack): {restore_floor_s:.2f} s")
             waited, durations = (operator_wait(client, workers, production) if QUEUED_BACKUPS else (None, []))
+        # What the workers' scheduler queued meanwhile (a due restore drill, say) would hold the deletion back.
+        from apps.jobs import services as jobs
+        from apps.jobs.models import Job
+
+        for leftover in Job.objects.filter(site_id=production.site_id, status="queued"):
+            say(f"cancelled {leftover.job_type} queued by the scheduler")
+            jobs.cancel_job(leftover.pk)
         runner.run_job(client.delete(f"/api/sites/{production.site_id}?final_backup=false").json()["job_id"])
     line = (f"BENCH backup posts={POSTS} upload_mb={UPLOAD_MB} full_s={first_s:.2f} floor_s={floor_s:.2f} "
             f"ratio={first_s / floor_s:.2f} incremental_s={second_s:.2f} incremental_ratio={second_s / first_s:.2f} "
