@@ -324,7 +324,12 @@ def main():
         for leftover in Job.objects.filter(site_id=production.site_id, status="queued"):
             say(f"cancelled {leftover.job_type} queued by the scheduler")
             jobs.cancel_job(leftover.pk)
-        runner.run_job(client.delete(f"/api/sites/{production.site_id}?final_backup=false").json()["job_id"])
+        response = client.delete(f"/api/sites/{production.site_id}?final_backup=false")
+        if response.status_code != 202:
+            active = list(Job.objects.filter(site_id=production.site_id, status__in=["queued", "running"])
+                          .values_list("job_type", "status"))
+            sys.exit(f"bench: deleting the bench site answered {response.status_code}: {response.content!r} {active}")
+        runner.run_job(response.json()["job_id"])
     line = (f"BENCH backup posts={POSTS} upload_mb={UPLOAD_MB} full_s={first_s:.2f} floor_s={floor_s:.2f} "
             f"ratio={first_s / floor_s:.2f} incremental_s={second_s:.2f} incremental_ratio={second_s / first_s:.2f} "
             f"restore_s={restore_s:.2f} restore_floor_s={restore_floor_s:.2f} "
