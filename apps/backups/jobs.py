@@ -202,7 +202,9 @@ def env_restore(ctx):
     full backup, restore files (a new release, the uploads) and/or the
     database (a fresh one, swapped in), rewrite URLs when it came from another
     environment, purge caches, check health; unhealthy or failed: the
-    previous release, uploads and database are put back."""
+    previous release, uploads and database are put back. Healthy: the job
+    ends there and ``restore_cleanup``, queued as the site's next job,
+    removes what was kept aside for the way back."""
     environment = Environment.objects.select_related("node", "site", "current_release").get(pk=ctx.job.environment_id)
     backup = (Backup.objects.select_related("environment__site", "environment__node")
               .filter(pk=ctx.payload["backup_id"]).first())
