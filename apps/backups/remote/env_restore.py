@@ -110,7 +110,7 @@ def _shown(problems: list[str]) -> str:
         f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else "")
 
 
-# --- fetch ---------------------------------------------------------------------------------------
+# --- restore: read back, checked in the read that uses it, then swapped ----------------------------
 
 def read_part(repository: dict, name: str, part: dict, into: Path) -> None:
     """One part read back into ``into`` (root's, in the root-only work
@@ -914,7 +914,7 @@ def restore_in_place(params: dict) -> dict:
 
 
 def revert(params: dict) -> dict:
-    """Undo what apply swapped, judged from the node's own state (apply may
+    """Undo what the restore phase swapped, judged from the node's own state (it may
     have stopped half-way): ``current`` back to the previous release, the
     uploads kept aside back, the tables kept aside back."""
     name = params["system_name"]
