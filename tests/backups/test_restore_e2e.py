@@ -363,3 +363,30 @@ def _hostile(api_client, site, production):
         assert production.status == "active" and production.current_release == current
     finally:
         kept_aside.rmdir()
+
+
+def test_restore_cleanup_leaves_alone_what_a_later_restore_kept_aside(local_node):
+    """restore_cleanup removes only what its own restore kept aside: once a later
+    restore of the environment ran (one whose put-back failed leaves the
+    previous state aside, maybe its only copy), what is aside is that one's,
+    and the cleanup leaves it alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.environments.factories import EnvironmentFactory
+    from apps.jobs.factories import JobFactory
+    from apps.sites.factories import SiteFactory
+
+    site = SiteFactory()
+    environment = EnvironmentFactory(site=site, node=local_node)
+    now = timezone.now()
+    earlier = JobFactory(job_type="env_restore", site=site, environment=environment, node=local_node,
+                         status="succeeded", started_at=now - timedelta(seconds=20),
+                         finished_at=now - timedelta(seconds=10))
+    cleanup = services.queue_restore_cleanup(environment, earlier)
+    JobFactory(job_type="env_restore", site=site, environment=environment, node=local_node, status="failed",
+               error_code="rollback_failed", started_at=now - timedelta(seconds=5), finished_at=now)
+    assert runner.run_job(cleanup.pk) == "succeeded", job_log(cleanup.pk)
+    log = job_log(cleanup.pk)
+    assert "left alone" in log and "remove what" not in log
