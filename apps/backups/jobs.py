@@ -1,6 +1,7 @@
 """Job handlers of the backups domain: backup_create (asked for, daily by
-schedule), backup_cleanup (every 6 hours), and the final backups that
-env_delete and site_delete take first."""
+schedule), backup_cleanup (every 6 hours), the final backups that
+env_delete and site_delete take first, env_restore (and restore_cleanup after
+it), backup_drill."""
 
 from django.db.models import Q
 
@@ -13,7 +14,8 @@ from apps.environments import services as environment_services
 from apps.environments import node_ops as node_ops_env
 from apps.environments.choices import EnvironmentType, ReleaseSourceType
 from apps.environments.models import Environment
-from apps.jobs.choices import LogLevel
+from apps.jobs.choices import JobStatus, LogLevel
+from apps.jobs.models import Job
 from apps.jobs.errors import JOB_ERROR_CODES, JobError
 from apps.jobs.registry import job_handler
 from apps.jobs.scheduler import JobScope, recurring_job
@@ -200,7 +202,9 @@ def env_restore(ctx):
     full backup, restore files (a new release, the uploads) and/or the
     database (a fresh one, swapped in), rewrite URLs when it came from another
     environment, purge caches, check health; unhealthy or failed: the
-    previous release, uploads and database are put back."""
+    previous release, uploads and database are put back. Healthy: the job
+    ends there and ``restore_cleanup``, queued as the site's next job,
+    removes what was kept aside for the way back."""
     environment = Environment.objects.select_related("node", "site", "current_release").get(pk=ctx.job.environment_id)
     backup = (Backup.objects.select_related("environment__site", "environment__node")
               .filter(pk=ctx.payload["backup_id"]).first())
@@ -214,29 +218,36 @@ def env_restore(ctx):
     if config is None:
         raise JobError("backup_storage_not_configured", storage.NOT_CONFIGURED_HINT, resource_intact=True)
     restore_backup(ctx, environment, backup, config, release=ctx.payload.get("release") or naming.new_release_name(),
-                   pre_restore=not ctx.payload.get("new_environment"), result=ctx.result)
+                   pre_restore=not ctx.payload.get("new_environment"), result=ctx.result, defer_cleanup=True)
 
 
 def restore_backup(ctx, environment, backup, config, *, release: str, pre_restore: bool = True,
-                   result: dict | None = None) -> dict:
+                   result: dict | None = None, defer_cleanup: bool = False) -> dict:
     """``backup`` (checked restorable by the caller) restored into ``environment``
     in the running job: env_restore's, or another job's that must put an
     environment back (env_promote, when its swap back failed). ``release`` is
     the new release's name (a job other than env_restore passes its own: its
     payload's ``release`` is its own business); the work directory on the node
     is the job's id. What it did goes into ``result`` as it goes (and is
-    returned); a failure is JobError, as env_restore reports it."""
+    returned); a failure is JobError, as env_restore reports it. ``defer_cleanup``:
+    once healthy, what was kept aside for the way back is removed by a
+    ``restore_cleanup`` job queued next on the site, not by this one."""
     result = {} if result is None else result
     work = ctx.job.pk.hex
     parts = node_ops.restore_parts(backup)
-    # Cleanup only once fetch has passed: a refused fetch made nothing to clean, and what an
-    # earlier restore kept aside (the reason fetch may refuse) must stay for an operator.
+    # Cleanup only once the checks have passed: a refused restore removed what it built itself, and what an
+    # earlier restore kept aside (a reason it may refuse) must stay for an operator.
     state = {"swapped": False, "cleanup": False}
     try:
         _restore(ctx, environment, backup, config, parts, work, not pre_restore, state, release, result)
     finally:
         # Never while the restored state is live and unjudged: what was kept aside is the way back.
-        if state["cleanup"] and not state["swapped"]:
+        if state["cleanup"] and not state["swapped"] and defer_cleanup and state.get("healthy"):
+            follow = services.queue_restore_cleanup(environment, ctx.job)
+            result["cleanup_job_id"] = str(follow.pk)
+            ctx.log(f"what the restore kept aside for its way back is removed by restore_cleanup {follow.pk}, "
+                    "the site's next job")
+        elif state["cleanup"] and not state["swapped"]:
             try:
                 cleaned = node_ops.restore_phase(environment, "cleanup", work=work, ctx=ctx)
             except JobError as exc:
@@ -249,26 +260,48 @@ def restore_backup(ctx, environment, backup, config, *, release: str, pre_restor
 
 def _restore(ctx, environment, backup, config, parts, work, new_environment, state, release_name, result):
     what = "+".join(sorted(parts))
-    # The pre-restore backup is taken on the node beside the checks (both only read the live site):
-    # a fetch that fails or refuses leaves none (the node forgets what it stored); a failed
-    # pre-restore backup restores nothing.
-    pre_restore, extra = None, {}
+    # One node run: the checks in the one read that also builds the release, unpacks the uploads and loads
+    # the fresh database beside the live site, the pre-restore backup beside (both only read the live site),
+    # then the swaps. A refusal leaves the live site untouched and no pre-restore backup (the node forgets
+    # what it stored); a failed pre-restore backup restores nothing.
+    pre_restore, params = None, {"parts": parts, "release": release_name, "db_password": environment.db_password,
+                                 "repository": node_ops.repository_params(environment.site, config)}
     if not new_environment:
         pre_restore = services.start_pre_restore_backup(environment, config)
-        extra["pre_restore"] = node_ops.backup_params(environment, pre_restore, config)
-    title = f"verify backup {backup.pk} ({what}) against its checksum {backup.checksum}"
-    with ctx.step(title + (" and take the pre-restore full backup beside it" if pre_restore else "")):
-        try:
-            fetched = node_ops.restore_phase(environment, "fetch", work=work, ctx=ctx, parts=parts,
-                                             repository=node_ops.repository_params(environment.site, config), **extra)
-        except JobError as exc:
-            if pre_restore is not None:
-                services.discard_pre_restore_backup(pre_restore)
+        params["pre_restore"] = node_ops.backup_params(environment, pre_restore, config)
+    if backup.environment_id != environment.pk:
+        params["rewrite"] = services.rewrite_source(backup)  # checked by restorable_problem
+    if environment.environment_type != EnvironmentType.PRODUCTION:
+        params["wp_options"] = NON_PRODUCTION_OPTIONS
+    previous = environment.current_release
+    result.update(backup_id=str(backup.pk), backup_scope=backup.backup_scope,
+                  pre_restore_backup_id=str(pre_restore.pk) if pre_restore else None)
+    ctx.log(f"verify backup {backup.pk} ({what}) against its checksum {backup.checksum} as it is unpacked beside "
+            f"{environment.slug}" + (", take the pre-restore full backup beside it" if pre_restore else "")
+            + ", then restore it into " + environment.slug, LogLevel.STEP)
+    try:
+        applied = node_ops.restore_phase(environment, "restore", work=work, ctx=ctx, **params)
+    except JobError as exc:
+        if pre_restore is not None:
+            services.discard_pre_restore_backup(pre_restore)
+        if exc.code in ("node_busy", "claim_stale"):  # refused before it started
             raise JobError(exc.code, f"{exc.message} (nothing was changed)", retryable=exc.retryable,
                            resource_intact=True) from None
-    state["cleanup"] = True
+        # Stopped where it cannot say how far it got: put back whatever it swapped (judged on the node).
+        ctx.log(f"the restore failed: {exc.message}", LogLevel.ERROR)
+        state.update(cleanup=True, swapped=True)
+        _put_back(ctx, environment, previous, release_name, state, work)
+        raise JobError(exc.code, f"The restore failed ({exc.message}); the previous release, uploads and database "
+                       "are back.", resource_intact=True) from None
+    refused = applied.get("refused")
+    if refused:
+        if pre_restore is not None:
+            services.discard_pre_restore_backup(pre_restore)
+        code = refused.get("code") if refused.get("code") in JOB_ERROR_CODES else "remote_step_failed"
+        raise JobError(code, f"{refused.get('message')} (nothing was changed)", retryable=bool(refused.get("retryable")),
+                       resource_intact=True)
     if pre_restore is not None:
-        made, failure = fetched.get("pre_restore"), fetched.get("pre_restore_error") or {}
+        made, failure = applied.get("pre_restore"), applied.get("pre_restore_error") or {}
         if not made:
             services.mark_failed(pre_restore)
             code = failure.get("code") if failure.get("code") in JOB_ERROR_CODES else "remote_step_failed"
@@ -277,26 +310,15 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
                            retryable=bool(failure.get("retryable")), resource_intact=True)
         services.record_completed(pre_restore, made, config.repository_location(environment.site_id))
         ctx.log(f"pre-restore backup {pre_restore.pk}: {pre_restore.size_bytes} bytes")
-    ctx.checkpoint()
-    previous = environment.current_release
-    apply_params = {"parts": parts, "release": release_name, "db_password": environment.db_password,
-                    "identities": fetched.get("identities") or {}}
-    if backup.environment_id != environment.pk:
-        apply_params["rewrite"] = services.rewrite_source(backup)  # checked by restorable_problem
-    if environment.environment_type != EnvironmentType.PRODUCTION:
-        apply_params["wp_options"] = NON_PRODUCTION_OPTIONS
-    result.update(backup_id=str(backup.pk), backup_scope=backup.backup_scope,
-                  pre_restore_backup_id=str(pre_restore.pk) if pre_restore else None)
-    # From here the live site changes: no safe point until it is healthy or put back.
-    state["swapped"] = True
-    ctx.log(f"restore {what} of backup {backup.pk} into {environment.slug}", LogLevel.STEP)
-    try:
-        applied = node_ops.restore_phase(environment, "apply", work=work, ctx=ctx, **apply_params)
-    except JobError as exc:
-        ctx.log(f"the restore failed: {exc.message}", LogLevel.ERROR)
+    # From here the live site has changed: no safe point until it is healthy or put back.
+    state.update(cleanup=True, swapped=True)
+    failed = applied.get("failed")
+    if failed:
+        ctx.log(f"the restore failed: {failed.get('message')}", LogLevel.ERROR)
         _put_back(ctx, environment, previous, release_name, state, work)
-        raise JobError(exc.code, f"The restore failed ({exc.message}); the previous release, uploads and database "
-                       "are back.", resource_intact=True) from None
+        code = failed.get("code") if failed.get("code") in JOB_ERROR_CODES else "remote_step_failed"
+        raise JobError(code, f"The restore failed ({failed.get('message')}); the previous release, uploads and "
+                       "database are back.", resource_intact=True)
     release = None
     if applied.get("release"):
         release = releases.record_release(environment, applied["release"], ReleaseSourceType.BACKUP,
@@ -309,7 +331,7 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
     if release is not None:
         releases.record_health(release, report.healthy)
     if report.healthy:
-        state["swapped"] = False
+        state.update(swapped=False, healthy=True)
         ctx.log(f"backup {backup.pk} restored into {environment.slug}; healthy")
         return
     ctx.log(f"the restored site is unhealthy: {report.problem}", LogLevel.ERROR)
@@ -340,6 +362,33 @@ def _put_back(ctx, environment, previous, release_name, state, work):
     if not report.healthy:
         raise JobError("rollback_failed", f"The previous state is back, but it is unhealthy too: {report.problem}.")
     ctx.log("the previous release, uploads and database are back and healthy")
+
+
+@job_handler("restore_cleanup", timeout_seconds=60 * 60)
+def restore_cleanup(ctx):
+    """What a restore judged healthy kept aside for its way back (the previous
+    tables, the previous uploads, scratch left) removed, and releases beyond
+    the last 5 pruned: env_restore queues it as its job ends, as the site's
+    next job. The environment is only tidied: its live state is not touched."""
+    environment = Environment.objects.select_related("node").filter(pk=ctx.job.environment_id).first()
+    if environment is None:
+        ctx.log("the environment was deleted: nothing to remove")
+        return
+    restore = Job.objects.filter(pk=ctx.payload.get("restore_job_id"), job_type="env_restore",
+                                 environment_id=environment.pk, status=JobStatus.SUCCEEDED).first()
+    if restore is None:
+        ctx.log("this cleanup names no restore of this environment that succeeded: nothing removed")
+        return
+    later = Job.objects.filter(environment_id=environment.pk, job_type__in=("env_restore", "env_promote"),
+                               started_at__gt=restore.finished_at).exclude(pk=ctx.job.pk)
+    if later.exists():
+        ctx.log("a later restore or promotion of this environment ran since: what is aside now is its own, "
+                "left alone")
+        return
+    with ctx.step(f"remove what restore {restore.pk} kept aside (the previous tables and uploads)"):
+        cleaned = node_ops.restore_phase(environment, "cleanup", work=restore.pk.hex, ctx=ctx)
+    releases.forget_pruned(environment, cleaned.get("pruned") or [])
+    ctx.result = {"restore_job_id": str(restore.pk), "pruned": cleaned.get("pruned") or []}
 
 
 @recurring_job("backup_drill", every_minutes=60)
@@ -403,16 +452,18 @@ def _drill(ctx, backup, production, throwaway, config) -> str:
     parts = node_ops.restore_parts(backup)
     work = ctx.job.pk.hex
     try:
-        with ctx.step(f"verify backup {backup.pk} against its checksum {backup.checksum}"):
-            fetched = node_ops.restore_phase(throwaway, "fetch", work=work, ctx=ctx, parts=parts,
-                                             repository=node_ops.repository_params(throwaway.site, config))
-        with ctx.step(f"restore {'+'.join(sorted(parts))} into {throwaway.slug}"):
-            node_ops.restore_phase(
-                throwaway, "apply", work=work, ctx=ctx, parts=parts, release=naming.new_release_name(),
-                identities=fetched.get("identities") or {},
+        with ctx.step(f"verify backup {backup.pk} against its checksum {backup.checksum} and restore "
+                      f"{'+'.join(sorted(parts))} into {throwaway.slug}"):
+            applied = node_ops.restore_phase(
+                throwaway, "restore", work=work, ctx=ctx, parts=parts, release=naming.new_release_name(),
+                repository=node_ops.repository_params(throwaway.site, config),
                 db_password=throwaway.db_password, wp_options=NON_PRODUCTION_OPTIONS,
                 rewrite=services.rewrite_source(backup),
             )
+        problem = applied.get("refused") or applied.get("failed")
+        if problem:
+            code = problem.get("code") if problem.get("code") in JOB_ERROR_CODES else "remote_step_failed"
+            raise JobError(code, problem.get("message") or "the restore reported no result")
         with ctx.step("health check of the restored copy"):
             report = node_ops_env.check_health(throwaway, ctx)
     finally:

@@ -47,7 +47,7 @@ def repository_known(site_id, config: storage.BackupStorage) -> bool:
 
 def backup_params(environment, backup, config: storage.BackupStorage) -> dict:
     """What backup_create.py needs to make ``backup`` of ``environment`` (also
-    handed to env_restore.py's fetch for the pre-restore backup)."""
+    handed to env_restore.py's restore phase for the pre-restore backup)."""
     return {
         "system_name": naming.system_name(environment),
         "root": naming.root(environment),
@@ -75,7 +75,7 @@ def restore_parts(backup) -> dict:
 
 
 def restore_phase(environment, phase: str, *, work: str, ctx=None, **extra) -> dict:
-    """One phase of remote/env_restore.py (fetch, apply, revert, cleanup) for ``environment``."""
+    """One phase of remote/env_restore.py (restore, revert, cleanup) for ``environment``."""
     params = {
         "phase": phase,
         "system_name": naming.system_name(environment),

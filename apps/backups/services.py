@@ -17,6 +17,7 @@ from apps.core.state import change_state
 from apps.environments import naming
 from apps.environments.choices import EnvironmentType
 from apps.environments.models import Environment
+from apps.jobs.models import Job
 from apps.jobs.services import enqueue_job
 
 
@@ -274,13 +275,25 @@ def request_restore_as_clone(backup_id, *, name: str = "", slug: str = "", user=
                                     "new_environment": True, "env_create_job_id": str(create.pk)})
 
 
+def queue_restore_cleanup(environment: Environment, restore_job: Job) -> Job:
+    """After a restore judged healthy: ``restore_cleanup`` of what it kept aside
+    for its way back, queued as the restore's job ends (so the verdict does not
+    wait for it). It is ranked as if queued with the restore (its creation time
+    is the restore's), so it is the site's next job: nothing queued meanwhile
+    (another restore, a deletion) finds the previous state still aside."""
+    job = enqueue_job("restore_cleanup", environment=environment,
+                      payload={"restore_job_id": str(restore_job.pk)})
+    Job.objects.filter(pk=job.pk).update(created_at=restore_job.created_at)
+    return job
+
+
 def start_pre_restore_backup(environment: Environment, config: storage.BackupStorage) -> Backup:
     """The full backup a restore takes before it changes anything (made by the restore job itself)."""
     return mark_running(new_backup(environment, BackupScope.FULL, BackupReason.PRE_RESTORE, config))
 
 
 def discard_pre_restore_backup(backup: Backup) -> None:
-    """A restore whose fetch failed or refused the backup takes no pre-restore
+    """A restore whose checks failed or refused the backup takes no pre-restore
     backup: the row made for the one taken beside the checks goes (the node
     forgot the snapshots it had stored)."""
     backup.delete()

@@ -110,13 +110,18 @@ def back_up(api_client, environment, scope) -> Backup:
     return Backup.objects.get(pk=Job.objects.get(pk=job_id).payload["backup_id"])
 
 
-def restore(api_client, environment, backup) -> Job:
+def restore(api_client, environment, backup, *, follow: bool = True) -> Job:
+    """The restore job run here; ``follow``: then the restore_cleanup it queued
+    when healthy (what the workers run next on the site)."""
     response = api_client.post(f"/api/environments/{environment.pk}/restore", {"backup_id": str(backup.pk)},
                                format="json")
     assert response.status_code == 202, response.content
     job_id = response.json()["job_id"]
     runner.run_job(job_id)
-    return Job.objects.get(pk=job_id)
+    job = Job.objects.get(pk=job_id)
+    if follow and job.result.get("cleanup_job_id"):
+        assert runner.run_job(job.result["cleanup_job_id"]) == "succeeded"
+    return job
 
 
 def forge_backup(site, environment, *, files: bytes | None = None, db_from: Backup | None = None) -> Backup:

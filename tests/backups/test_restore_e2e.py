@@ -122,8 +122,16 @@ def _restore_in_place(api_client, site, production, repository):
     assert uploads_tree(production) != point_uploads
 
     # Restore the full backup (the one whose files part is reused).
-    job = restore(api_client, production, again)
+    job = restore(api_client, production, again, follow=False)
     assert job.status == "succeeded", job_log(job.pk)
+    # The verdict did not wait for the removal of what was kept aside for the way back: restore_cleanup,
+    # queued as the restore ended and ranked as if queued with it (the site's next job), removes it.
+    cleanup = Job.objects.get(pk=job.result["cleanup_job_id"])
+    assert (cleanup.job_type, cleanup.status, cleanup.environment_id) == ("restore_cleanup", "queued", production.pk)
+    assert cleanup.created_at == job.created_at and cleanup.priority == job.priority
+    assert sorted(scratch_databases(production)) == [f"{name}_prerestore", f"{name}_restore"]
+    assert (root / "shared" / ".uploads-previous").is_dir()
+    assert runner.run_job(cleanup.pk) == "succeeded", job_log(cleanup.pk)
     log = job_log(job.pk)
     assert "sha256 matches the backup" in log and "pre-restore full backup" in log
     production.refresh_from_db()
@@ -238,6 +246,9 @@ def test_restore_as_a_new_clone_leaves_production_untouched(api_client, local_no
         create = Job.objects.get(pk=job.payload["env_create_job_id"])
         assert runner.run_job(create.pk) == "succeeded", job_log(create.pk)
         assert runner.run_job(job.pk) == "succeeded", job_log(job.pk)
+        cleanup = Job.objects.get(pk=Job.objects.get(pk=job.pk).result["cleanup_job_id"])
+        assert runner.run_job(cleanup.pk) == "succeeded", job_log(cleanup.pk)
+        assert scratch_databases(Environment.objects.get(pk=clone.pk)) == []
         clone.refresh_from_db()
         assert clone.status == "active"
         assert "Last week" in post_titles(clone) and "This week" not in post_titles(clone)
@@ -352,3 +363,30 @@ def _hostile(api_client, site, production):
         assert production.status == "active" and production.current_release == current
     finally:
         kept_aside.rmdir()
+
+
+def test_restore_cleanup_leaves_alone_what_a_later_restore_kept_aside(local_node):
+    """restore_cleanup removes only what its own restore kept aside: once a later
+    restore of the environment ran (one whose put-back failed leaves the
+    previous state aside, maybe its only copy), what is aside is that one's,
+    and the cleanup leaves it alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.environments.factories import EnvironmentFactory
+    from apps.jobs.factories import JobFactory
+    from apps.sites.factories import SiteFactory
+
+    site = SiteFactory()
+    environment = EnvironmentFactory(site=site, node=local_node)
+    now = timezone.now()
+    earlier = JobFactory(job_type="env_restore", site=site, environment=environment, node=local_node,
+                         status="succeeded", started_at=now - timedelta(seconds=20),
+                         finished_at=now - timedelta(seconds=10))
+    cleanup = services.queue_restore_cleanup(environment, earlier)
+    JobFactory(job_type="env_restore", site=site, environment=environment, node=local_node, status="failed",
+               error_code="rollback_failed", started_at=now - timedelta(seconds=5), finished_at=now)
+    assert runner.run_job(cleanup.pk) == "succeeded", job_log(cleanup.pk)
+    log = job_log(cleanup.pk)
+    assert "left alone" in log and "remove what" not in log

@@ -1,40 +1,44 @@
 #!/usr/bin/env python3
-"""env_restore: put a backup back into an environment, in phases the panel
-runs one after the other (its job takes the pre-restore backup and runs the
-health check between them).
+"""env_restore: put a backup back into an environment. One run does the
+restore up to the verdict (``restore``); the panel then runs the health
+check, and after it ``revert`` (unhealthy) or ``cleanup``.
 
 Parameters (JSON on stdin), all produced by the panel:
-  phase         "fetch", "apply", "revert" or "cleanup"
+  phase         "restore", "revert" or "cleanup"
   system_name   the environment's Linux user (and database name)
   root, url     the environment's directory and URL
   work          the job's key: names the node's scratch directory for this restore
-  repository    the site's restic repository (as backup_create.py)
-  parts         {"db"|"files": {"snapshot_id", "sha256", "bytes"}} as the Backup recorded them
-  fetch:  pre_restore (optional): backup_create.py's parameters of the pre-restore
-          backup, taken beside the checks
-  apply:  release (the new release's name), db_password, redis {"key_prefix"},
-          identities (fetch's: which files it verified, in which state),
-          rewrite {"from_url", "from_system_name"} when the backup came from another environment
-  revert: previous_release (or null), redis
-  cleanup: nothing more.
+  redis         {"key_prefix"}
+  restore: repository (the site's restic repository, as backup_create.py),
+          parts {"db"|"files": {"snapshot_id", "sha256", "bytes"}} as the Backup
+          recorded them, release (the new release's name), db_password,
+          pre_restore (optional: backup_create.py's parameters of the
+          pre-restore backup), rewrite {"from_url", "from_system_name"} when
+          the backup came from another environment, wp_options (optional)
+  revert: previous_release (or null), release, db_password
+  cleanup: keep_release (optional).
 
-- fetch: ``restic restore`` of each part (side by side) into a scratch
-  directory only root can enter, then hashed; the SHA-256 and length must be
-  what the backup recorded, and the files archive must pass the archive
-  checks below, or nothing is touched (``backup_checksum_mismatch``,
-  ``backup_archive_invalid``). The pre-restore backup runs beside (it only
-  reads the live site); a failed check forgets it again.
-- apply: from the verified files (the very files fetch hashed, unchanged since,
-  else hashed again): a new release
-  directory from the archive's release (written by root into a directory only
-  root can write: files with O_NOFOLLOW|O_EXCL, links last, owners and modes
-  from the archive ignored, then sealed like every release); the uploads
-  unpacked by the site's own user into a fresh directory beside the live one;
-  the database loaded by the site's own database account into a fresh
-  database, URLs rewritten there when the backup came from another
-  environment; then the swaps: tables renamed in one statement (the previous
-  ones into ``<name>_prerestore``), uploads directories renamed, ``current``
-  switched; caches purged. Nothing is dropped before the swap.
+- restore, first everything beside the live site, at once: each part read
+  back with ``restic restore`` into a scratch directory only root can enter,
+  then read once more, and that one read both checks it and uses it: the
+  files archive hashed in one thread while it is checked (rules below) and
+  its release built (by root into a directory only root can write: files
+  with O_NOFOLLOW|O_EXCL, links last, owners and modes from the archive
+  ignored, then sealed like every release) and its uploads unpacked by the
+  site's own user into a fresh directory beside the live one; the dump
+  hashed as it is loaded by the site's own database account into a fresh
+  database (URLs rewritten there once its digest is the backup's). Beside
+  both, the pre-restore backup (it only reads the live site). A SHA-256 or
+  length that is not what the backup recorded (``backup_checksum_mismatch``,
+  reported before any other failure), an archive refused
+  (``backup_archive_invalid``), an earlier restore's state still aside, or a
+  failed pre-restore backup: what was built beside is removed, the
+  pre-restore backup forgotten again, and the result says ``refused`` (or
+  ``pre_restore_error``): the live site was not touched. Then the swaps:
+  tables renamed in one statement (the previous ones into
+  ``<name>_prerestore``), uploads directories renamed, ``current`` switched;
+  PHP-FPM reloaded, caches purged. Nothing is dropped before the swap. A
+  swap that fails: ``failed`` in the result, the panel reverts.
 - revert: the swaps undone: the previous tables, uploads and release back.
 - cleanup: what the restore left aside (scratch database and directories, the
   previous tables and uploads) removed.
@@ -106,13 +110,13 @@ def _shown(problems: list[str]) -> str:
         f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else "")
 
 
-# --- fetch ---------------------------------------------------------------------------------------
+# --- restore: read back, checked in the read that uses it, then swapped ----------------------------
 
-def restore_part(repository: dict, name: str, part: dict, into: Path) -> list[int]:
+def read_part(repository: dict, name: str, part: dict, into: Path) -> None:
     """One part read back into ``into`` (root's, in the root-only work
     directory) with ``restic restore`` (it fetches the packs in parallel,
-    where ``restic dump`` reads blob after blob), then hashed: its SHA-256 and
-    length must be what the backup recorded."""
+    where ``restic dump`` reads blob after blob). Not checked yet: its one
+    read that follows checks it (see prepare)."""
     target = into.parent / f".{name}-restoring"
     command = [backup_create.RESTIC, *backup_create.restic_options(repository), "restore", part["snapshot_id"],
                "--target", str(target), "--include", f"/{FILENAMES[name]}"]
@@ -131,13 +135,15 @@ def restore_part(repository: dict, name: str, part: dict, into: Path) -> list[in
                         f"{FILENAMES[name]}; nothing was changed") from None
     finally:
         shutil.rmtree(target, ignore_errors=True)
-    digest, size, identity = _hash_file(into)
+
+
+def check_digest(name: str, part: dict, digest: str, size: int) -> None:
+    """The SHA-256 and length of a part as read must be what the backup recorded."""
     if size != int(part["bytes"]) or digest != part["sha256"]:
         raise NodeError("backup_checksum_mismatch",
                         f"the {name} part read back ({size} bytes, sha256 {digest[:16]}…) is not what the "
                         f"backup recorded ({part['bytes']} bytes, sha256 {part['sha256'][:16]}…); nothing was changed")
     info(f"{FILENAMES[name]}: {size} bytes, sha256 matches the backup")
-    return identity
 
 
 def _identity(info_: os.stat_result) -> list[int]:
@@ -311,81 +317,92 @@ def _forget_pre_restore(repository: dict, made: dict | None) -> None:
              f"the pre-restore backup's snapshots could not be forgotten: {backup_create._tail(forgotten.stderr)}")
 
 
-def fetch(params: dict) -> dict:
-    """The parts read back and checked; beside them, when asked (``pre_restore``:
-    backup_create.py's parameters), the pre-restore backup of the environment
-    (it only reads the live site, as the checks do). A failed check forgets
-    the pre-restore backup again and fails; a failed pre-restore backup is
-    reported in the result (``pre_restore_error``) and nothing is restored."""
-    parts = check_parts(params["parts"])
-    repository = params["repository"]
-    work = work_dir(params)
-    pre_restore = params.get("pre_restore")
-    if pre_restore is not None and (pre_restore.get("system_name") != params["system_name"]
-                                    or pre_restore.get("root") != params["root"]
-                                    or pre_restore.get("scope") != "full"):
-        raise NodeError("bad_parameters", "the pre-restore backup is not a full backup of this environment")
-    if not os.path.exists(backup_create.RESTIC):
-        raise NodeError("remote_step_failed", "restic is not installed on this node; provision it again")
-    left_aside(params["system_name"], Path(params["root"]))
-    WORK_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(WORK_ROOT, 0o700)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(mode=0o700)
-    os.makedirs(backup_create.CACHE_DIR, mode=0o700, exist_ok=True)
-    step(f"read the {' and '.join(sorted(parts))} part{'s' if len(parts) > 1 else ''} back from the repository "
-         "and check them against the backup's checksum" + (", the pre-restore backup beside them" if pre_restore else ""))
-    jobs = {name: (lambda name=name: restore_part(repository, name, parts[name], work / FILENAMES[name]))
-            for name in sorted(parts)}
-    if pre_restore is not None:
-        jobs["pre_restore"] = lambda: backup_create.backup(pre_restore)
-    results, errors = _settle(jobs)
-    try:
-        failed = next((errors[name] for name in sorted(parts) if name in errors), None)
-        if failed is not None:
-            raise failed
-        if "files" in parts:
-            step("check the files archive")
-            archive = FilesArchive(work / FILENAMES["files"])
-            info(f"release {archive.release_name}: {len(archive.release)} entries; uploads: {len(archive.uploads)} entries")
-            if archive.left_out:
-                info(f"left out of the uploads (hard links, special files): {_shown(archive.left_out)}")
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        if pre_restore is not None:
-            _forget_pre_restore(pre_restore["repository"], results.get("pre_restore"))
-        raise
-    # What apply finds unchanged it need not read again (see verified_file).
-    result = {"verified": sorted(parts), "identities": {name: results[name] for name in sorted(parts)}}
-    if pre_restore is not None:
-        if "pre_restore" in results:
-            result["pre_restore"] = results["pre_restore"]
-        else:
-            exc = errors["pre_restore"]
-            shutil.rmtree(work, ignore_errors=True)
-            result["pre_restore_error"] = (
-                {"code": exc.code, "message": exc.message, "retryable": exc.retryable} if isinstance(exc, NodeError)
-                else {"code": "remote_step_failed", "message": f"{type(exc).__name__}: {exc}", "retryable": False})
+def prepare_files(repository: dict, part: dict, work: Path, root: Path, release: str,
+                  account: safe_fs.Account) -> dict:
+    """The files part read back, then read once more with its check beside
+    the unpacking: the SHA-256 of the archive (one thread) while the archive
+    is checked and the release built and the uploads unpacked beside the live
+    site (others). A digest that is not the backup's wins over any other
+    failure; what was built is then removed by the caller (``discard``)."""
+    path = work / FILENAMES["files"]
+    read_part(repository, "files", part, path)
+
+    def build() -> dict:
+        step("check the files archive")
+        archive = FilesArchive(path)
+        info(f"release {archive.release_name}: {len(archive.release)} entries; uploads: {len(archive.uploads)} entries")
+        step(f"build release {release} from the backup's release {archive.release_name}, "
+             f"and unpack the uploads as {account.name} beside it")
+        _, failed = _settle({"release": lambda: build_release(root, release, archive, path, account),
+                             "uploads": lambda: unpack_uploads(root, archive, path, account)})
+        if failed:
+            raise failed.get("release") or failed["uploads"]
+        if archive.left_out:
+            info(f"left out of the uploads (hard links, special files): {_shown(archive.left_out)}")
+        return {"left_out": len(archive.left_out)}
+
+    results, errors = _settle({"digest": lambda: _hash_file(path), "build": build})
+    if "digest" in errors:
+        raise errors["digest"]
+    digest, size, _ = results["digest"]
+    check_digest("files", part, digest, size)
+    if "build" in errors:
+        raise errors["build"]
+    return results["build"]
+
+
+def prepare_db(repository: dict, part: dict, work: Path, params: dict) -> dict:
+    """The database part read back, then loaded into a fresh database beside
+    the live one in the same read that hashes it; URLs rewritten there (when
+    the backup came from another environment) once the digest is the
+    backup's. A digest that is not the backup's wins over a failed load."""
+    name = params["system_name"]
+    incoming = database_names(name)[0]
+    path = work / FILENAMES["db"]
+    read_part(repository, "db", part, path)
+    services.ensure_running("mariadb")
+    step(f"load the database into a fresh database ({incoming})")
+    prepare_database(name, params["db_password"], incoming)
+    rewrite = params.get("rewrite") or {}
+    digest, size, failure = load_database(path, name, params["db_password"], incoming,
+                                          rewrite.get("from_system_name") or name)
+    check_digest("db", part, digest, size)
+    if failure is not None:
+        raise failure
+    result = {}
+    if rewrite.get("from_url") and rewrite["from_url"] != params["url"]:
+        step(f"rewrite {rewrite['from_url']} to {params['url']}")
+        result["url_rewrite"] = env_clone.rewrite_urls(name, params["db_password"], rewrite["from_url"],
+                                                       params["url"], database=incoming)
     return result
 
 
-# --- apply ---------------------------------------------------------------------------------------
+def discard(root: Path, name: str, release: str | None, parts: dict) -> None:
+    """What prepare built beside the live site, removed (the live site was not touched)."""
+    if "files" in parts and release:
+        for path in (root / "releases" / f".{release}.partial", root / "releases" / release):
+            if os.path.lexists(path) and safe_fs.current_release(root) != release:
+                release_files.remove(path)
+        _remove_site_tree(root / "shared", UPLOADS_NEW, name)
+    if "db" in parts:
+        incoming = database_names(name)[0]
+        _sql(f"DROP DATABASE IF EXISTS `{incoming}`;\n")
+        run(["mariadb", "--batch"], input=f"REVOKE ALL PRIVILEGES ON `{_grant_name(incoming)}`.* "
+                                          f"FROM '{name}'@'localhost';", check=False, cwd="/")
 
-def verified_file(work: Path, name: str, part: dict, identity: list | None = None) -> Path:
-    """A part fetched and verified earlier: the very file fetch hashed, in the
-    state it hashed it (same inode, size, mtime and ctime; only root can write
-    the work directory, and no one can set a ctime back), else hashed again."""
-    path = work / FILENAMES[name]
-    try:
-        found = os.lstat(path)
-    except FileNotFoundError:
-        raise NodeError("remote_step_failed", f"the verified {name} part is gone from {work}") from None
-    if identity and stat.S_ISREG(found.st_mode) and _identity(found) == [int(value) for value in identity]:
-        return path
-    digest, size, _ = _hash_file(path)
-    if size != int(part["bytes"]) or digest != part["sha256"]:
-        raise NodeError("backup_checksum_mismatch", f"the {name} part changed on the node after it was verified")
-    return path
+
+def _as_error(exc: BaseException) -> dict:
+    if isinstance(exc, NodeError):
+        return {"code": exc.code, "message": exc.message, "retryable": exc.retryable}
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return {"code": "remote_step_failed", "message": f"{exc.strerror or exc}{where}", "retryable": False}
+    if isinstance(exc, subprocess.CalledProcessError):
+        tail = (exc.stderr or exc.output or "")
+        tail = tail.decode("utf-8", "replace") if isinstance(tail, bytes) else tail
+        return {"code": "remote_step_failed", "retryable": False,
+                "message": f"{exc.cmd[0]} exited {exc.returncode}: {' | '.join(tail.strip().splitlines()[-3:])}"}
+    return {"code": "remote_step_failed", "message": f"{type(exc).__name__}: {exc}", "retryable": False}
 
 
 def build_release(root: Path, release: str, archive: FilesArchive, path: Path, account: safe_fs.Account) -> Path:
@@ -585,10 +602,18 @@ def prepare_database(name: str, password: str, database: str) -> None:
     create_scratch_database(name, database)
 
 
-def load_database(dump: Path, name: str, password: str, database: str, from_name: str) -> None:
-    """The verified dump into ``database``, by the site's user with its own
-    database account (binary mode, no client commands): the dump holds the
-    site's data. Definers of another environment of the site become this one's."""
+def load_database(dump: Path, name: str, password: str, database: str,
+                  from_name: str) -> tuple[str, int, NodeError | None]:
+    """The dump into ``database``, by the site's user with its own database
+    account (binary mode, no client commands): the dump holds the site's
+    data. Definers of another environment of the site become this one's. The
+    same read hashes the dump (to its end, even when the load stopped): the
+    caller compares the digest before anything else. Returns (SHA-256,
+    length, the load's failure or None)."""
+    try:
+        fd = os.open(dump, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise NodeError("backup_checksum_mismatch", f"{dump.name} is not a regular file ({exc.strerror})") from None
     load = subprocess.Popen(
         ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox",
          "--default-character-set=utf8mb4", f"--user={name}", "--host=localhost", database],
@@ -600,14 +625,25 @@ def load_database(dump: Path, name: str, password: str, database: str, from_name
     reader.start()
     source_definer = f"DEFINER=`{from_name}`@`localhost`".encode()
     target_definer = f"DEFINER=`{name}`@`localhost`".encode()
+    digest, size, loading = hashlib.sha256(), 0, True
     try:
-        with open(dump, "rb") as stream:
+        with os.fdopen(fd, "rb") as stream:
+            before = os.fstat(stream.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                raise NodeError("backup_checksum_mismatch", f"{dump.name} is not a regular file")
             for line in stream:
+                digest.update(line)
+                size += len(line)
+                if not loading:
+                    continue
                 if from_name != name and b"DEFINER=" in line:
                     line = line.replace(source_definer, target_definer)
-                load.stdin.write(line)
-    except BrokenPipeError:
-        pass
+                try:
+                    load.stdin.write(line)
+                except BrokenPipeError:
+                    loading = False
+            if _identity(os.fstat(stream.fileno())) != _identity(before):
+                raise NodeError("backup_checksum_mismatch", f"{dump.name} changed while it was checked")
     finally:
         try:
             load.stdin.close()
@@ -615,9 +651,11 @@ def load_database(dump: Path, name: str, password: str, database: str, from_name
             pass
         load.wait()
         reader.join(timeout=10)
+    failure = None
     if load.returncode != 0:
-        raise NodeError("remote_step_failed", f"loading the database into {database} exited {load.returncode}: "
-                        + backup_create._tail(b"".join(errors)))
+        failure = NodeError("remote_step_failed", f"loading the database into {database} exited {load.returncode}: "
+                            + backup_create._tail(b"".join(errors)))
+    return digest.hexdigest(), size, failure
 
 
 class Trigger:
@@ -746,51 +784,92 @@ def prune(root: Path, protect: set[str]) -> list[str]:
     return removed
 
 
-def apply(params: dict) -> dict:
-    name = params["system_name"]
-    parts = check_parts(params["parts"])
+class PreRestoreFailed(Exception):
+    """The pre-restore backup failed (the parts were fine): nothing is restored."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def check_params(params: dict) -> tuple[dict, Path, dict | None]:
+    parts = check_parts(params.get("parts") or {})
     work = work_dir(params)
+    pre_restore = params.get("pre_restore")
+    if pre_restore is not None and (pre_restore.get("system_name") != params["system_name"]
+                                    or pre_restore.get("root") != params["root"]
+                                    or pre_restore.get("scope") != "full"):
+        raise NodeError("bad_parameters", "the pre-restore backup is not a full backup of this environment")
+    if "files" in parts and not safe_fs.RELEASE_NAME.match(params.get("release") or ""):
+        raise NodeError("bad_parameters", "unexpected release name")
+    if "db" in parts and not env_setup.NAME.match((params.get("rewrite") or {}).get("from_system_name")
+                                                  or params["system_name"]):
+        raise NodeError("bad_parameters", "unexpected source environment name")
+    return parts, work, pre_restore
+
+
+def prepare(params: dict, parts: dict, work: Path, pre_restore: dict | None) -> tuple[dict, dict | None]:
+    """Everything beside the live site, at once: each part read back and
+    checked against the backup's checksum in the one read that also builds
+    the release and unpacks the uploads, or loads the fresh database; the
+    pre-restore backup (it only reads the live site). Returns (prepared by
+    part, the pre-restore backup's result); a failed check removes what was
+    built, forgets the pre-restore backup again and raises."""
+    name = params["system_name"]
     root = Path(params["root"])
+    repository = params["repository"]
+    if not os.path.exists(backup_create.RESTIC):
+        raise NodeError("remote_step_failed", "restic is not installed on this node; provision it again")
+    left_aside(name, root)
+    WORK_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(WORK_ROOT, 0o700)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(mode=0o700)
+    os.makedirs(backup_create.CACHE_DIR, mode=0o700, exist_ok=True)
     if safe_fs.ensure_layout(root, name):
         services.reload("nginx")
     account = safe_fs.Account.of(name)
-    previous = safe_fs.current_release(root)
-    result = {"previous_release": previous, "release": None, "database": False, "uploads": False}
-    release = params.get("release")
-    identities = params.get("identities") or {}
-    archive = None
+    if "files" in parts and os.path.lexists(root / "releases" / params["release"]):
+        raise NodeError("bad_parameters", f"release {params['release']} exists already")
+    step(f"read the {' and '.join(sorted(parts))} part{'s' if len(parts) > 1 else ''} back from the repository, "
+         "check them against the backup's checksum as they are unpacked beside the live site"
+         + (", the pre-restore backup beside them" if pre_restore else ""))
+    jobs = {}
     if "files" in parts:
-        if not safe_fs.RELEASE_NAME.match(release or ""):
-            raise NodeError("bad_parameters", "unexpected release name")
-        files = verified_file(work, "files", parts["files"], identities.get("files"))
-        archive = FilesArchive(files)
-        step(f"build release {release} from the backup's release {archive.release_name}")
-        build_release(root, release, archive, files, account)
-        step(f"unpack the uploads as {name}")
-        unpack_uploads(root, archive, files, account)
-        if archive.left_out:
-            info(f"left out of the uploads (hard links, special files): {_shown(archive.left_out)}")
-    incoming, aside = database_names(name)
+        jobs["files"] = lambda: prepare_files(repository, parts["files"], work, root, params["release"], account)
     if "db" in parts:
-        dump = verified_file(work, "db", parts["db"], identities.get("db"))
-        services.ensure_running("mariadb")
-        step(f"load the database into a fresh database ({incoming})")
-        prepare_database(name, params["db_password"], incoming)
-        rewrite = params.get("rewrite") or {}
-        from_name = rewrite.get("from_system_name") or name
-        if not env_setup.NAME.match(from_name):
-            raise NodeError("bad_parameters", "unexpected source environment name")
-        load_database(dump, name, params["db_password"], incoming, from_name)
-        if rewrite.get("from_url") and rewrite["from_url"] != params["url"]:
-            step(f"rewrite {rewrite['from_url']} to {params['url']}")
-            result["url_rewrite"] = env_clone.rewrite_urls(name, params["db_password"], rewrite["from_url"],
-                                                           params["url"], database=incoming)
-    # Everything is ready beside the live site: now the swaps.
+        jobs["db"] = lambda: prepare_db(repository, parts["db"], work, params)
+    if pre_restore is not None:
+        jobs["pre_restore"] = lambda: backup_create.backup(pre_restore)
+    results, errors = _settle(jobs)
+    failed = next((errors[part] for part in sorted(parts) if part in errors), None)
+    if failed is None and "pre_restore" in errors:
+        failed = PreRestoreFailed(errors["pre_restore"])
+    if failed is not None:
+        discard(root, name, params.get("release"), parts)
+        shutil.rmtree(work, ignore_errors=True)
+        if pre_restore is not None:
+            _forget_pre_restore(pre_restore["repository"], results.get("pre_restore"))
+        raise failed
+    shutil.rmtree(work, ignore_errors=True)  # the read-back parts: unpacked and loaded
+    return {part: results[part] for part in parts}, results.get("pre_restore")
+
+
+def switch(params: dict, parts: dict, prepared: dict, result: dict) -> None:
+    """The swaps (tables renamed in one statement, the previous ones into
+    ``<name>_prerestore``; uploads directories renamed; ``current``
+    switched), then PHP-FPM, the non-production settings, the caches."""
+    name = params["system_name"]
+    root = Path(params["root"])
+    release = params.get("release")
     if "db" in parts:
+        incoming, aside = database_names(name)
         step("swap the restored database in (the previous tables kept aside)")
         swap_tables(name, incoming, aside, params["db_password"])
         result["database"] = True
-    if archive is not None:
+        if prepared["db"].get("url_rewrite") is not None:
+            result["url_rewrite"] = prepared["db"]["url_rewrite"]
+    if "files" in parts:
         step("swap the restored uploads in (the previous ones kept aside)")
         result["uploads"] = swap_uploads(root, forward=True)
         step(f"switch to release {release}")
@@ -803,12 +882,39 @@ def apply(params: dict) -> dict:
         wp_helper_client.call(name, {"command": "option-set", "root": str(root), "url": params["url"],
                                      "name": option, "value": value})
     purge_caches(params)
-    shutil.rmtree(work, ignore_errors=True)
+
+
+def restore_in_place(params: dict) -> dict:
+    """prepare, then switch, in one run. Nothing raised: the result says how it
+    ended. ``refused`` ({code, message, retryable}): nothing of the live site
+    was touched (a failed check, an earlier restore's state aside, a failed
+    pre-restore backup: ``pre_restore_error`` then); ``failed``: the switch
+    stopped half-way (the panel reverts); else the restore is live, unjudged."""
+    result = {"release": None, "database": False, "uploads": False}
+    try:
+        result["previous_release"] = safe_fs.current_release(Path(params["root"]))
+        parts, work, pre_restore = check_params(params)
+        prepared, made = prepare(params, parts, work, pre_restore)
+    except BaseException as exc:  # noqa: BLE001 - handed back: nothing of the live site was touched
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        if isinstance(exc, PreRestoreFailed):
+            return {**result, "pre_restore_error": _as_error(exc.cause)}
+        return {**result, "refused": _as_error(exc)}
+    result["verified"] = sorted(parts)
+    if made is not None:
+        result["pre_restore"] = made
+    try:
+        switch(params, parts, prepared, result)
+    except BaseException as exc:  # noqa: BLE001 - handed back: the panel puts the previous state back
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        result["failed"] = _as_error(exc)
     return result
 
 
 def revert(params: dict) -> dict:
-    """Undo what apply swapped, judged from the node's own state (apply may
+    """Undo what the restore phase swapped, judged from the node's own state (it may
     have stopped half-way): ``current`` back to the previous release, the
     uploads kept aside back, the tables kept aside back."""
     name = params["system_name"]
@@ -861,7 +967,7 @@ def cleanup(params: dict) -> dict:
     return {"pruned": removed}
 
 
-PHASES = {"fetch": fetch, "apply": apply, "revert": revert, "cleanup": cleanup}
+PHASES = {"restore": restore_in_place, "revert": revert, "cleanup": cleanup}
 
 
 def restore(params: dict) -> dict:

@@ -13,7 +13,8 @@ class Command(EnvironmentJobCommand):
     help = (
         "Queue env_restore of a completed backup of the site into an environment (a worker runs it): the backup "
         "is checked against its checksum, a pre-restore backup taken, files and/or database put back, the health "
-        "checked, and everything put back if it fails. With --as-clone, the backup goes into a new clone "
+        "checked, and everything put back if it fails (once healthy, restore_cleanup removes what was kept aside). "
+        "With --as-clone, the backup goes into a new clone "
         "environment instead and the environment named is only copied. With --wait, run it here and now, print "
         "its log, and exit non-zero if it failed."
     )
@@ -57,3 +58,5 @@ class Command(EnvironmentJobCommand):
 
     def report(self, finished, target, **options):
         self.stderr.write(f"Backup {self.backup.pk} restored into {finished.environment}.")
+        if (finished.result or {}).get("cleanup_job_id"):  # what was kept aside for the way back: the site's next job
+            run_and_report(Job.objects.get(pk=finished.result["cleanup_job_id"]), self.stderr.write)
