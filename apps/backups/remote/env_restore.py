@@ -49,9 +49,9 @@ taken from a backup: the panel writes it for the environment.
 """
 
 import hashlib
+import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import subprocess
@@ -84,6 +84,7 @@ CHUNK = 1024 * 1024
 SHOWN_PROBLEMS = 5
 KEEP_RELEASES = 5
 SQL_MODE = re.compile(r"^[A-Z0-9_,]*$")
+CREATE_TRIGGERS = Path(__file__).resolve().parent / "pressluft-create-triggers.php"
 
 
 def work_dir(params: dict) -> Path:
@@ -569,14 +570,15 @@ def _grant_name(database: str) -> str:
 
 
 def tables_of(database: str) -> list[tuple[str, str]]:
-    out = _sql(f"SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{database}' "
-               "ORDER BY TABLE_NAME;")
+    """(name, type) of each table in ``database``. Names are the site's and may
+    hold any character (back-quotes, line breaks, backslashes) that --batch
+    output would escape: they are read in hex and used only back-quoted."""
+    out = _sql("SELECT HEX(TABLE_NAME), TABLE_TYPE FROM information_schema.TABLES "
+               f"WHERE TABLE_SCHEMA = '{database}' ORDER BY TABLE_NAME;")
     found = []
     for line in out.splitlines():
         table, kind = line.split("\t")
-        if "`" in table:
-            raise NodeError("remote_step_failed", f"a table name in {database} holds a backquote")
-        found.append((table, kind))
+        found.append((bytes.fromhex(table).decode("utf-8", "surrogateescape"), kind))
     return found
 
 
@@ -634,10 +636,13 @@ class Trigger:
                 or not SQL_MODE.match(self.sql_mode):
             raise NodeError("remote_step_failed", f"unexpected trigger definition in {database}")
 
-    def create_statement(self, delimiter: str) -> str:
-        return (f"SET SESSION sql_mode = '{self.sql_mode}'{delimiter}\n"
+    def statements(self) -> list[str]:
+        return [f"SET SESSION sql_mode = '{self.sql_mode}'",
                 f"CREATE TRIGGER {quote_name(self.name)} {self.timing} {self.event} ON {quote_name(self.table)} "
-                f"FOR EACH ROW {self.body}{delimiter}\n")
+                f"FOR EACH ROW {self.body}"]
+
+    def shape(self) -> tuple:
+        return self.name, self.table, self.timing, self.event, self.body, self.sql_mode
 
 
 def quote_name(name: str) -> str:
@@ -654,21 +659,24 @@ def triggers_of(database: str) -> list[Trigger]:
 def create_triggers(name: str, password: str, database: str, triggers: list[Trigger]) -> None:
     """The triggers in ``database``, created by the site's own database account:
     their bodies are the site's SQL, so they are parsed with its rights only.
-    Each statement ends with a delimiter the bodies cannot know."""
-    delimiter = "$$" + secrets.token_hex(6)  # the client keeps at most 15 characters of a delimiter
-    script = "".join(trigger.create_statement(delimiter) for trigger in triggers)
-    if script.count(delimiter) != 2 * len(triggers):
-        raise NodeError("remote_step_failed", "a trigger body holds the statement delimiter")
-    done = subprocess.run(
-        ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox",
-         "--default-character-set=utf8mb4", f"--delimiter={delimiter}", f"--user={name}", "--host=localhost",
-         database],
-        input=script.encode("utf-8", "surrogateescape"), capture_output=True, cwd="/",
-        env={"PATH": backup_create.PATH, "LANG": "C.UTF-8", "MYSQL_PWD": password}, timeout=600,
-    )
-    if done.returncode != 0:
-        raise NodeError("remote_step_failed", f"creating the triggers in {database} failed: "
-                                              f"{backup_create._tail(done.stderr)}")
+    Each statement goes to the server as it is, one at a time
+    (pressluft-create-triggers.php): no client reads the bodies as a script.
+    Read back afterwards, each must be the trigger it was, byte for byte."""
+    statements = [text for trigger in triggers for text in trigger.statements()]
+    request = {"db": {"name": database, "user": name, "password": password},
+               "statements": [text.encode("utf-8", "surrogateescape").hex() for text in statements]}
+    done = subprocess.run(["runuser", "-u", name, "--", "php", str(CREATE_TRIGGERS)], input=json.dumps(request).encode(),
+                          capture_output=True, cwd="/", env={"PATH": backup_create.PATH, "LANG": "C.UTF-8"}, timeout=600)
+    try:
+        answer = json.loads(done.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        answer = {"ok": False, "error": backup_create._tail(done.stderr or done.stdout)}
+    if done.returncode != 0 or not answer.get("ok"):
+        raise NodeError("remote_step_failed", f"creating the triggers in {database} failed: {answer.get('error')}")
+    created = {trigger.name: trigger for trigger in triggers_of(database)}
+    for trigger in triggers:
+        if created.get(trigger.name) is None or created[trigger.name].shape() != trigger.shape():
+            raise NodeError("remote_step_failed", f"a trigger created again in {database} differs from the original")
 
 
 def move_tables(moves: list[tuple[str, str, str]], name: str, password: str) -> None:
@@ -676,21 +684,32 @@ def move_tables(moves: list[tuple[str, str, str]], name: str, password: str) -> 
     TABLE: atomic for the tables. MariaDB cannot move a table with triggers to
     another database, so the moved tables' triggers are dropped first and
     created again beside their tables afterwards; for those few moments
-    writes to those tables run without their triggers."""
+    writes to those tables run without their triggers. When the RENAME
+    fails, the triggers are created again where they were."""
     destination = {(source, table): target for source, target, table in moves}
     carried = [trigger for source in sorted({source for source, _, _ in moves}) for trigger in triggers_of(source)
                if (source, trigger.table) in destination]
     if carried:
         _sql("".join(f"DROP TRIGGER {quote_name(t.database)}.{quote_name(t.name)};\n" for t in carried))
-    _sql("RENAME TABLE " + ",\n  ".join(f"`{source}`.`{table}` TO `{target}`.`{table}`"
-                                         for source, target, table in moves) + ";\n")
-    by_database: dict[str, list[Trigger]] = {}
-    for trigger in carried:
-        by_database.setdefault(destination[(trigger.database, trigger.table)], []).append(trigger)
-    for database, triggers in sorted(by_database.items()):
+    try:
+        _sql("RENAME TABLE " + ",\n  ".join(f"{quote_name(source)}.{quote_name(table)} TO "
+                                             f"{quote_name(target)}.{quote_name(table)}"
+                                             for source, target, table in moves) + ";\n")
+    except (NodeError, subprocess.CalledProcessError):
+        for database, triggers in _by_database(carried, lambda trigger: trigger.database):
+            create_triggers(name, password, database, triggers)
+        raise
+    for database, triggers in _by_database(carried, lambda t: destination[(t.database, t.table)]):
         create_triggers(name, password, database, triggers)
     if carried:
         info(f"{len(carried)} trigger(s) moved with their tables")
+
+
+def _by_database(triggers: list[Trigger], where) -> list[tuple[str, list[Trigger]]]:
+    grouped: dict[str, list[Trigger]] = {}
+    for trigger in triggers:
+        grouped.setdefault(where(trigger), []).append(trigger)
+    return sorted(grouped.items())
 
 
 def create_scratch_database(name: str, database: str) -> None:
