@@ -100,7 +100,8 @@ def without_definer(found: dict[str, tuple]) -> dict[str, tuple]:
 
 def dump(database: str) -> bytes:
     """Everything in ``database`` (schema, rows, triggers, routines, events) as root sees it."""
-    done = subprocess.run(["mariadb-dump", "--skip-dump-date", "--routines", "--triggers", "--events",
+    done = subprocess.run(["mariadb-dump", "--single-transaction", "--skip-lock-tables", "--skip-dump-date",
+                           "--routines", "--triggers", "--events",
                            "--hex-blob", "--order-by-primary", database], capture_output=True, cwd="/")
     assert done.returncode == 0, done.stderr
     return done.stdout

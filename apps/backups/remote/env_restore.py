@@ -592,7 +592,7 @@ def load_database(dump: Path, name: str, password: str, database: str, from_name
     database account (binary mode, no client commands): the dump holds the
     site's data. Definers of another environment of the site become this one's."""
     load = subprocess.Popen(
-        ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox",
+        ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox", "--comments",
          "--default-character-set=utf8mb4", f"--user={name}", "--host=localhost", database],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={"PATH": backup_create.PATH, "LANG": "C.UTF-8", "MYSQL_PWD": password}, cwd="/",
