@@ -41,7 +41,7 @@ def hostile_schema(attacker: NodeEnvironment, victim: NodeEnvironment, canary: s
     names = {
         "plain": "wp_posts",
         # Would end root's statement, run a client command, change the client's delimiter.
-        "breaker": f"x`; DROP DATABASE `{victim.name}`; --\n\\! id\ndelimiter ;\n#",
+        "breaker": f"x`; DROP DATABASE `{victim.name}`; --\n\\! id\n DELIMITER ;\n#",
         # Shaped like another database's table.
         "elsewhere": f"{victim.name}`.`wp_options",
         "long": "表" * 48,  # its file name (5 bytes a character) at the file system's limit
@@ -72,11 +72,12 @@ def hostile_schema(attacker: NodeEnvironment, victim: NodeEnvironment, canary: s
         f"CREATE TRIGGER escalate AFTER INSERT ON {q(names['plain'])} FOR EACH ROW "
         "UPDATE mysql.global_priv SET Priv = '{\"access\": 1073741823}' "
         f"WHERE User = '{attacker.name}'",
-        # A line that starts with "delimiter": the mariadb client takes its line break away.
+        # "delimiter" where the client looks for its command (a line that starts with it is refused
+        # in a dump, see the update tests; planted below where no dump carries it).
         f"CREATE TRIGGER {q('delimiter ;')} BEFORE INSERT ON {q(names['elsewhere'])} FOR EACH ROW BEGIN\n"
         "DECLARE delimiter INT DEFAULT 1;\n"
         "SET @x = 1 +\n"
-        "delimiter DIV 1; -- the next line must stay a statement\n"
+        " delimiter DIV 1; -- the next line must stay a statement\n"
         "SET NEW.a = @x;\n"
         "END",
         # No backslash escapes: a string ending in a backslash, then text that would be a statement.
@@ -107,9 +108,16 @@ def test_a_restore_carries_hostile_triggers_exactly_and_runs_none_of_them_as_roo
     env_restore.prepare_database(attacker.name, attacker.password, incoming)
     env_restore.load_database(backup, attacker.name, attacker.password, incoming, attacker.name)
     # What the backup held may be anything the site wrote: one more trigger planted in the fresh database.
+    # Its lines that start with "delimiter": the mariadb client would drop the line break after each
+    # (then the comment would swallow the next line); carried without the client, they stay.
     attacker.sql_ok("CREATE TRIGGER `planted\n-- delimiter` BEFORE DELETE ON wp_posts FOR EACH ROW BEGIN\n"
+                    "DECLARE delimiter INT DEFAULT 1;\nSET @z = 1 +\ndelimiter DIV 1; -- a comment\n"
+                    "SET @z = 2;\n"
                     "delimiter: LOOP LEAVE delimiter; END LOOP;\nSET @y = ';$$';\nEND", database=incoming)
     restored = triggers(incoming)
+    # The dump and its load (comments kept) left every body as the site wrote it.
+    assert without_definer({k: v for k, v in restored.items() if k != "planted\n-- delimiter"}) == \
+        without_definer(planted)
     assert set(tables(incoming)) == set(names.values())
 
     env_restore.swap_tables(live, incoming, aside, attacker.password)

@@ -159,3 +159,31 @@ def test_a_dump_is_loaded_with_the_sites_account_only(attacker_and_victim, s3_se
     assert refused.value.code == "remote_step_failed" and "denied" in refused.value.message
     assert dump(victim.name) == before_victim
     assert dump(attacker.name) == live
+
+
+def test_a_dump_the_client_would_change_is_refused_with_nothing_changed(
+        attacker_and_victim, s3_server, tmp_path, monkeypatch):
+    """A trigger name with a line break followed by "delimiter": in the dump
+    that line starts with "delimiter", and the mariadb client drops the line
+    break at its end, so the comment there would swallow the next line of the
+    body. Refused before anything is loaded."""
+    attacker, _ = attacker_and_victim
+    monkeypatch.setattr(backup_create, "CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(env_update, "DUMPS_DIR", tmp_path / "dumps")
+    attacker.sql_ok("CREATE TABLE wp_options (a INT)",
+                    "CREATE TRIGGER `x\ndelimiter ;` BEFORE INSERT ON wp_options FOR EACH ROW BEGIN -- note\n"
+                    "SET NEW.a = 7;\nEND")
+    repository = {"url": f"s3:{s3_server}/update-{uuid.uuid4().hex[:8]}/sites/x", "password": secrets.token_hex(16),
+                  "access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY, "region": REGION}
+    backup_create.ensure_repository(repository)
+    part = backup_create.stream_into_restic(repository, backup_create.database_dump(attacker.name),
+                                            filename="database.sql", tags=["part:db"], host=attacker.name,
+                                            what="mariadb-dump")
+    attacker.sql_ok("CREATE TABLE wp_made_by_the_update (a INT)")
+    live = dump(attacker.name)
+    with pytest.raises(env_update.NodeError) as refused:
+        env_update.restore_db({"system_name": attacker.name, "snapshot_id": part["snapshot_id"],
+                               "sha256": part["sha256"], "repository": repository, "db_password": attacker.password})
+    assert refused.value.code == "remote_step_failed" and 'starts with "delimiter"' in refused.value.message
+    assert dump(attacker.name) == live
+    assert tables(f"{attacker.name}_restore") == {}

@@ -84,6 +84,7 @@ CHUNK = 1024 * 1024
 SHOWN_PROBLEMS = 5
 KEEP_RELEASES = 5
 SQL_MODE = re.compile(r"^[A-Z0-9_,]*$")
+DUMP_DELIMITERS = (b"DELIMITER ;;", b"DELIMITER ;")
 CREATE_TRIGGERS = Path(__file__).resolve().parent / "pressluft-create-triggers.php"
 
 
@@ -587,10 +588,29 @@ def prepare_database(name: str, password: str, database: str) -> None:
     create_scratch_database(name, database)
 
 
+def check_client_safe(dump: Path) -> None:
+    """Refuse a dump the mariadb client would not pass on as it is. A line
+    that starts with "delimiter" is the client's DELIMITER command to it; the
+    dump's own are exactly ``DELIMITER ;;`` and ``DELIMITER ;``. Any other
+    comes from the site's text (a name or a trigger, routine or view body
+    that holds a line break followed by "delimiter"), and the client drops
+    the line break at its end: the body would change (a comment at that
+    line's end would swallow the next line). Checked before anything is
+    loaded, so a refusal changes nothing."""
+    with open(dump, "rb") as stream:
+        for number, line in enumerate(stream, 1):
+            if line[:9].lower() == b"delimiter" and line.rstrip(b"\r\n") not in DUMP_DELIMITERS:
+                raise NodeError("remote_step_failed", f"line {number} of the database dump starts with "
+                                "\"delimiter\" inside the site's own text (a name or a trigger, routine or "
+                                "view body): the mariadb client would change it, so it is not loaded")
+
+
 def load_database(dump: Path, name: str, password: str, database: str, from_name: str) -> None:
     """The verified dump into ``database``, by the site's user with its own
-    database account (binary mode, no client commands): the dump holds the
-    site's data. Definers of another environment of the site become this one's."""
+    database account (binary mode, no client commands, comments kept): the
+    dump holds the site's data. Definers of another environment of the site
+    become this one's."""
+    check_client_safe(dump)
     load = subprocess.Popen(
         ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox", "--comments",
          "--default-character-set=utf8mb4", f"--user={name}", "--host=localhost", database],
