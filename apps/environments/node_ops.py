@@ -370,7 +370,8 @@ def database_fingerprint(environment, ctx=None) -> dict:
 
 
 def restore_update_database(environment, *, repository: dict, snapshot_id: str, sha256: str, ctx=None) -> dict:
-    params = update_params(environment, "restore_db", repository=repository, snapshot_id=snapshot_id, sha256=sha256)
+    params = update_params(environment, "restore_db", repository=repository, snapshot_id=snapshot_id, sha256=sha256,
+                           db_password=environment.db_password)
     return run_program(environment.node, "env_update.py", params, ctx=ctx, timeout=3600)
 
 

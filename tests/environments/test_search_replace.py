@@ -122,9 +122,11 @@ def read_table(db, table: str) -> list[bytes]:
 
 
 def drop_tables(db) -> None:
-    tables = [row[0] for row in _sql("SHOW TABLES", db["name"])]
+    # In hex and back-quoted: a test gives a table a hostile name.
+    tables = [bytes.fromhex(row[0]).decode() for row in _sql(
+        "SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()", db["name"])]
     if tables:
-        _sql("DROP TABLE " + ", ".join(f"`{t}`" for t in tables), db["name"])
+        _sql("DROP TABLE " + ", ".join("`" + t.replace("`", "``") + "`" for t in tables), db["name"])
 
 
 def run_program(db, replacements, *, prefix="wp_", dry_run=False, **extra) -> dict:
@@ -488,3 +490,37 @@ def test_several_pairs_longest_old_value_wins(db):
     ]
     assert answer["remaining"] == {OLD: 0, OLD + "/shop": 0, "http://cdn.old.example": 0}
     assert answer["found"] == {OLD: 1, OLD + "/shop": 1, "http://cdn.old.example": 1}
+
+
+def test_hostile_names_are_identifiers_and_objects_of_phps_own_classes_are_never_made(db, tmp_path):
+    """A site's names and rows are data: a table and a column named with
+    back-quotes, `;`, `--` and line breaks are rewritten as they are, nothing
+    else is touched; a serialized object of one of PHP's own classes stays an
+    incomplete object (``allowed_classes`` false): DateTime's wakeup would
+    refuse this one (not a date), so a program that made it could not
+    rewrite it."""
+    table, column = "wp_x`; DROP TABLE other_canary; --\nz", "v`; --\nc"
+
+    def q(name):
+        return "`" + name.replace("`", "``") + "`"
+
+    date = 'O:8:"DateTime":3:{' + s("date") + s(OLD + "/not-a-date") + s("timezone_type") + "i:3;" \
+        + s("timezone") + s("UTC") + "}"
+    values = [date, "a:1:{i:0;" + date + "}", OLD + "/plain"]
+    rows = ", ".join(f"({i}, X'{_hex(v)}')" for i, v in enumerate(values, 1))
+    _sql(f"CREATE TABLE {q(table)} (id INT PRIMARY KEY, {q(column)} LONGTEXT) CHARACTER SET utf8mb4;"
+         f"INSERT INTO {q(table)} VALUES {rows};"
+         f"CREATE TABLE other_canary (id INT PRIMARY KEY, v TEXT); INSERT INTO other_canary VALUES (1, '{OLD}');",
+         db["name"])
+    answer = run_program(db, [[OLD, NEW]])
+    assert answer["ok"] and answer["cells_changed"] == 3 and answer["remaining"] == {OLD: 0}
+    after = [bytes.fromhex(h).decode() for _, h in _sql(f"SELECT id, HEX({q(column)}) FROM {q(table)} ORDER BY id",
+                                                        db["name"])]
+    new_date = date.replace(s(OLD + "/not-a-date"), s(NEW + "/not-a-date"))
+    assert after == [new_date, "a:1:{i:0;" + new_date + "}", NEW + "/plain"]
+    assert _sql("SELECT v FROM other_canary", db["name"]) == [[OLD]]
+
+    # Every unserialize() the program makes says so itself.
+    calls = [line for line in PROGRAM.read_text().splitlines()
+             if re.search(r"(?<![\w])@?unserialize\(", line) and not line.lstrip().startswith(("*", "//", "/*"))]
+    assert calls and all("'allowed_classes' => false" in line for line in calls), calls

@@ -53,9 +53,9 @@ taken from a backup: the panel writes it for the environment.
 """
 
 import hashlib
+import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import subprocess
@@ -88,6 +88,8 @@ CHUNK = 1024 * 1024
 SHOWN_PROBLEMS = 5
 KEEP_RELEASES = 5
 SQL_MODE = re.compile(r"^[A-Z0-9_,]*$")
+DUMP_DELIMITERS = (b"DELIMITER ;;", b"DELIMITER ;")
+CREATE_TRIGGERS = Path(__file__).resolve().parent / "pressluft-create-triggers.php"
 
 
 def work_dir(params: dict) -> Path:
@@ -586,14 +588,15 @@ def _grant_name(database: str) -> str:
 
 
 def tables_of(database: str) -> list[tuple[str, str]]:
-    out = _sql(f"SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{database}' "
-               "ORDER BY TABLE_NAME;")
+    """(name, type) of each table in ``database``. Names are the site's and may
+    hold any character (back-quotes, line breaks, backslashes) that --batch
+    output would escape: they are read in hex and used only back-quoted."""
+    out = _sql("SELECT HEX(TABLE_NAME), TABLE_TYPE FROM information_schema.TABLES "
+               f"WHERE TABLE_SCHEMA = '{database}' ORDER BY TABLE_NAME;")
     found = []
     for line in out.splitlines():
         table, kind = line.split("\t")
-        if "`" in table:
-            raise NodeError("remote_step_failed", f"a table name in {database} holds a backquote")
-        found.append((table, kind))
+        found.append((bytes.fromhex(table).decode("utf-8", "surrogateescape"), kind))
     return found
 
 
@@ -602,12 +605,25 @@ def prepare_database(name: str, password: str, database: str) -> None:
     create_scratch_database(name, database)
 
 
+def client_unsafe(line: bytes) -> bool:
+    """A line the mariadb client would not pass on as it is. A line that starts
+    with "delimiter" is the client's DELIMITER command to it; the dump's own
+    are exactly ``DELIMITER ;;`` and ``DELIMITER ;``. Any other comes from the
+    site's text (a name or a trigger, routine or view body that holds a line
+    break followed by "delimiter"), and the client drops the line break at
+    its end: the body would change (a comment at that line's end would
+    swallow the next line)."""
+    return line[:9].lower() == b"delimiter" and line.rstrip(b"\r\n") not in DUMP_DELIMITERS
+
+
 def load_database(dump: Path, name: str, password: str, database: str,
                   from_name: str) -> tuple[str, int, NodeError | None]:
     """The dump into ``database``, by the site's user with its own database
     account (binary mode, no client commands): the dump holds the site's
-    data. Definers of another environment of the site become this one's. The
-    same read hashes the dump (to its end, even when the load stopped): the
+    data. Definers of another environment of the site become this one's. A
+    line the client would change (``client_unsafe``) stops the load: it goes
+    no further than the scratch database, and the caller refuses. The same
+    read hashes the dump (to its end, even when the load stopped): the
     caller compares the digest before anything else. Returns (SHA-256,
     length, the load's failure or None)."""
     try:
@@ -615,7 +631,7 @@ def load_database(dump: Path, name: str, password: str, database: str,
     except OSError as exc:
         raise NodeError("backup_checksum_mismatch", f"{dump.name} is not a regular file ({exc.strerror})") from None
     load = subprocess.Popen(
-        ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox",
+        ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox", "--comments",
          "--default-character-set=utf8mb4", f"--user={name}", "--host=localhost", database],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={"PATH": backup_create.PATH, "LANG": "C.UTF-8", "MYSQL_PWD": password}, cwd="/",
@@ -625,7 +641,7 @@ def load_database(dump: Path, name: str, password: str, database: str,
     reader.start()
     source_definer = f"DEFINER=`{from_name}`@`localhost`".encode()
     target_definer = f"DEFINER=`{name}`@`localhost`".encode()
-    digest, size, loading = hashlib.sha256(), 0, True
+    digest, size, loading, number, refused = hashlib.sha256(), 0, True, 0, None
     try:
         with os.fdopen(fd, "rb") as stream:
             before = os.fstat(stream.fileno())
@@ -634,7 +650,15 @@ def load_database(dump: Path, name: str, password: str, database: str,
             for line in stream:
                 digest.update(line)
                 size += len(line)
+                number += 1
                 if not loading:
+                    continue
+                if client_unsafe(line):
+                    loading = False
+                    load.kill()
+                    refused = NodeError("remote_step_failed", f"line {number} of the database dump starts with "
+                                        "\"delimiter\" inside the site's own text (a name or a trigger, routine or "
+                                        "view body): the mariadb client would change it, so it is not loaded")
                     continue
                 if from_name != name and b"DEFINER=" in line:
                     line = line.replace(source_definer, target_definer)
@@ -651,8 +675,8 @@ def load_database(dump: Path, name: str, password: str, database: str,
             pass
         load.wait()
         reader.join(timeout=10)
-    failure = None
-    if load.returncode != 0:
+    failure = refused
+    if failure is None and load.returncode != 0:
         failure = NodeError("remote_step_failed", f"loading the database into {database} exited {load.returncode}: "
                             + backup_create._tail(b"".join(errors)))
     return digest.hexdigest(), size, failure
@@ -672,10 +696,13 @@ class Trigger:
                 or not SQL_MODE.match(self.sql_mode):
             raise NodeError("remote_step_failed", f"unexpected trigger definition in {database}")
 
-    def create_statement(self, delimiter: str) -> str:
-        return (f"SET SESSION sql_mode = '{self.sql_mode}'{delimiter}\n"
+    def statements(self) -> list[str]:
+        return [f"SET SESSION sql_mode = '{self.sql_mode}'",
                 f"CREATE TRIGGER {quote_name(self.name)} {self.timing} {self.event} ON {quote_name(self.table)} "
-                f"FOR EACH ROW {self.body}{delimiter}\n")
+                f"FOR EACH ROW {self.body}"]
+
+    def shape(self) -> tuple:
+        return self.name, self.table, self.timing, self.event, self.body, self.sql_mode
 
 
 def quote_name(name: str) -> str:
@@ -692,21 +719,24 @@ def triggers_of(database: str) -> list[Trigger]:
 def create_triggers(name: str, password: str, database: str, triggers: list[Trigger]) -> None:
     """The triggers in ``database``, created by the site's own database account:
     their bodies are the site's SQL, so they are parsed with its rights only.
-    Each statement ends with a delimiter the bodies cannot know."""
-    delimiter = "$$" + secrets.token_hex(6)  # the client keeps at most 15 characters of a delimiter
-    script = "".join(trigger.create_statement(delimiter) for trigger in triggers)
-    if script.count(delimiter) != 2 * len(triggers):
-        raise NodeError("remote_step_failed", "a trigger body holds the statement delimiter")
-    done = subprocess.run(
-        ["runuser", "-u", name, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox",
-         "--default-character-set=utf8mb4", f"--delimiter={delimiter}", f"--user={name}", "--host=localhost",
-         database],
-        input=script.encode("utf-8", "surrogateescape"), capture_output=True, cwd="/",
-        env={"PATH": backup_create.PATH, "LANG": "C.UTF-8", "MYSQL_PWD": password}, timeout=600,
-    )
-    if done.returncode != 0:
-        raise NodeError("remote_step_failed", f"creating the triggers in {database} failed: "
-                                              f"{backup_create._tail(done.stderr)}")
+    Each statement goes to the server as it is, one at a time
+    (pressluft-create-triggers.php): no client reads the bodies as a script.
+    Read back afterwards, each must be the trigger it was, byte for byte."""
+    statements = [text for trigger in triggers for text in trigger.statements()]
+    request = {"db": {"name": database, "user": name, "password": password},
+               "statements": [text.encode("utf-8", "surrogateescape").hex() for text in statements]}
+    done = subprocess.run(["runuser", "-u", name, "--", "php", str(CREATE_TRIGGERS)], input=json.dumps(request).encode(),
+                          capture_output=True, cwd="/", env={"PATH": backup_create.PATH, "LANG": "C.UTF-8"}, timeout=600)
+    try:
+        answer = json.loads(done.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        answer = {"ok": False, "error": backup_create._tail(done.stderr or done.stdout)}
+    if done.returncode != 0 or not answer.get("ok"):
+        raise NodeError("remote_step_failed", f"creating the triggers in {database} failed: {answer.get('error')}")
+    created = {trigger.name: trigger for trigger in triggers_of(database)}
+    for trigger in triggers:
+        if created.get(trigger.name) is None or created[trigger.name].shape() != trigger.shape():
+            raise NodeError("remote_step_failed", f"a trigger created again in {database} differs from the original")
 
 
 def move_tables(moves: list[tuple[str, str, str]], name: str, password: str) -> None:
@@ -714,21 +744,32 @@ def move_tables(moves: list[tuple[str, str, str]], name: str, password: str) -> 
     TABLE: atomic for the tables. MariaDB cannot move a table with triggers to
     another database, so the moved tables' triggers are dropped first and
     created again beside their tables afterwards; for those few moments
-    writes to those tables run without their triggers."""
+    writes to those tables run without their triggers. When the RENAME
+    fails, the triggers are created again where they were."""
     destination = {(source, table): target for source, target, table in moves}
     carried = [trigger for source in sorted({source for source, _, _ in moves}) for trigger in triggers_of(source)
                if (source, trigger.table) in destination]
     if carried:
         _sql("".join(f"DROP TRIGGER {quote_name(t.database)}.{quote_name(t.name)};\n" for t in carried))
-    _sql("RENAME TABLE " + ",\n  ".join(f"`{source}`.`{table}` TO `{target}`.`{table}`"
-                                         for source, target, table in moves) + ";\n")
-    by_database: dict[str, list[Trigger]] = {}
-    for trigger in carried:
-        by_database.setdefault(destination[(trigger.database, trigger.table)], []).append(trigger)
-    for database, triggers in sorted(by_database.items()):
+    try:
+        _sql("RENAME TABLE " + ",\n  ".join(f"{quote_name(source)}.{quote_name(table)} TO "
+                                             f"{quote_name(target)}.{quote_name(table)}"
+                                             for source, target, table in moves) + ";\n")
+    except (NodeError, subprocess.CalledProcessError):
+        for database, triggers in _by_database(carried, lambda trigger: trigger.database):
+            create_triggers(name, password, database, triggers)
+        raise
+    for database, triggers in _by_database(carried, lambda t: destination[(t.database, t.table)]):
         create_triggers(name, password, database, triggers)
     if carried:
         info(f"{len(carried)} trigger(s) moved with their tables")
+
+
+def _by_database(triggers: list[Trigger], where) -> list[tuple[str, list[Trigger]]]:
+    grouped: dict[str, list[Trigger]] = {}
+    for trigger in triggers:
+        grouped.setdefault(where(trigger), []).append(trigger)
+    return sorted(grouped.items())
 
 
 def create_scratch_database(name: str, database: str) -> None:

@@ -117,7 +117,7 @@ def copy_database(source_db: str, target_db: str, target_password: str, tables: 
         stderr=subprocess.PIPE,
     )
     load = subprocess.Popen(
-        ["runuser", "-u", target_db, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox",
+        ["runuser", "-u", target_db, "--", "mariadb", "--no-defaults", "--batch", "--binary-mode", "--sandbox", "--comments",
          "--default-character-set=utf8mb4", f"--user={target_db}", "--host=localhost", target_db],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

@@ -22,8 +22,12 @@ base URL), action, and per action:
   upgrade with the new code. Nothing is switched if any step before fails.
 - ``restore_db``: load a database dump from the pre-update backup (restic
   snapshot ``snapshot_id``, checked against ``sha256`` before anything is
-  loaded) into the environment's database; ``repository`` as for
-  backup_create.py. The rollback of an update that changed the database.
+  loaded) into a fresh database by the environment's own database account
+  (``db_password``), never by root: the dump's texts are the site's; then
+  swap its tables for the live ones in one RENAME TABLE (env_restore.py's
+  swap), so tables made after the backup go and a dump that does not load
+  changes nothing; ``repository`` as for backup_create.py. The rollback of
+  an update that changed the database.
 - ``db_fingerprint``: what an update's own code may change in the database
   (tables, their columns and indexes, options named like a version); the
   panel takes one before ``apply`` and compares it with one taken when the
@@ -42,6 +46,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import backup_create
+import env_restore
+import env_setup
 import git_user
 import release_archive
 import release_files
@@ -66,7 +72,8 @@ PACKAGES_DIR = Path("/var/lib/pressluft/update-packages")
 DUMPS_DIR = Path("/var/lib/pressluft/update-dumps")
 DOWNLOAD_TIMEOUT = 600
 FINGERPRINT_TIMEOUT = 120
-DUMPED_TABLE = re.compile(rb"^CREATE TABLE `((?:[^`]|``)+)` \($")
+NAME_SHOWN = 64 * 2 * 6
+OPTION_SHOWN = 191 * 2 * 6
 # The statements are fixed text (the options table's prefix is the one every
 # environment's wp-config.php sets): nothing a site wrote is part of them.
 SCHEMA_QUERY = ("SELECT TABLE_NAME, 'column', COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT "
@@ -422,47 +429,13 @@ def database_fingerprint(name: str) -> dict:
     digests: dict[str, "hashlib._Hash"] = {}
     for row in schema:
         digests.setdefault(row[0], hashlib.sha256()).update("\t".join(row[1:]).encode() + b"\n")
-    tables = {clean_text(table, 64): digest.hexdigest()[:16] for table, digest in digests.items()}
-    versions = {clean_text(row[0], 100): clean_text(row[1] if len(row) > 1 else "", 64)
+    # Keys never cut: two names alike in their first characters stay two keys
+    # (a table name is at most 64 characters, an option name 191; each shown
+    # escaped, at most a few characters each, and escaping keeps names apart).
+    tables = {clean_text(table, NAME_SHOWN): digest.hexdigest()[:16] for table, digest in digests.items()}
+    versions = {clean_text(row[0], OPTION_SHOWN): clean_text(row[1] if len(row) > 1 else "", 64)
                 for row in _rows(name, VERSION_OPTIONS_QUERY) or []}
     return {"tables": tables, "versions": versions}
-
-
-def _quote_name(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _dumped_tables(path: str) -> set[str]:
-    """The tables a mariadb-dump file creates (its own CREATE TABLE lines)."""
-    found = set()
-    with open(path, "rb") as dump:
-        for line in dump:
-            match = DUMPED_TABLE.match(line)
-            if match:
-                found.add(match.group(1).decode("utf-8", "replace").replace("``", "`"))
-    return found
-
-
-def _drop_tables_not_in(name: str, wanted: set[str]) -> None:
-    """Tables the update's code created after the backup go: the database is
-    as it was, not the backup laid over what the update made of it."""
-    # In hex: a name may hold any character, which --batch output would escape.
-    rows = _rows(name, "SELECT HEX(TABLE_NAME) FROM information_schema.TABLES "
-                       "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'")
-    if rows is None:
-        raise NodeError("remote_step_failed", "could not list the database's tables after loading the dump")
-    present = {bytes.fromhex(row[0]).decode("utf-8", "replace") for row in rows if row and row[0]}
-    extra = sorted(present - wanted)
-    if not extra:
-        return
-    # Names come from the site's database: quoted as identifiers, sent on stdin.
-    statement = "DROP TABLE " + ", ".join(_quote_name(table) for table in extra) + ";\n"
-    dropped = subprocess.run(["mariadb", "--batch", name], input=statement.encode(), capture_output=True,
-                             timeout=FINGERPRINT_TIMEOUT)
-    if dropped.returncode != 0:
-        raise NodeError("remote_step_failed", f"dropping tables made after the backup failed: "
-                                              f"{backup_create._tail(dropped.stderr)}")
-    info("tables made after the backup dropped: " + ", ".join(clean_text(table, 64) for table in extra))
 
 
 def restore_db(params: dict) -> dict:
@@ -471,6 +444,8 @@ def restore_db(params: dict) -> dict:
     snapshot, expected = params["snapshot_id"], params["sha256"]
     if not SNAPSHOT.match(snapshot) or not re.fullmatch(r"[0-9a-f]{64}", expected):
         raise NodeError("bad_parameters", "unexpected snapshot id or checksum")
+    password = params.get("db_password") or ""
+    env_setup.sql_quote(password)  # the account's password has the form the panel gives it
     repository = params["repository"]
     DUMPS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     step("fetch the pre-update database dump and verify its checksum")
@@ -491,16 +466,34 @@ def restore_db(params: dict) -> dict:
             raise NodeError("backup_checksum_mismatch", "the pre-update dump does not match its recorded checksum; "
                                                         "the database was not touched")
         dump.flush()
-        step("load the pre-update database")
         services.ensure_running("mariadb")
-        with open(dump.name, "rb") as stream:
-            loaded = subprocess.run(["mariadb", "--batch", name], stdin=stream, capture_output=True, timeout=3600)
-        if loaded.returncode != 0:
-            raise NodeError("remote_step_failed", f"loading the dump failed: {backup_create._tail(loaded.stderr)}")
+        incoming, aside = env_restore.database_names(name)
+        step(f"load the pre-update database into a fresh database ({incoming}) as {name}")
+        # The dump is the site's database: its trigger, view, routine and event
+        # texts are the site's, and the mariadb client reads a dump as a script.
+        # Loaded by the site's account, in binary mode with no client commands,
+        # into a database beside the live one: nothing in it acts with more
+        # than the site's rights, and a dump that does not load changes nothing.
+        env_restore.prepare_database(name, password, incoming)
+        try:
+            _, _, failure = env_restore.load_database(Path(dump.name), name, password, incoming, name)
+            if failure is not None:
+                raise failure
+        except NodeError:
+            env_restore.drop_scratch_databases(name)
+            raise
         size = os.path.getsize(dump.name)
-        dumped = _dumped_tables(dump.name)
     info(f"{size} bytes of SQL loaded")
-    _drop_tables_not_in(name, dumped)
+    # The live tables swapped for the dump's in one RENAME TABLE: afterwards the
+    # database holds exactly the dump's tables (triggers carried with them);
+    # those the update's code made after the backup went aside with the rest.
+    step("swap the pre-update tables in")
+    previous = {table for table, _ in env_restore.tables_of(name)}
+    env_restore.swap_tables(name, incoming, aside, password)
+    dropped = sorted(previous - {table for table, _ in env_restore.tables_of(name)})
+    env_restore.drop_scratch_databases(name)
+    if dropped:
+        info("tables made after the backup dropped: " + ", ".join(clean_text(table, 64) for table in dropped))
     # The database changed underneath WordPress: its object cache and pages go too.
     cache = params.get("cache")
     if cache:
