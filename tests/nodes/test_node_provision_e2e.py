@@ -56,6 +56,25 @@ def test_provisioning_the_local_node(api_client, local_node):
 
     # An unknown hostname: the connection is closed without any answer (444).
     assert http_get("no-such-site.pressluft.test") is None
+    # Except for an ACME token certbot put in root's challenge directory (a
+    # domain gets its certificate before its server block exists); nothing else
+    # is served that way, not a missing token, not a path climbing out of it.
+    challenges = Path("/var/lib/pressluft/acme/.well-known/acme-challenge")
+    challenges.mkdir(parents=True, exist_ok=True)
+    token = challenges / f"provision-test-{os.urandom(6).hex()}"
+    token.write_text("token\n")
+    try:
+        assert http_get("no-such-site.pressluft.test", f"/.well-known/acme-challenge/{token.name}")[0] == 200
+        for path in ("/.well-known/acme-challenge/missing-token", "/.well-known/acme-challenge/",
+                     f"/.well-known/acme-challenge/{token.name}.txt", "/.env", "/index.php", "/wp-login.php"):
+            assert http_get("no-such-site.pressluft.test", path) is None, path
+        # Climbing above the root is refused by Nginx itself (400), before any server block.
+        for path in (f"/.well-known/acme-challenge/{token.name}/../../../../etc/hostname",
+                     "/.well-known/acme-challenge/..%2f..%2f..%2fetc%2fhostname"):
+            answer = http_get("no-such-site.pressluft.test", path)
+            assert answer is None or answer[0] == 400, path
+    finally:
+        token.unlink()
 
     # Every listener provisioning started stays on loopback here.
     for port in (80, 3306, 6379):

@@ -5,6 +5,7 @@ leaves other environments' keys, off removes it), both switched through the
 API and carried out by env_cache_toggle and cache_purge."""
 
 import http.client
+import json
 import os
 import subprocess
 import uuid
@@ -252,3 +253,72 @@ def test_admin_caching_page_purge_action_and_command(one_site, api_client):
     assert request(environment, path=page) == (200, None)
     call_command("cache_environment", environment.site.slug, environment.slug, "--purge", "--wait")
     assert AuditEntry.objects.filter(action="environment.cache_purge", actor="manage.py cache_environment").exists()
+
+
+SERVER_VARS_PLUGIN = r"""<?php
+// Planted by the test: what PHP-FPM was told about the request, then stop.
+if (isset($_GET['pressluft-server-vars'])) {
+    $names = ['SCRIPT_NAME', 'SCRIPT_FILENAME', 'PHP_SELF', 'DOCUMENT_URI', 'DOCUMENT_ROOT', 'REQUEST_URI',
+              'QUERY_STRING', 'REQUEST_METHOD'];
+    echo 'ANSWER:' . json_encode(array_intersect_key($_SERVER, array_flip($names)));
+    exit;
+}
+"""
+
+
+def test_the_home_page_has_a_direct_path_with_the_same_rules(one_site, api_client):
+    """`location = /` sends the home page to PHP-FPM without try_files and the
+    internal redirect: WordPress sees what /index.php would show it, and the
+    cache rules, purge and the deny list are those of every other page."""
+    environment = one_site
+    current = Path(naming.root(environment)) / "current"
+    mu_plugins = current / "wp-content" / "mu-plugins"
+    made_dir = not mu_plugins.exists()
+    mu_plugins.mkdir(exist_ok=True)
+    plugin = mu_plugins / "pressluft-test-server-vars.php"
+    plugin.write_text(SERVER_VARS_PLUGIN)
+    try:
+        def server_vars(path):
+            status, headers, body, _ = http_get(environment.preview_url, path)
+            assert status == 200 and "ANSWER:" in body, (path, status, body[:500])
+            return json.loads(body.split("ANSWER:", 1)[1]), headers.get(CACHE_HEADER)
+
+        token = uuid.uuid4().hex
+        home, cache = server_vars(f"/?pressluft-server-vars={token}")
+        assert cache == "MISS"
+        assert server_vars(f"/?pressluft-server-vars={token}")[1] == "HIT"
+        script = os.path.realpath(current) + "/index.php"
+        assert home == {"SCRIPT_NAME": "/index.php", "SCRIPT_FILENAME": script, "PHP_SELF": "/index.php",
+                        "DOCUMENT_URI": "/index.php", "DOCUMENT_ROOT": os.path.realpath(current),
+                        "REQUEST_URI": f"/?pressluft-server-vars={token}",
+                        "QUERY_STRING": f"pressluft-server-vars={token}", "REQUEST_METHOD": "GET"}
+        # The same as by the other ways to index.php: named, and a permalink through try_files.
+        for path in (f"/index.php?pressluft-server-vars={token}", f"/a-permalink/?pressluft-server-vars={token}"):
+            other, cache = server_vars(path)
+            assert cache == "MISS"
+            assert server_vars(path)[1] == "HIT"
+            assert {**other, "REQUEST_URI": home["REQUEST_URI"]} == home, path
+    finally:
+        plugin.unlink()
+        if made_dir:
+            mu_plugins.rmdir()
+
+    # The bare "/" (the page the bench measures): cached, bypassed by rule, purged at once.
+    request(environment, path="/")
+    assert request(environment, path="/") == (200, "HIT")
+    for headers in ({"Cookie": "wordpress_logged_in_abc=someone"}, {"Cookie": "wp-postpass_abc=x"},
+                    {"Cookie": "woocommerce_items_in_cart=1"}):
+        assert request(environment, path="/", headers=headers) == (200, "BYPASS"), headers
+    assert request(environment, "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, "a=1")[1] == \
+        "BYPASS"
+    assert request(environment, path="/?rest_route=/")[1] == "BYPASS"
+    assert request(environment, path="/") == (200, "HIT")
+    run(api_client, "post", f"/api/environments/{environment.id}/cache/purge")
+    assert request(environment, path="/") == (200, "MISS")
+    assert request(environment, path="/") == (200, "HIT")
+
+    # The deny list still answers before any PHP location, on the site's own block.
+    for path in ("/.env", "/.git/config", "/wp-config.php", "/wp-config.php.bak", "/index.php~", "/dump.sql",
+                 "/wp-content/uploads/shell.php", "/wp-content/uploads/2024/x.phtml"):
+        assert request(environment, path=path)[0] == 403, path
+    assert request(environment, path="/.well-known/pressluft-none")[0] != 403  # left open for ACME

@@ -23,9 +23,11 @@ Parameters (JSON on stdin), all produced by the panel:
 
 Result: {"issued": {host: not_after}, "failed": {host: message},
          "rewrite": {...} or null, "purged": N, "deleted": [...]}.
-When a certificate is refused, the program stops after installing
-``vhost_before_issue`` and reports it in "failed": the panel renders the
-block again without it.
+``vhost_before_issue`` is installed before certbot runs only when Nginx does
+not answer the challenge path on the new hostnames yet (the node's default
+server answers it for names no server block serves). When a certificate is
+refused, the program stops there and reports it in "failed": the panel
+renders the block again without it, and that run installs it.
 """
 
 import http.client
@@ -64,25 +66,37 @@ def install_vhost(path: Path, content: str) -> bool:
     return changed
 
 
-def wait_until_served(hostnames: list[str], listen_address: str) -> None:
-    """Nginx reloads in the background: ask it for a probe file under the
-    challenge path, on each hostname, until the new block answers."""
+def serve_challenges(hostnames: list[str], listen_address: str, install) -> bool:
+    """Make Nginx serve the challenge path (root's ACME webroot) on each
+    hostname, checked with a probe file there. A new hostname needs no server
+    block for it: the node's default server answers challenges for names no
+    block serves (nginx-pressluft-default-server.conf), so ``install`` (a
+    server block, and its reload) is called only when the path is not served
+    yet. Returns whether it was called."""
     name = f"pressluft-probe-{secrets.token_hex(8)}"
     probe = certificates.WEBROOT / ".well-known" / "acme-challenge" / name
     probe.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     probe.write_text(name)
     try:
+        def served(host: str) -> bool:
+            return _get(host, f"/.well-known/acme-challenge/{name}", listen_address) == (200, name.encode())
+
+        if all(served(host) for host in hostnames):
+            return False
+        install()
+        # Nginx reloads in the background: ask until the new block answers.
         deadline = time.monotonic() + PROBE_TIMEOUT
         pending = list(hostnames)
         while pending:
             host = pending[0]
-            if _get(host, f"/.well-known/acme-challenge/{name}", listen_address) == (200, name.encode()):
+            if served(host):
                 pending.pop(0)
                 continue
             if time.monotonic() > deadline:
                 raise NodeError("service_failed", f"Nginx does not serve the challenge path for {host} "
                                                   f"within {int(PROBE_TIMEOUT)} s", retryable=True)
-            time.sleep(0.05)
+            time.sleep(0.01)
+        return True
     finally:
         os.unlink(probe)
 
@@ -129,8 +143,9 @@ def sync(params: dict) -> dict:
         step("ACME challenge path for " + ", ".join(issue))
         certificates.ensure_webroot()
         certificates.set_ca_bundle(params["acme"].get("ca_bundle") or "")
-        install_vhost(vhost_path, params["vhost_before_issue"])
-        wait_until_served(issue, params.get("listen_address") or "")
+        if not serve_challenges(issue, params.get("listen_address") or "",
+                                lambda: install_vhost(vhost_path, params["vhost_before_issue"])):
+            info("Nginx serves the challenge path already: no reload before the certificate")
         for host in issue:
             step(f"certificate for {host} from {params['acme']['directory']}")
             try:

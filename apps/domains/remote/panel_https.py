@@ -87,8 +87,7 @@ def configure(params: dict) -> dict:
         certificates.ensure_webroot()
         certificates.set_ca_bundle(params["acme"].get("ca_bundle") or "")
         if previous != hostname or earlier is None:
-            install(before_issue)
-            domain_sync.wait_until_served([hostname], listen_address)
+            domain_sync.serve_challenges([hostname], listen_address, lambda: install(before_issue))
         step(f"certificate for {hostname} from {params['acme']['directory']}")
         try:
             certificates.issue(hostname, params["acme"])
