@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import git_user
 import release_archive
 import release_files
+import php_opcache
 import safe_fs
 import services
 import site_cache
@@ -393,7 +394,8 @@ def deploy(params: dict) -> dict:
     step("switch to the new release")
     switched_at = time.time()
     link_current(root, release)
-    services.reload("php-fpm")
+    # New real paths, new opcache keys: no PHP-FPM reload (php_opcache.py says why).
+    php_opcache.forget_stale_code(name, root, release)
 
     step("purge the page cache and the object cache")
     cache = params.get("cache") or {"hostnames": [urlsplit(params["url"]).hostname], "key_prefix": None}

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import php_opcache
 import safe_fs
 import services
 import site_cache
@@ -28,7 +29,8 @@ def rollback(params: dict) -> dict:
     safe_fs.check_release(root, release)
     step(f"switch back to release {release}")
     link_current(root, release)
-    services.reload("php-fpm")
+    # New real paths, new opcache keys: no PHP-FPM reload (php_opcache.py says why).
+    php_opcache.forget_stale_code(params["system_name"], root, release)
     step("purge the page cache and the object cache")
     cache = params.get("cache") or {"hostnames": [urlsplit(params["url"]).hostname], "key_prefix": None}
     site_cache.purge_after_switch(cache["hostnames"], cache["key_prefix"])

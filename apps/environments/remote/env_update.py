@@ -45,6 +45,7 @@ import backup_create
 import git_user
 import release_archive
 import release_files
+import php_opcache
 import safe_fs
 import services
 import site_cache
@@ -383,7 +384,8 @@ def apply(params: dict) -> dict:
     step("switch to the new release")
     switched_at = time.time()
     link_current(root, release)
-    services.reload("php-fpm")
+    # New real paths, new opcache keys: no PHP-FPM reload (php_opcache.py says why).
+    php_opcache.forget_stale_code(name, root, release)
 
     database = None
     if any(component["type"] == "core" for component in components):
