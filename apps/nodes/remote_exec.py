@@ -23,8 +23,8 @@ _install_lock = threading.Lock()
 
 
 # Debian's interpreter by its path, the one node_provision gives its packages (python3-cryptography,
-# python3-systemd): not whatever "python3" the login's PATH finds first (a version manager's shim costs
-# a shell and ~0.3 s on every program start, and lacks those packages).
+# python3-systemd): not whatever "python3" the login's PATH finds first (a version manager's shim adds
+# a shell and an interpreter lookup to every program start, and lacks those packages).
 NODE_PYTHON = "/usr/bin/python3"
 
 
