@@ -12,7 +12,7 @@ release_archive.py) into a scratch directory; build releases/<release> from
 the current release with the source laid over it (see docs/deploys.md for
 the layouts); link shared/ and Pressluft's must-use plugins; check WordPress loads from the new release with PHP's CLI (no
 fatal error) before anything is switched; switch ``current`` atomically;
-reload PHP-FPM; prune old releases. Idempotent: a release that exists
+the opcache forgets the release left (php_opcache, no PHP-FPM reload); prune old releases. Idempotent: a release that exists
 complete is reused.
 """
 

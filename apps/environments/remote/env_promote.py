@@ -30,7 +30,7 @@ Parameters (JSON on stdin), all produced by the panel:
   changes.
 - switch: one ``RENAME TABLE`` moves every replaced live table into
   ``<target>_prepromote`` and every incoming one into the live database, then
-  ``current`` points at the new release; PHP-FPM reloaded, caches purged.
+  ``current`` points at the new release; the opcache told (php_opcache), caches purged.
 - prepare_switch: prepare, then switch, in one run of this program (what the
   panel's job runs: one SSH round trip and one program start fewer; the two
   phases and their state file are exactly those run one after the other).

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Point an environment's ``current`` back to an earlier release and reload.
+"""Point an environment's ``current`` back to an earlier release (the opcache told
+through its pool: php_opcache).
 Never loads WordPress: a release with a fatal error must still roll back.
 Parameters: system_name, root, release (the release to return to)."""
 
