@@ -22,6 +22,12 @@ _installed_versions: dict[str, str] = {}
 _install_lock = threading.Lock()
 
 
+# Debian's interpreter by its path, the one node_provision gives its packages (python3-cryptography,
+# python3-systemd): not whatever "python3" the login's PATH finds first (a version manager's shim adds
+# a shell and an interpreter lookup to every program start, and lacks those packages).
+NODE_PYTHON = "/usr/bin/python3"
+
+
 def ensure_bundle(connection: ssh.Connection) -> None:
     key = connection.target.key
     if _installed_versions.get(key) == bundle.version():
@@ -106,7 +112,7 @@ def run_program(node, program: str, params: dict, *, ctx=None, timeout: float = 
         if ctx is not None:
             ctx.confirm_claim()  # the last moment this run can still step back
         connection.run(
-            ["python3", bundle.program_path(program)],
+            [NODE_PYTHON, bundle.program_path(program)],
             stdin=json.dumps(params),
             timeout=max(0.5, deadline - time.monotonic()),
             on_line=output.line,

@@ -72,6 +72,7 @@ import page_cache
 import redis_acl
 import release_archive
 import release_files
+import php_opcache
 import safe_fs
 import services
 import wp_helper_client
@@ -917,7 +918,8 @@ def switch(params: dict, parts: dict, prepared: dict, result: dict) -> None:
         link_current(root, release)
         result["release"] = release
     result["switched_at"] = time.time()
-    services.reload("php-fpm")
+    # No PHP-FPM reload: the restored uploads (shared/) and the left release are forgotten by the opcache.
+    php_opcache.forget_stale_code(name, root, safe_fs.current_release(root))
     for option, value in sorted((params.get("wp_options") or {}).items()):
         step(f"WordPress setting of a non-production environment: {option} = {value}")
         wp_helper_client.call(name, {"command": "option-set", "root": str(root), "url": params["url"],
@@ -982,7 +984,7 @@ def revert(params: dict) -> dict:
         move_tables([(name, incoming, table) for table, _ in tables_of(name)]
                     + [(aside, name, table) for table, _ in kept], name, params["db_password"])
         reverted.append("database")
-    services.reload("php-fpm")
+    php_opcache.forget_stale_code(name, root, safe_fs.current_release(root))
     restored = params.get("release")
     if restored and restored != previous and safe_fs.RELEASE_NAME.match(restored) \
             and safe_fs.current_release(root) != restored:

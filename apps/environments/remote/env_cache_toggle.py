@@ -11,6 +11,7 @@ object_cache (bool), cache {hostnames, key_prefix}.
 
 from pathlib import Path
 
+import php_opcache
 import safe_fs
 import services
 import site_cache
@@ -39,6 +40,8 @@ def toggle(params: dict) -> dict:
     step("Redis object cache " + ("on: drop-in installed" if enabled else "off: drop-in removed"))
     if site_cache.apply_object_cache(root, name, enabled):
         changed.append("object cache")
+        # shared/object-cache.php keeps its real path: the opcache must not run its previous copy.
+        php_opcache.forget_stale_code(name, root, safe_fs.current_release(root))
 
     step("purge the environment's caches")
     purged = site_cache.purge(params["cache"]["hostnames"], params["cache"]["key_prefix"])

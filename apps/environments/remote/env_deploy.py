@@ -12,7 +12,7 @@ release_archive.py) into a scratch directory; build releases/<release> from
 the current release with the source laid over it (see docs/deploys.md for
 the layouts); link shared/ and Pressluft's must-use plugins; check WordPress loads from the new release with PHP's CLI (no
 fatal error) before anything is switched; switch ``current`` atomically;
-reload PHP-FPM; prune old releases. Idempotent: a release that exists
+the opcache forgets the release left (php_opcache, no PHP-FPM reload); prune old releases. Idempotent: a release that exists
 complete is reused.
 """
 
@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import git_user
 import release_archive
 import release_files
+import php_opcache
 import safe_fs
 import services
 import site_cache
@@ -393,7 +394,8 @@ def deploy(params: dict) -> dict:
     step("switch to the new release")
     switched_at = time.time()
     link_current(root, release)
-    services.reload("php-fpm")
+    # New real paths, new opcache keys: no PHP-FPM reload (php_opcache.py says why).
+    php_opcache.forget_stale_code(name, root, release)
 
     step("purge the page cache and the object cache")
     cache = params.get("cache") or {"hostnames": [urlsplit(params["url"]).hostname], "key_prefix": None}

@@ -30,7 +30,7 @@ Parameters (JSON on stdin), all produced by the panel:
   changes.
 - switch: one ``RENAME TABLE`` moves every replaced live table into
   ``<target>_prepromote`` and every incoming one into the live database, then
-  ``current`` points at the new release; PHP-FPM reloaded, caches purged.
+  ``current`` points at the new release; the opcache told (php_opcache), caches purged.
 - prepare_switch: prepare, then switch, in one run of this program (what the
   panel's job runs: one SSH round trip and one program start fewer; the two
   phases and their state file are exactly those run one after the other).
@@ -74,6 +74,7 @@ import env_setup
 import promotion_presets
 import release_archive
 import release_files
+import php_opcache
 import safe_fs
 import services
 import site_cache
@@ -541,7 +542,8 @@ def switch(promotion: Promotion) -> dict:
     if safe_fs.current_release(promotion.target_root) != release:
         state["switched_at"] = time.time()
         link_current(promotion.target_root, release)
-    services.reload("php-fpm")
+    # New real paths, new opcache keys: no PHP-FPM reload (php_opcache.py says why).
+    php_opcache.forget_stale_code(promotion.target, promotion.target_root, release)
     state["phase"] = "switched"
     state.setdefault("switched_at", time.time())
     promotion.save_state(state)
@@ -604,7 +606,7 @@ def revert(promotion: Promotion) -> dict:
         step(f"switch back to release {previous}")
         link_current(promotion.target_root, previous)
         reverted.append("release")
-    services.reload("php-fpm")
+    php_opcache.forget_stale_code(promotion.target, promotion.target_root, previous)
     site_cache.purge_after_switch(promotion.cache["hostnames"], promotion.cache["key_prefix"])
     if tables_of(promotion.aside):
         raise NodeError("remote_step_failed", f"{promotion.aside} still holds tables after the swap back; "

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Point an environment's ``current`` back to an earlier release and reload.
+"""Point an environment's ``current`` back to an earlier release (the opcache told
+through its pool: php_opcache).
 Never loads WordPress: a release with a fatal error must still roll back.
 Parameters: system_name, root, release (the release to return to)."""
 
@@ -7,6 +8,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import php_opcache
 import safe_fs
 import services
 import site_cache
@@ -28,7 +30,8 @@ def rollback(params: dict) -> dict:
     safe_fs.check_release(root, release)
     step(f"switch back to release {release}")
     link_current(root, release)
-    services.reload("php-fpm")
+    # New real paths, new opcache keys: no PHP-FPM reload (php_opcache.py says why).
+    php_opcache.forget_stale_code(params["system_name"], root, release)
     step("purge the page cache and the object cache")
     cache = params.get("cache") or {"hostnames": [urlsplit(params["url"]).hostname], "key_prefix": None}
     site_cache.purge_after_switch(cache["hostnames"], cache["key_prefix"])

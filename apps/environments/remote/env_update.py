@@ -17,7 +17,7 @@ base URL), action, and per action:
   (files are replaced, never written into: the live release's shared files
   cannot change); take the tree back and seal it (root's, read-only), refuse
   any link that leads out of it; check that WordPress loads from it and
-  reports the new versions; switch ``current`` atomically, reload PHP-FPM,
+  reports the new versions; switch ``current`` atomically, tell the opcache (php_opcache),
   purge the page cache and the object cache; after a core update, run WordPress's database
   upgrade with the new code. Nothing is switched if any step before fails.
 - ``restore_db``: load a database dump from the pre-update backup (restic
@@ -51,6 +51,7 @@ import env_setup
 import git_user
 import release_archive
 import release_files
+import php_opcache
 import safe_fs
 import services
 import site_cache
@@ -390,7 +391,8 @@ def apply(params: dict) -> dict:
     step("switch to the new release")
     switched_at = time.time()
     link_current(root, release)
-    services.reload("php-fpm")
+    # New real paths, new opcache keys: no PHP-FPM reload (php_opcache.py says why).
+    php_opcache.forget_stale_code(name, root, release)
 
     database = None
     if any(component["type"] == "core" for component in components):

@@ -1,7 +1,7 @@
 """Shared helpers for the node-side programs (standard library only).
 
 Every node-side program is run by the panel over SSH as
-``python3 /usr/local/lib/pressluft/<program>.py`` with its parameters as one
+``/usr/bin/python3 /usr/local/lib/pressluft/<program>.py`` with its parameters as one
 JSON object on stdin. It reports with lines on stdout:
 
     STEP <text>        a stage began (shown in the job log)

@@ -179,7 +179,7 @@ def read_tail_as(user: str, path: Path, max_bytes: int, timeout: float = 20) -> 
         "sys.stdout.buffer.write(data)\n"
     )
     result = subprocess.run(
-        ["runuser", "-u", user, "--", "python3", "-I", "-S", "-c", reader, str(path), str(max_bytes)],
+        ["runuser", "-u", user, "--", "/usr/bin/python3", "-I", "-S", "-c", reader, str(path), str(max_bytes)],
         capture_output=True, timeout=timeout, cwd="/",
     )
     if result.returncode == 3:
