@@ -31,6 +31,12 @@ PROBE = (
     "\t\t. ' uploads=' . ( is_file( $kept ) ? include $kept : 'none' );\n"
     "\texit;\n"
     "}\n"
+    "if ( isset( $_GET['pressluft-opcache-api'] ) ) {\n"
+    "\theader( 'Content-Type: text/plain' );\n"
+    "\techo 'status=' . ( is_array( @opcache_get_status( false ) ) ? 'open' : 'restricted' )\n"
+    "\t\t. ' reset=' . ( @opcache_reset() ? 'open' : 'restricted' );\n"
+    "\texit;\n"
+    "}\n"
 )
 SHOWN = re.compile(r"release=(\S+) config=(\S+) uploads=(\S+)")
 
@@ -114,5 +120,10 @@ def test_switches_serve_the_new_code_at_once_without_a_reload(api_client, local_
         assert runner.run_job(job_id) == "succeeded", job_log(job_id)
         assert asked_the_pool(job_id), job_log(job_id)
         assert probe(production) == {"release": "v1", "config": "two", "uploads": "none"}
+
+        # The site's own code cannot read the opcache's status (every site's cached paths) nor empty it for
+        # every site: the API is Pressluft's script's alone (opcache.restrict_api).
+        status, _, body, _ = http_get(production.preview_url, f"/?pressluft-opcache-api={uuid.uuid4().hex}")
+        assert status == 200 and "status=restricted reset=restricted" in body, (status, body[:300])
     finally:
         runner.run_job(api_client.delete(f"/api/sites/{site.id}").json()["job_id"])
