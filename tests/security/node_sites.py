@@ -4,8 +4,10 @@ SQL sent as the site's PHP would send it (mysqli as the site's Linux user and
 database account, each statement as it is), and root's exact view of a
 database (names and bodies read in hex) to prove what changed and what not."""
 
+import atexit
 import json
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,25 @@ for folder in ("backups", "environments", "nodes"):
     if path not in sys.path:
         sys.path.append(path)
 
-import env_setup  # noqa: E402  (a node-side program: found through the path above)
+import env_restore  # noqa: E402  (node-side programs: found through the path above)
+import env_setup  # noqa: E402
+
+
+def _readable_trigger_creator() -> None:
+    """On a node the programs run from their root-owned, world-readable
+    directory; here they are imported from the checkout, which may be private
+    to root (a temporary clone), while the trigger creator runs as the site's
+    user. A copy of it where that user can read it, as on a node."""
+    folder = Path("/var/tmp") / f"pressluft-test-remote-{secrets.token_hex(4)}"
+    folder.mkdir(mode=0o755)
+    atexit.register(shutil.rmtree, folder, True)
+    copy = folder / env_restore.CREATE_TRIGGERS.name
+    copy.write_bytes(env_restore.CREATE_TRIGGERS.read_bytes())
+    copy.chmod(0o644)
+    env_restore.CREATE_TRIGGERS = copy
+
+
+_readable_trigger_creator()
 
 # The attacker's client: PHP's mysqli, one statement per query, errors answered.
 PHP_CLIENT = r"""
