@@ -4,7 +4,6 @@ request after it runs the restored release's code and the restored PHP file
 in the uploads (shared/uploads: one real path whatever the release), even
 though the opcache held the later version of that file a moment before."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,11 @@ import pytest
 from apps.environments import naming
 from apps.jobs import runner
 from tests.backups.restore_support import as_site, back_up, restore
-from tests.sites.test_deploy_e2e import commit, deploy, make_repository, readable_directory
+from tests.sites.test_deploy_e2e import deploy
 from tests.sites.test_site_lifecycle_e2e import create_site, job_log
-from tests.sites.test_switch_opcache_e2e import asked_the_pool, backdate, probe, probe_code
+from tests.sites.test_switch_opcache_e2e import asked_the_pool, backdate, probe, repository  # noqa: F401  (its fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def repository():
-    parent = readable_directory("pressluft-test-repo-")
-    repo = make_repository(parent / "site.git")
-    commit(repo, "mu-plugins/probe.php", probe_code("v1"), "p1")
-    commit(repo, "mu-plugins/probe.php", probe_code("v2"), "p2")
-    yield repo
-    shutil.rmtree(parent)
 
 
 def test_restore_serves_the_restored_code_at_once_without_a_reload(api_client, local_node, backup_storage,

@@ -37,11 +37,27 @@ def attacker_and_victim():
         victim.remove()
 
 
-def test_an_update_rollback_drops_exactly_the_sites_new_tables_and_runs_nothing_as_root(
-        attacker_and_victim, s3_server, tmp_path, monkeypatch):
-    attacker, victim = attacker_and_victim
+@pytest.fixture
+def repository(s3_server, tmp_path, monkeypatch):
+    """The site's backup repository in the S3 server; the node program's caches and dumps under tmp_path."""
     monkeypatch.setattr(backup_create, "CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(env_update, "DUMPS_DIR", tmp_path / "dumps")
+    found = {"url": f"s3:{s3_server}/update-{uuid.uuid4().hex[:8]}/sites/x", "password": secrets.token_hex(16),
+             "access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY, "region": REGION}
+    backup_create.ensure_repository(found)
+    return found
+
+
+def restore_pre_update_db(attacker: NodeEnvironment, part: dict, repository: dict) -> dict:
+    """An update's rollback of the database: env_update.restore_db with what the panel sends."""
+    return env_update.restore_db({"system_name": attacker.name, "snapshot_id": part["snapshot_id"],
+                                  "sha256": part["sha256"], "repository": repository,
+                                  "db_password": attacker.password})
+
+
+def test_an_update_rollback_drops_exactly_the_sites_new_tables_and_runs_nothing_as_root(
+        attacker_and_victim, repository):
+    attacker, victim = attacker_and_victim
     before_names = [
         "wp_options",
         f"{victim.name}`.`wp_options",
@@ -74,9 +90,6 @@ def test_an_update_rollback_drops_exactly_the_sites_new_tables_and_runs_nothing_
     assert len(fingerprint["tables"]) == len(before_names)  # every table its own key
     assert fingerprint["versions"] == {"acme_version": "1.0", "db_version": "57155"}
 
-    repository = {"url": f"s3:{s3_server}/update-{uuid.uuid4().hex[:8]}/sites/x", "password": secrets.token_hex(16),
-                  "access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY, "region": REGION}
-    backup_create.ensure_repository(repository)
     part = backup_create.stream_into_restic(repository, backup_create.database_dump(attacker.name),
                                             filename="database.sql", tags=["part:db"], host=attacker.name,
                                             what="mariadb-dump")
@@ -91,9 +104,7 @@ def test_an_update_rollback_drops_exactly_the_sites_new_tables_and_runs_nothing_
     assert [c for c in changes if c.endswith(" restructured")] == ["table " + "a" * 62 + "\\x01c restructured"]
     assert "option acme_version 1.0 → 2.0" in changes
 
-    result = env_update.restore_db({"system_name": attacker.name, "snapshot_id": part["snapshot_id"],
-                                    "sha256": part["sha256"], "repository": repository,
-                                    "db_password": attacker.password})
+    result = restore_pre_update_db(attacker, part, repository)
     assert result["restored"] is True
     assert sorted(tables(attacker.name)) == sorted(before_names)
     assert env_update.database_fingerprint(attacker.name) == fingerprint
@@ -105,7 +116,7 @@ def test_an_update_rollback_drops_exactly_the_sites_new_tables_and_runs_nothing_
 
 
 def test_a_dump_the_client_would_read_as_a_shell_command_changes_nothing(
-        attacker_and_victim, s3_server, tmp_path, monkeypatch):
+        attacker_and_victim, repository):
     """The server takes "--" and a control character for a comment; the
     mariadb client does not, and reads what follows as a client command
     (``\\!`` runs a shell command: as root, before this was loaded by the
@@ -113,23 +124,17 @@ def test_a_dump_the_client_would_read_as_a_shell_command_changes_nothing(
     refused before anything live changed."""
     attacker, victim = attacker_and_victim
     marker = Path(f"/var/lib/pressluft-test-marker-{secrets.token_hex(4)}")
-    monkeypatch.setattr(backup_create, "CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(env_update, "DUMPS_DIR", tmp_path / "dumps")
     victim.sql_ok("CREATE TABLE wp_options (a INT)", "INSERT INTO wp_options VALUES (1)")
     attacker.sql_ok("CREATE TABLE wp_options (a INT)", "INSERT INTO wp_options VALUES (1)",
                     f"CREATE TRIGGER shell BEFORE INSERT ON wp_options FOR EACH ROW SET @a = 1 --\x01 \\! touch {marker}\n")
     before_victim, before_grants = dump(victim.name), grants(attacker.name)
-    repository = {"url": f"s3:{s3_server}/update-{uuid.uuid4().hex[:8]}/sites/x", "password": secrets.token_hex(16),
-                  "access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY, "region": REGION}
-    backup_create.ensure_repository(repository)
     part = backup_create.stream_into_restic(repository, backup_create.database_dump(attacker.name),
                                             filename="database.sql", tags=["part:db"], host=attacker.name,
                                             what="mariadb-dump")
     attacker.sql_ok("CREATE TABLE wp_made_by_the_update (a INT)", "INSERT INTO wp_options VALUES (2)")
     live = dump(attacker.name)
     with pytest.raises(env_update.NodeError) as refused:
-        env_update.restore_db({"system_name": attacker.name, "snapshot_id": part["snapshot_id"],
-                               "sha256": part["sha256"], "repository": repository, "db_password": attacker.password})
+        restore_pre_update_db(attacker, part, repository)
     assert refused.value.code == "remote_step_failed" and "Unknown command" in refused.value.message
     assert dump(attacker.name) == live  # nothing live changed
     assert tables(f"{attacker.name}_restore") == {}  # the fresh database went again
@@ -137,53 +142,41 @@ def test_a_dump_the_client_would_read_as_a_shell_command_changes_nothing(
     assert dump(victim.name) == before_victim and grants(attacker.name) == before_grants
 
 
-def test_a_dump_is_loaded_with_the_sites_account_only(attacker_and_victim, s3_server, tmp_path, monkeypatch):
+def test_a_dump_is_loaded_with_the_sites_account_only(attacker_and_victim, repository):
     """A dump that names another database (a forged snapshot's content, which
     only the checksum keeps out) acts with the site's rights: refused there."""
     attacker, victim = attacker_and_victim
-    monkeypatch.setattr(backup_create, "CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(env_update, "DUMPS_DIR", tmp_path / "dumps")
     victim.sql_ok("CREATE TABLE wp_options (a INT)", "INSERT INTO wp_options VALUES (1)")
     before_victim = dump(victim.name)
-    repository = {"url": f"s3:{s3_server}/update-{uuid.uuid4().hex[:8]}/sites/x", "password": secrets.token_hex(16),
-                  "access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY, "region": REGION}
-    backup_create.ensure_repository(repository)
     forged = f"CREATE TABLE wp_posts (a INT);\nDROP TABLE `{victim.name}`.`wp_options`;\n"
     part = backup_create.stream_into_restic(repository, ["printf", "%s", forged], filename="database.sql",
                                             tags=["part:db"], host=attacker.name, what="the forged dump")
     attacker.sql_ok("CREATE TABLE wp_options (a INT)")
     live = dump(attacker.name)
     with pytest.raises(env_update.NodeError) as refused:
-        env_update.restore_db({"system_name": attacker.name, "snapshot_id": part["snapshot_id"],
-                               "sha256": part["sha256"], "repository": repository, "db_password": attacker.password})
+        restore_pre_update_db(attacker, part, repository)
     assert refused.value.code == "remote_step_failed" and "denied" in refused.value.message
     assert dump(victim.name) == before_victim
     assert dump(attacker.name) == live
 
 
 def test_a_dump_the_client_would_change_is_refused_with_nothing_changed(
-        attacker_and_victim, s3_server, tmp_path, monkeypatch):
+        attacker_and_victim, repository):
     """A trigger name with a line break followed by "delimiter": in the dump
     that line starts with "delimiter", and the mariadb client drops the line
     break at its end, so the comment there would swallow the next line of the
     body. Refused before anything is loaded."""
     attacker, _ = attacker_and_victim
-    monkeypatch.setattr(backup_create, "CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(env_update, "DUMPS_DIR", tmp_path / "dumps")
     attacker.sql_ok("CREATE TABLE wp_options (a INT)",
                     "CREATE TRIGGER `x\ndelimiter ;` BEFORE INSERT ON wp_options FOR EACH ROW BEGIN -- note\n"
                     "SET NEW.a = 7;\nEND")
-    repository = {"url": f"s3:{s3_server}/update-{uuid.uuid4().hex[:8]}/sites/x", "password": secrets.token_hex(16),
-                  "access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY, "region": REGION}
-    backup_create.ensure_repository(repository)
     part = backup_create.stream_into_restic(repository, backup_create.database_dump(attacker.name),
                                             filename="database.sql", tags=["part:db"], host=attacker.name,
                                             what="mariadb-dump")
     attacker.sql_ok("CREATE TABLE wp_made_by_the_update (a INT)")
     live = dump(attacker.name)
     with pytest.raises(env_update.NodeError) as refused:
-        env_update.restore_db({"system_name": attacker.name, "snapshot_id": part["snapshot_id"],
-                               "sha256": part["sha256"], "repository": repository, "db_password": attacker.password})
+        restore_pre_update_db(attacker, part, repository)
     assert refused.value.code == "remote_step_failed" and 'starts with "delimiter"' in refused.value.message
     assert dump(attacker.name) == live
     assert tables(f"{attacker.name}_restore") == {}
