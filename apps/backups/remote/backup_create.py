@@ -145,8 +145,10 @@ def _ensure_repository(repository: dict) -> bool:
     return True
 
 
-# Read-only restic commands run without a lock: restic waits 200 ms after making
-# a lock (for a competing one to show), which doubled the time of such a check.
+# Reading restic commands run without a lock: restic waits 200 ms after making
+# a lock (for a competing one to show), which doubled the time of such a check,
+# and a lock of theirs, removed as they end, can stall another restic's start
+# (see LockChecks). No prune runs meanwhile: the panel runs one job per site.
 READ_ONLY = ["--no-lock"]
 
 
@@ -156,6 +158,38 @@ def _opens(repository: dict) -> bool:
 
 # The restic processes storing a stream right now.
 _storing: set = set()
+
+
+class LockChecks:
+    """restic 0.14 starts by listing the repository's locks and reading each
+    one; a lock that another restic removes in between (it ended) is read
+    again and again for about 40 s before restic gives up on it. This
+    program's restic processes run side by side (the database and the files;
+    a restore's pre-restore backup), so none of them is let end (its input
+    closed) while another one is still at that check. A restic is past it
+    once it prints its first line: restic prints its first status only after
+    its lock is made and checked. (Reading restic commands take no lock; no
+    other job of the site runs meanwhile, the panel sees to that.)"""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._checking = 0
+
+    def begin(self) -> None:
+        with self._changed:
+            self._checking += 1
+
+    def passed(self) -> None:
+        with self._changed:
+            self._checking -= 1
+            self._changed.notify_all()
+
+    def wait_until_passed(self, timeout: float = 120) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._checking == 0, timeout)
+
+
+lock_checks = LockChecks()
 
 
 def stop_cleanly(signum, frame) -> None:
@@ -182,13 +216,22 @@ def _drain(stream, keep: list, limit: int) -> None:
 
 
 def _restic_summary(stream, found: list) -> None:
-    """restic --json prints progress lines, then one summary line."""
-    for line in stream:
-        if b'"summary"' in line:
-            try:
-                found.append(json.loads(line))
-            except ValueError:
-                pass
+    """restic --json prints progress lines, then one summary line. Its first
+    line (or its end) tells lock_checks that its lock check is behind it."""
+    checking = True
+    try:
+        for line in stream:
+            if checking:
+                checking = False
+                lock_checks.passed()
+            if b'"summary"' in line:
+                try:
+                    found.append(json.loads(line))
+                except ValueError:
+                    pass
+    finally:
+        if checking:
+            lock_checks.passed()
 
 
 def stream_into_restic(repository: dict, producer: list[str], *, filename: str, tags: list[str], host: str,
@@ -202,8 +245,13 @@ def stream_into_restic(repository: dict, producer: list[str], *, filename: str, 
         command += ["--tag", tag]
     # restic dies with this program's thread (SIGKILL), before it could take the closed pipe for the
     # end of its input and store a snapshot of half a stream (see stop_cleanly).
-    backup = subprocess.Popen([SETPRIV, "--pdeathsig", "KILL", "--", *command], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=restic_env(repository), cwd="/")
+    lock_checks.begin()
+    try:
+        backup = subprocess.Popen([SETPRIV, "--pdeathsig", "KILL", "--", *command], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=restic_env(repository), cwd="/")
+    except BaseException:
+        lock_checks.passed()
+        raise
     _storing.add(backup)
     source = subprocess.Popen(producer, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env={"PATH": PATH, "LANG": "C.UTF-8"}, cwd="/")
@@ -229,6 +277,8 @@ def stream_into_restic(repository: dict, producer: list[str], *, filename: str, 
         source.wait()
         if source.returncode not in accept_exit or restic_gone:
             backup.kill()  # before its input ends: no snapshot of a broken stream
+        else:
+            lock_checks.wait_until_passed()  # its end removes its lock (see LockChecks)
         try:
             backup.stdin.close()
         except BrokenPipeError:

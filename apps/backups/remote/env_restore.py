@@ -121,8 +121,8 @@ def read_part(repository: dict, name: str, part: dict, into: Path) -> None:
     where ``restic dump`` reads blob after blob). Not checked yet: its one
     read that follows checks it (see prepare)."""
     target = into.parent / f".{name}-restoring"
-    command = [backup_create.RESTIC, *backup_create.restic_options(repository), "restore", part["snapshot_id"],
-               "--target", str(target), "--include", f"/{FILENAMES[name]}"]
+    command = [backup_create.RESTIC, *backup_create.restic_options(repository), *backup_create.READ_ONLY,
+               "restore", part["snapshot_id"], "--target", str(target), "--include", f"/{FILENAMES[name]}"]
     process = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
                              env=backup_create.restic_env(repository), cwd="/")
     if process.returncode != 0:

@@ -452,7 +452,8 @@ def restore_db(params: dict) -> dict:
     DUMPS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     step("fetch the pre-update database dump and verify its checksum")
     with tempfile.NamedTemporaryFile(dir=DUMPS_DIR, prefix=f"{name}-") as dump:
-        command = [backup_create.RESTIC, *backup_create.restic_options(repository), "dump", snapshot, "database.sql"]
+        command = [backup_create.RESTIC, *backup_create.restic_options(repository), *backup_create.READ_ONLY, "dump",
+                   snapshot, "database.sql"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    env=backup_create.restic_env(repository), cwd="/")
         digest = hashlib.sha256()
