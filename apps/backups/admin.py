@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html
 
 from apps.accounts.permissions import require, require_for_environment
 from apps.backups import services, storage
@@ -126,12 +127,13 @@ class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
         "created_at", "environment_link", "backup_scope", "reason", "status_column", "size", "retention_until",
         "completed_at", "verification",
     )
-    list_filter = ("status", "backup_scope", "reason", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("storage_path", "checksum", "environment_slug", "site_slug")
+    list_filter = ("status", "error_code", "backup_scope", "reason", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("storage_path", "checksum", "environment_slug", "site_slug", "error_message")
     list_select_related = ("environment__site",)
     show_full_result_count = False
     fields = (
-        "id", "environment_link", "site_id", "backup_scope", "reason", "status_column", "storage_type",
+        "id", "environment_link", "site_id", "backup_scope", "reason", "status_column", "error_code",
+        "error_message", "job_link", "storage_type",
         "storage_path", "size", "added", "checksum", "parts", "retention_until", "completed_at", "purged_at",
         "verification", "verified_at", "verify_failed_at", "verify_message", "state_version", "created_at",
         "updated_at",
@@ -175,7 +177,15 @@ class BackupAdmin(ReadOnlyAdminMixin, PanelModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_column(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
+        badge = status_badge(obj.status, obj.get_status_display())
+        if obj.status != BackupStatus.FAILED or not (obj.error_code or obj.error_message):
+            return badge
+        # Why it failed, where the status is shown (the list is the environment's backups page too).
+        return format_html('{}<br><code>{}</code> {}', badge, obj.error_code or "-", obj.error_message or "")
+
+    @admin.display(description="Job")
+    def job_link(self, obj):
+        return change_link(obj.job) if obj.job_id else "-"
 
     @admin.display(description="Size", ordering="size_bytes")
     def size(self, obj):

@@ -3,15 +3,17 @@ from datetime import time
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import needs
 from apps.audit import services as audit
-from apps.backups.filters import BackupFilter
+from apps.backups.filters import AllBackupsFilter, BackupFilter
 from apps.backups.models import Backup
 from apps.backups import schedules, services
 from apps.backups.serializers import (
+    BackupDetailSerializer,
     BackupScheduleSerializer,
     BackupSerializer,
     CreateBackupSerializer,
@@ -61,6 +63,33 @@ class EnvironmentBackupListView(ChildListView):
         body.is_valid(raise_exception=True)
         job = services.request_backup(id, body.validated_data["backup_scope"], user=request.user)
         return job_accepted(request, job)
+
+
+@extend_schema_view(get=extend_schema(
+    operation_id="listBackups", tags=["Backups"], summary="List backups, with why failed ones failed",
+    description="Every backup (of deleted environments and sites too), newest first, as the environment's list "
+                "shows them plus `site_id`, `reason`, `job_id`, and for a failed backup `error_code` and "
+                "`error_message`. Filter by `site`, `environment`, `status`, `backup_scope`.",
+    responses={200: ok(BackupDetailSerializer(many=True), "Backups, newest first."), **error_responses(400, 401)},
+))
+class BackupListView(generics.ListAPIView):
+    required_permissions = {"GET": needs("backups.view_backup")}
+    serializer_class = BackupDetailSerializer
+    filterset_class = AllBackupsFilter
+    queryset = Backup.objects.order_by("-created_at")
+
+
+@extend_schema_view(get=extend_schema(
+    operation_id="getBackup", tags=["Backups"], summary="Get one backup, with why it failed",
+    description="The backup as the environment's list shows it, plus `site_id`, `reason`, `job_id`, and for a "
+                "failed backup `error_code` (a job error code) and `error_message` (one line).",
+    responses={200: ok(BackupDetailSerializer, "The backup."), **error_responses(401, 404)},
+))
+class BackupDetailView(generics.RetrieveAPIView):
+    required_permissions = {"GET": needs("backups.view_backup")}
+    serializer_class = BackupDetailSerializer
+    queryset = Backup.objects.all()
+    lookup_url_kwarg = "id"
 
 
 class EnvironmentRestoreView(APIView):

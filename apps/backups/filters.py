@@ -12,3 +12,14 @@ class BackupFilter(ContractFilterSet):
     class Meta:
         model = Backup
         fields = ["status", "backup_scope"]
+
+
+class AllBackupsFilter(BackupFilter):
+    """``GET /backups``: any site's or environment's backups (those of deleted ones too)."""
+
+    site = django_filters.UUIDFilter(field_name="site_id", help_text="Only backups of this site.")
+    environment = django_filters.UUIDFilter(field_name="environment_id", help_text="Only backups of this environment.")
+
+    class Meta:
+        model = Backup
+        fields = ["status", "backup_scope", "site", "environment"]

@@ -17,7 +17,7 @@ from apps.environments.models import Environment
 from apps.jobs.choices import JobStatus, LogLevel
 from apps.jobs.models import Job
 from apps.jobs.errors import JOB_ERROR_CODES, JobError
-from apps.jobs.registry import job_handler
+from apps.jobs.registry import job_handler, on_unsuccessful_end
 from apps.jobs.scheduler import JobScope, recurring_job
 from apps.nodes.choices import NodeStatus
 from apps.nodes.models import Node
@@ -38,7 +38,7 @@ def backup_create(ctx):
               .filter(pk=ctx.payload["backup_id"]).first())
     if backup is None or backup.environment is None:
         if backup is not None and backup.status in (BackupStatus.PENDING, BackupStatus.RUNNING):
-            services.mark_failed(backup)
+            services.mark_failed(backup, "backup_environment_deleted", services.ENVIRONMENT_DELETED)
         ctx.log("the backup's environment was deleted: nothing to do")
         return
     take_backup(ctx, backup)
@@ -57,23 +57,32 @@ def take_backup(ctx, backup: Backup) -> Backup:
         return backup
     config = storage.configured_storage()
     if config is None:
-        services.mark_failed(backup)
+        services.mark_failed(backup, "backup_storage_not_configured", storage.NOT_CONFIGURED_HINT)
         raise JobError("backup_storage_not_configured", storage.NOT_CONFIGURED_HINT, resource_intact=True)
     environment = backup.environment
-    services.mark_running(backup)
+    services.mark_running(backup, ctx.job)
     with ctx.step(f"{backup.backup_scope} backup of {environment.site.slug}/{environment.slug} "
                   f"to {config.repository_location(environment.site_id)}"):
         try:
             result = node_ops.create_backup(environment, backup, config, ctx=ctx)
         except JobError as exc:
-            services.mark_failed(backup)
+            services.mark_failed(backup, exc.code, exc.message)
             raise JobError(exc.code, exc.message, retryable=exc.retryable, resource_intact=True) from None
         except BaseException as exc:  # a cancel, the timeout, a lost claim: never left running
-            pre_change.end_failed(ctx, backup, backup.reason, pre_change.why_stopped(exc))
+            pre_change.end_failed(ctx, backup, backup.reason, *pre_change.why_stopped(exc))
             raise
     services.record_completed(backup, result, config.repository_location(environment.site_id))
     ctx.checkpoint()
     return backup
+
+
+@on_unsuccessful_end
+def fail_unfinished_backups(job, was_running):
+    """Whatever ends a job other than by success — a cancel (before it ran
+    too), its timeout, a dead worker, a refusal at its claim — the backups it
+    was taking or was asked to take do not stay pending or running: they fail
+    with the job's reason (services.fail_unfinished_backups)."""
+    services.fail_unfinished_backups(job, was_running)
 
 
 @recurring_job("backup_create", every_minutes=SCHEDULE_EVERY_MINUTES)
@@ -267,7 +276,7 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
     pre_restore, params = None, {"parts": parts, "release": release_name, "db_password": environment.db_password,
                                  "repository": node_ops.repository_params(environment.site, config)}
     if not new_environment:
-        pre_restore = services.start_pre_restore_backup(environment, config)
+        pre_restore = services.start_pre_restore_backup(environment, config, ctx.job)
         params["pre_restore"] = node_ops.backup_params(environment, pre_restore, config)
     if backup.environment_id != environment.pk:
         params["rewrite"] = services.rewrite_source(backup)  # checked by restorable_problem
@@ -303,8 +312,8 @@ def _restore(ctx, environment, backup, config, parts, work, new_environment, sta
     if pre_restore is not None:
         made, failure = applied.get("pre_restore"), applied.get("pre_restore_error") or {}
         if not made:
-            services.mark_failed(pre_restore)
             code = failure.get("code") if failure.get("code") in JOB_ERROR_CODES else "remote_step_failed"
+            services.mark_failed(pre_restore, code, failure.get("message") or "the node reported no result")
             raise JobError(code, "the pre-restore backup failed, so nothing was restored: "
                            f"{failure.get('message') or 'the node reported no result'}",
                            retryable=bool(failure.get("retryable")), resource_intact=True)

@@ -55,6 +55,14 @@ class Backup(VersionedModel):
     verify_message = models.TextField(blank=True, default="")
     # When backup_cleanup removed its snapshots from the repository (past retention).
     purged_at = models.DateTimeField(null=True, blank=True)
+    # The job taking it (set when it starts running): how a job that ends without
+    # finishing it (cancelled, out of time, its worker dead) finds it.
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Why a failed backup failed: a registered job error code (apps/jobs/errors.py)
+    # and one short line an operator can act on, never a secret (services.mark_failed).
+    # Empty unless the status is failed.
+    error_code = models.CharField(max_length=50, null=True, blank=True)
+    error_message = models.CharField(max_length=500, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

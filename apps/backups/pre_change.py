@@ -21,16 +21,16 @@ def take_backup(ctx, environment, scope: str, purpose: str, reason: str) -> Back
         raise JobError("backup_storage_not_configured", storage.NOT_CONFIGURED_HINT, resource_intact=True)
     location = config.repository_location(environment.site_id)
     backup = services.new_backup(environment, scope, reason, config)
-    services.mark_running(backup)
+    services.mark_running(backup, ctx.job)
     try:
         result = node_ops.create_backup(environment, backup, config, ctx=ctx)
     except JobError as exc:
-        end_failed(ctx, backup, purpose, exc.message)
+        end_failed(ctx, backup, purpose, exc.code, exc.message)
         raise JobError(exc.code, f"The {purpose} backup failed, nothing was changed: {exc.message}",
                        retryable=exc.retryable, resource_intact=True) from None
     except BaseException as exc:
         # A cancel, the timeout, a lost claim (the node program was killed: no snapshot), anything else.
-        end_failed(ctx, backup, purpose, why_stopped(exc))
+        end_failed(ctx, backup, purpose, *why_stopped(exc))
         raise
     # Complete in the repository: recorded so, even if the job is stopped right now.
     services.record_completed(backup, result, location)
@@ -39,21 +39,23 @@ def take_backup(ctx, environment, scope: str, purpose: str, reason: str) -> Back
     return backup
 
 
-def why_stopped(exc: BaseException) -> str:
+def why_stopped(exc: BaseException) -> tuple[str, str]:
+    """(error code, why) of a backup stopped by something other than a JobError."""
     if isinstance(exc, JobCancelled):
-        return "the job was cancelled while it ran"
+        return "job_cancelled", "the job was cancelled by an operator while it ran"
     if isinstance(exc, JobTimedOut):
-        return "the job ran out of time while it ran"
+        return "job_timeout", "the job ran out of time while it ran"
     if isinstance(exc, JobClaimLost):
-        return "this run of the job lost its claim while it ran (another run took the job over)"
-    return f"the job stopped on an unexpected error while it ran ({type(exc).__name__})"
+        return "worker_lost", "this run of the job lost its claim while it ran (another run took the job over)"
+    return "internal_error", f"the job stopped on an unexpected error while it ran ({type(exc).__name__})"
 
 
-def end_failed(ctx, backup: Backup, purpose: str, why: str) -> None:
-    """A backup that did not complete ends ``failed``, never left ``running``;
-    the job log says why (unless this run lost its claim: then it writes no log)."""
+def end_failed(ctx, backup: Backup, purpose: str, code: str, why: str) -> None:
+    """A backup that did not complete ends ``failed``, never left ``running``,
+    with the reason on it; the job log says why too (unless this run lost its
+    claim: then it writes no log)."""
     try:
-        services.mark_failed(backup)
+        services.mark_failed(backup, code, why)
     except Exception:  # noqa: BLE001 - the database itself may be what stopped the job
         logger.exception("could not mark backup %s failed (%s)", backup.pk, why)
         return

@@ -35,6 +35,27 @@ class BackupSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class BackupDetailSerializer(BackupSerializer):
+    """The Backup resource with what the reference's closed shape has no room
+    for (``GET /backups``, ``GET /backups/{id}``, beyond the contract): why it
+    was taken, and why a failed one failed."""
+
+    site_id = serializers.UUIDField(read_only=True, help_text="The backup's site (kept when the site is deleted).")
+    job_id = serializers.UUIDField(read_only=True, allow_null=True,
+                                   help_text="The job that took it (or last tried to); null until a job starts it.")
+    error_code = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="Failed backups: a job error code (docs/error-codes.md), e.g. `backup_storage_failed`, "
+                  "`job_cancelled`, `job_timeout`, `worker_lost`; null otherwise.")
+    error_message = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="Failed backups: why, in one short line (no secrets); null otherwise.")
+
+    class Meta(BackupSerializer.Meta):
+        fields = BackupSerializer.Meta.fields + ["site_id", "reason", "job_id", "error_code", "error_message"]
+        read_only_fields = fields
+
+
 class CreateBackupSerializer(StrictSerializer):
     backup_scope = serializers.ChoiceField(
         choices=BackupScope.values, help_text="db: the database; files: code, uploads and wp-config.php; full: both.",

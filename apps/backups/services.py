@@ -17,6 +17,8 @@ from apps.core.state import change_state
 from apps.environments import naming
 from apps.environments.choices import EnvironmentType
 from apps.environments.models import Environment
+from apps.jobs.choices import JobStatus
+from apps.jobs.errors import JOB_ERROR_CODES
 from apps.jobs.models import Job
 from apps.jobs.services import enqueue_job
 
@@ -100,12 +102,15 @@ def final_backup_payload(environments, final_backup: bool) -> dict:
                             for environment in environments}}
 
 
+ENVIRONMENT_DELETED = "its environment was deleted before the backup was taken; nothing was stored"
+
+
 def forget_environment_backups(environment_ids) -> None:
     """Before an environment's rows go: its completed backups stay (they
     outlive it); those never taken are failed, as nothing will take them."""
     for backup in Backup.objects.filter(environment_id__in=list(environment_ids),
                                         status__in=(BackupStatus.PENDING, BackupStatus.RUNNING)):
-        change_state(backup, status=BackupStatus.FAILED)
+        mark_failed(backup, "backup_environment_deleted", ENVIRONMENT_DELETED)
 
 
 # --- retention ----------------------------------------------------------------
@@ -139,12 +144,86 @@ def checksum_of(parts: dict) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def mark_running(backup: Backup) -> Backup:
-    return change_state(backup, status=BackupStatus.RUNNING, completed_at=None)
+def mark_running(backup: Backup, job: Job | None) -> Backup:
+    """Taken now by ``job`` (the running job): a failure of an earlier run is forgotten."""
+    return change_state(backup, status=BackupStatus.RUNNING, completed_at=None, job=job,
+                        error_code=None, error_message=None)
 
 
-def mark_failed(backup: Backup) -> Backup:
-    return change_state(backup, status=BackupStatus.FAILED)
+FAILURE_MESSAGE_LENGTH = Backup._meta.get_field("error_message").max_length
+REDACTED = "[redacted]"
+
+
+def mark_failed(backup: Backup, code: str, message: str) -> Backup:
+    """The backup ended without completing, and why: ``code`` a registered job
+    error code (another becomes ``internal_error``), ``message`` made one
+    short line with the secrets the backup's paths know replaced (see
+    ``failure_message``)."""
+    if code not in JOB_ERROR_CODES:
+        code = "internal_error"
+    return change_state(backup, status=BackupStatus.FAILED, error_code=code,
+                        error_message=failure_message(backup, message))
+
+
+def failure_message(backup: Backup, message: str) -> str:
+    """One line of at most FAILURE_MESSAGE_LENGTH characters. Messages come
+    from JobError (the node programs name no secret), but a tool's stderr tail
+    is quoted in some: the storage keys, the site's repository password and
+    the environment's database password are replaced wherever they appear."""
+    text = " ".join(str(message or "").split()) or "no reason was reported"
+    for secret in _secrets_of(backup):
+        text = text.replace(secret, REDACTED)
+    if len(text) > FAILURE_MESSAGE_LENGTH:
+        text = text[:FAILURE_MESSAGE_LENGTH - 1].rstrip() + "…"
+    return text
+
+
+def _secrets_of(backup: Backup) -> list[str]:
+    from apps.backups.models import BackupRepository
+
+    values = storage.effective_values()
+    found = [values.get("access_key_id"), values.get("secret_access_key")]
+    repository = BackupRepository.objects.filter(site_id=backup.site_id).first()
+    if repository is not None:
+        found.append(repository.password)
+    environment = Environment.objects.filter(pk=backup.environment_id).first() if backup.environment_id else None
+    if environment is not None:
+        found.append(environment.db_password)
+    # Longest first (one may hold another); too short to be a secret: a word of the message.
+    return sorted({secret for secret in found if secret and len(secret) >= 6}, key=len, reverse=True)
+
+
+def fail_unfinished_backups(job: Job, was_running: bool) -> list[Backup]:
+    """Called as ``job``'s run ends other than succeeded (jobs' ending hook, in
+    end_run's transaction): the backups it was taking or was asked to take,
+    still ``running`` or ``pending``, become ``failed`` with the job's reason.
+
+    Running ones: those it took (Backup.job) — left so when its worker died,
+    it ran out of time or stopped where no handler code ran. Pending ones:
+    those its payload names (backup_create's backup, a deletion's final
+    backups), once the job has ended (cancelled before it ran, refused at its
+    claim, failed before it got to them); a job requeued to run again still
+    takes them.
+    """
+    code, message = _why_job_ended(job, was_running)
+    ended = []
+    if was_running:
+        for backup in Backup.objects.select_for_update(no_key=True).filter(job=job, status=BackupStatus.RUNNING):
+            ended.append(mark_failed(backup, code, message))
+    if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        named = list((job.payload or {}).get(FINAL_BACKUPS, {}).values())
+        if job.job_type == "backup_create" and (job.payload or {}).get("backup_id"):
+            named.append(job.payload["backup_id"])
+        for backup in Backup.objects.select_for_update(no_key=True).filter(pk__in=named, status=BackupStatus.PENDING):
+            ended.append(mark_failed(backup, code, f"not taken: {message}"))
+    return ended
+
+
+def _why_job_ended(job: Job, was_running: bool) -> tuple[str, str]:
+    if job.status == JobStatus.CANCELLED:
+        when = "while it ran" if was_running else "before it ran"
+        return "job_cancelled", f"{job.job_type} {job.pk} was cancelled by an operator {when}."
+    return job.error_code or "internal_error", f"{job.job_type} {job.pk}: {job.error_message or 'no reason was recorded'}"
 
 
 def record_completed(backup: Backup, result: dict, location: str) -> Backup:
@@ -156,6 +235,8 @@ def record_completed(backup: Backup, result: dict, location: str) -> Backup:
     return change_state(
         backup,
         status=BackupStatus.COMPLETED,
+        error_code=None,
+        error_message=None,
         storage_path=location,
         parts=parts,
         checksum=checksum_of(parts),
@@ -287,9 +368,9 @@ def queue_restore_cleanup(environment: Environment, restore_job: Job) -> Job:
     return job
 
 
-def start_pre_restore_backup(environment: Environment, config: storage.BackupStorage) -> Backup:
+def start_pre_restore_backup(environment: Environment, config: storage.BackupStorage, job: Job) -> Backup:
     """The full backup a restore takes before it changes anything (made by the restore job itself)."""
-    return mark_running(new_backup(environment, BackupScope.FULL, BackupReason.PRE_RESTORE, config))
+    return mark_running(new_backup(environment, BackupScope.FULL, BackupReason.PRE_RESTORE, config), job)
 
 
 def discard_pre_restore_backup(backup: Backup) -> None:

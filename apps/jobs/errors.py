@@ -18,6 +18,8 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "handler_missing": JobErrorCode(False, "No handler is registered for this job type in this version."),
     "job_timeout": JobErrorCode(False, "The job ran longer than its timeout and was stopped."),
     "worker_lost": JobErrorCode(True, "The worker process running the job died; the job runs again."),
+    "job_cancelled": JobErrorCode(False, "An operator cancelled the job (before it ran, or while it ran); what it was "
+                                         "making (a backup) was not finished."),
     "resource_failed": JobErrorCode(False, "The site or environment is failed; reset it before new work."),
     "node_unreachable": JobErrorCode(True, "The node did not answer over SSH in time."),
     "host_key_mismatch": JobErrorCode(False, "The node's SSH host key differs from the pinned one; an operator must verify it."),
@@ -73,6 +75,8 @@ JOB_ERROR_CODES: dict[str, JobErrorCode] = {
     "preview_settings_invalid": JobErrorCode(False, "The preview domain's settings cannot be used (a PRESSLUFT_PREVIEW_DOMAIN "
                                                     "or PRESSLUFT_DNS01_* variable refused by its check, or a "
                                                     "provider without its credentials); nothing was written."),
+    "backup_environment_deleted": JobErrorCode(False, "The backup's environment was deleted before the backup was "
+                                                      "taken; nothing was stored."),
     "backup_not_restorable": JobErrorCode(False, "The backup is no longer completed (expired, failed) or its record is "
                                                  "gone or incomplete; nothing was changed."),
     "backup_checksum_mismatch": JobErrorCode(False, "What the backup storage gave back does not match the checksum the "

@@ -39,6 +39,25 @@ def job_handler(job_type: str, *, running_status: LifecycleStatus | None = None,
     return register
 
 
+# Called by jobs.services.end_run, in its transaction, when a run ends other
+# than succeeded (failed, cancelled, or requeued to run again): what a domain
+# left unfinished for the job (a backup it was taking) learns why.
+# Each is called as hook(job, was_running), the job row already updated.
+_ENDING_HOOKS: list[Callable] = []
+
+
+def on_unsuccessful_end(func):
+    """Register ``func(job, was_running)`` (a domain's jobs.py, on import)."""
+    if func not in _ENDING_HOOKS:
+        _ENDING_HOOKS.append(func)
+    return func
+
+
+def ending_hooks() -> list[Callable]:
+    load_handlers()
+    return list(_ENDING_HOOKS)
+
+
 def unregister(job_type: str) -> None:
     _HANDLERS.pop(job_type, None)
 

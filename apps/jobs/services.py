@@ -30,7 +30,7 @@ from apps.environments.models import Environment
 from apps.jobs import admission, dispatch, scopes
 from apps.jobs.choices import CAN_CANCEL, JobPriority, JobStatus
 from apps.jobs.models import Job
-from apps.jobs.registry import HandlerSpec, get_handler
+from apps.jobs.registry import HandlerSpec, ending_hooks, get_handler
 from apps.nodes.models import Node
 from apps.sites.models import Site
 
@@ -267,6 +267,7 @@ def end_run(
     at once.
     """
     _node, site, environment = scopes.lock_scope(job)
+    was_running = job.status == JobStatus.RUNNING
     changes = dict(RELEASED_CLAIM)
     if result is not None:
         changes["result"] = result
@@ -286,6 +287,8 @@ def end_run(
         failed_reason = f"{job.job_type} failed: {error_message}"
     change_state(job, status=status, **changes)
     scopes.restore_resources(job, site, environment, spec, failed_reason)
+    if status != JobStatus.SUCCEEDED:
+        _run_ending_hooks(job, was_running)
     if status in AUDIT_RESULT_OF_ENDING:
         AuditEntry.objects.filter(job=job, result=AuditResult.ACCEPTED).update(
             result=AUDIT_RESULT_OF_ENDING[status], completed_at=timezone.now()
@@ -294,6 +297,17 @@ def end_run(
     due_now = status == JobStatus.QUEUED and run_after is None
     transaction.on_commit(lambda: dispatch.wake_waiting(job, include_self=due_now))
     return job
+
+
+def _run_ending_hooks(job: Job, was_running: bool) -> None:
+    """The registered hooks (registry.on_unsuccessful_end), each in a savepoint:
+    a hook that breaks is logged and never keeps the run from ending."""
+    for hook in ending_hooks():
+        try:
+            with transaction.atomic():
+                hook(job, was_running)
+        except Exception:  # noqa: BLE001 - the job's ending is recorded whatever a hook does
+            logger.exception("job %s: ending hook %s failed", job.pk, getattr(hook, "__qualname__", hook))
 
 
 @dataclass
