@@ -42,7 +42,7 @@ def take_backup(ctx, environment, scope: str, purpose: str, reason: str) -> Back
 def why_stopped(exc: BaseException) -> tuple[str, str]:
     """(error code, why) of a backup stopped by something other than a JobError."""
     if isinstance(exc, JobCancelled):
-        return "job_cancelled", "the job was cancelled by an operator while it ran"
+        return "job_cancelled", "the job was cancelled while it ran"
     if isinstance(exc, JobTimedOut):
         return "job_timeout", "the job ran out of time while it ran"
     if isinstance(exc, JobClaimLost):

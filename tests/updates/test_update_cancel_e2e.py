@@ -1,7 +1,7 @@
 """An update cancelled while its pre-update backup runs, on the real local
 node: the backup's node program is stopped halfway through the database
 stream (a table held locked by another session keeps mariadb-dump waiting
-there), the pre-update Backup row ends ``failed`` (the job log says why), no
+there), the pre-update Backup row ends ``failed`` with `job_cancelled` (the job log says why too), no
 snapshot of half a stream is stored, and the environment is active and
 unchanged."""
 
@@ -76,6 +76,9 @@ def test_a_cancel_during_the_pre_update_backup_fails_the_backup_and_changes_noth
             backup = Backup.objects.get(pk=backup.pk)
             assert backup.status == "failed", log
             assert f"pre-update backup {backup.pk} failed: the job was cancelled while it ran" in log
+            # And the row says why (docs/backups.md, "Why a backup failed").
+            assert (backup.error_code, backup.error_message) == ("job_cancelled", "the job was cancelled while it ran")
+            assert backup.job_id == job.pk
             assert backup.completed_at is None and not backup.parts
             # The node program was stopped before restic saw the end of its input: no snapshot of it.
             found = json.loads(restic(site, "snapshots", "--json", "--tag", f"backup:{backup.pk}") or b"[]")
