@@ -181,7 +181,8 @@ def test_the_key_check_lists_keys_with_the_snapshots_and_refuses_forged_keys(s3_
                                                                               capsys):
     """The backup's one listing gives keys/ and snapshots/ both; a forged only key
     (parameters that would cost hours or gigabytes) is refused before any derivation,
-    and is left as it is; a repository with several keys is left alone."""
+    and is left as it is; a repository with several keys is left alone; a new key restic
+    does not open gives the calibrated one back."""
     monkeypatch.setattr(backup_create, "CACHE_DIR", str(tmp_path / "cache"))
     repository = _repository(s3_server, restic_key.os.urandom(32).hex())
     assert _restic(repository, repository["password"], "init").returncode == 0
@@ -251,8 +252,14 @@ def test_the_key_check_lists_keys_with_the_snapshots_and_refuses_forged_keys(s3_
         assert forged_bucket.list("keys") == [name]
         forged_bucket.delete(f"keys/{name}")
 
-    # The real calibrated key is swapped by the same path, and restic opens the repository with the new one.
     bucket.delete(f"keys/{next(key for key in keys if key != calibrated)}")
+    # restic does not open the repository with the new key (here: told so): the calibrated key is put back.
+    with pytest.raises(restic_key.KeyError_, match="the calibrated key is back"):
+        restic_key.make_cheap(repository, lambda: False)
+    assert bucket.list("keys") == [calibrated]
+    assert _restic(repository, repository["password"], "cat", "config").returncode == 0
+
+    # The real calibrated key is swapped by the same path, and restic opens the repository with the new one.
     capsys.readouterr()
     backup_create.cheapen_key(repository, [calibrated])
     assert "repository key: scrypt N=1024 r=8 p=1 (was N=" in capsys.readouterr().out
