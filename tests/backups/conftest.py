@@ -33,10 +33,16 @@ def _moto_server() -> str:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
+def s3_request_log(tmp_path_factory) -> Path:
+    """Where moto's server writes a line per request (method, path, status)."""
+    return tmp_path_factory.mktemp("moto") / "moto.log"
+
+
+@pytest.fixture(scope="session")
+def s3_server(s3_request_log):
     """moto's S3 on 127.0.0.1, on a free port, for the whole session: its endpoint URL."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    log = s3_request_log
     with open(log, "wb") as out:
         process = subprocess.Popen([_moto_server(), "-H", "127.0.0.1", "-p", str(port)], stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
@@ -88,3 +94,11 @@ def object_keys(endpoint: str, bucket: str, prefix: str) -> list[str]:
     for page in s3_client(endpoint).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(item["Key"] for item in page.get("Contents", []))
     return keys
+
+
+def vanished_lock_reads(request_log: Path, bucket: str) -> list[str]:
+    """Reads of a restic lock file that was gone (404) in ``bucket``: a restic
+    that listed a lock another one removed before it read it. restic 0.14 reads
+    such a lock again and again for about 40 s (backup_create.LockChecks)."""
+    return [line for line in request_log.read_text(errors="replace").splitlines()
+            if f"GET /{bucket}/" in line and "/locks/" in line and '" 404' in line]

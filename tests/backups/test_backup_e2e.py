@@ -21,7 +21,7 @@ from apps.backups.models import Backup
 from apps.environments import naming
 from apps.jobs import runner
 from apps.jobs.models import Job
-from tests.backups.conftest import SECRET_ACCESS_KEY, object_keys
+from tests.backups.conftest import SECRET_ACCESS_KEY, object_keys, vanished_lock_reads
 from tests.sites.test_site_lifecycle_e2e import create_site, job_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +49,7 @@ def as_site(environment, *argv):
     subprocess.run(["runuser", "-u", naming.system_name(environment), "--", *argv], check=True, cwd="/")
 
 
-def test_full_incremental_and_db_backups(api_client, local_node, backup_storage, s3_server):
+def test_full_incremental_and_db_backups(api_client, local_node, backup_storage, s3_server, s3_request_log):
     site, production = create_site(api_client, "Gamma Garden", "gamma")
     try:
         _backups(api_client, site, production, backup_storage, s3_server)
@@ -57,6 +57,9 @@ def test_full_incremental_and_db_backups(api_client, local_node, backup_storage,
         response = api_client.delete(f"/api/sites/{site.id}")
         if response.status_code == 202:
             runner.run_job(response.json()["job_id"])
+    # The database and the files went into restic side by side: neither restic start read a lock the
+    # other one had removed (it would have stalled for about 40 s).
+    assert vanished_lock_reads(s3_request_log, backup_storage.backup_s3_bucket) == []
 
 
 def _backups(api_client, site, production, backup_storage, s3_server):

@@ -22,6 +22,7 @@ from apps.environments import naming
 from apps.environments.models import Environment
 from apps.jobs import runner
 from apps.jobs.models import Job
+from tests.backups.conftest import vanished_lock_reads
 from tests.backups.restore_support import (
     add_post,
     as_site,
@@ -69,12 +70,15 @@ def triggers_of(database: str) -> list[str]:
                                      f"WHERE TRIGGER_SCHEMA = '{database}' ORDER BY 1;").split()
 
 
-def test_restore_in_place(api_client, local_node, backup_storage, repository):
+def test_restore_in_place(api_client, local_node, backup_storage, repository, s3_request_log):
     site, production = create_site(api_client, "Kappa Kiosk", "kappa")
     try:
         _restore_in_place(api_client, site, production, repository)
     finally:
         delete_site(api_client, site)
+    # Backups beside restores and pre-restore backups: no restic start read a lock removed under it
+    # (it would have stalled for about 40 s).
+    assert vanished_lock_reads(s3_request_log, backup_storage.backup_s3_bucket) == []
 
 
 def _restore_in_place(api_client, site, production, repository):

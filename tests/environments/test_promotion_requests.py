@@ -17,7 +17,7 @@ from apps.environments.factories import EnvironmentFactory
 from apps.environments.models import Environment, Release
 from apps.jobs.models import Job
 from apps.sites.factories import SiteFactory
-from tests.backups.conftest import backup_storage, s3_server  # noqa: F401
+from tests.backups.conftest import backup_storage, s3_request_log, s3_server  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

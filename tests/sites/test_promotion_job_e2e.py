@@ -24,7 +24,7 @@ from apps.environments import naming, promotion
 from apps.environments.models import DriftCheck, Environment
 from apps.jobs import runner
 from apps.jobs.models import Job
-from tests.backups.conftest import backup_storage, s3_server  # noqa: F401
+from tests.backups.conftest import backup_storage, s3_request_log, s3_server  # noqa: F401
 from tests.sites.test_deploy_sources_e2e import THEME_ARCHIVE
 from tests.sites.test_drift_e2e import check
 from tests.sites.test_environment_clone_e2e import fresh, sql

@@ -36,10 +36,15 @@ previous backup (``previous_files``) and that snapshot is still stored: the
 new backup then names the same snapshot (``reused_from``), as restic would
 have stored nothing new anyway.
 
+Once the parts are stored, a repository whose only key is still restic's
+calibrated one (made before the node made cheap keys) gets a cheap key
+instead, best effort (cheapen_key; docs/backups.md "The repository and its key").
+
 Result: {"release", "parts": {"db"|"files": {"snapshot_id", "sha256", "bytes", "added_bytes"}}}
 (files also "fingerprint", and "reused_from" when reused).
 """
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -106,13 +111,20 @@ def ensure_repository(repository: dict) -> bool:
     repository and removes only stale locks (those of a killed backup); a
     repository still missing then is made by ``restic init``, its calibrated
     key swapped for a cheap one."""
+    with repository_lock(repository):
+        return _ensure_repository(repository)
+
+
+@contextlib.contextmanager
+def repository_lock(repository: dict):
+    """One creation or key swap per repository at a time on this node (two
+    environments of a site backing up at once)."""
     os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
-    # One creation per repository at a time on this node (two environments of a site backing up at once).
     lock = os.open(os.path.join(CACHE_DIR, f".create-{hashlib.sha256(repository['url'].encode()).hexdigest()[:32]}"),
                    os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _ensure_repository(repository)
+        yield
     finally:
         os.close(lock)
 
@@ -368,13 +380,17 @@ def _parallel(jobs: dict) -> dict:
     return results
 
 
-def _snapshot_ids(repository: dict) -> list[str]:
+def _snapshot_ids(repository: dict, seen: dict | None = None) -> list[str]:
     """The repository's snapshot ids: the names in its snapshots/ folder, listed
     straight from the bucket (no restic start, no key derivation); restic lists
-    them when the bucket cannot be listed that way."""
+    them when the bucket cannot be listed that way. The same listing gives the
+    names in keys/ (``seen["keys"]``, for cheapen_key)."""
     try:
-        ids = restic_key.Bucket(repository).list("snapshots")
+        listed = restic_key.Bucket(repository).list_folders(("keys", "snapshots"))
+        ids = listed["snapshots"]
         if all(SNAPSHOT_ID.match(snapshot_id) for snapshot_id in ids):
+            if seen is not None:
+                seen["keys"] = listed["keys"]
             return ids
     except Exception:  # noqa: BLE001 - unreachable, refused, unreadable: restic answers instead
         pass
@@ -391,7 +407,38 @@ def _full_id(ids: list[str], short: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def backup(params: dict) -> dict:
+def backup_and_key(params: dict) -> dict:
+    """The program: the backup, then (best effort, the backup stored already)
+    a calibrated repository key swapped for a cheap one."""
+    seen: dict = {}
+    result = backup(params, seen)
+    if "keys" in seen and not seen.get("created"):
+        cheapen_key(params["repository"], seen["keys"])
+    return result
+
+
+def cheapen_key(repository: dict, keys: list[str]) -> None:
+    """A repository made before the node made cheap keys (or whose swap after
+    ``restic init`` failed) still has restic's calibrated key, half a second
+    of scrypt at every restic start: swapped here for a cheap one, once. The
+    check costs one GET of the only key file (the backup listed keys/ with its
+    snapshots); the swap derives the old key once, and restic itself must open
+    the repository with the new one, else the old one is put back. Any failure
+    leaves the calibrated key in place and is no failure of the backup."""
+    try:
+        if restic_key.calibrated_key(restic_key.Bucket(repository), keys) is None:
+            return
+        with repository_lock(repository):
+            info(restic_key.make_cheap(repository, lambda: _opens(repository)))
+    except Exception as exc:  # noqa: BLE001 - best effort: restic's own key stays
+        info(f"the repository keeps its calibrated key: {exc}")
+
+
+def backup(params: dict, seen: dict | None = None) -> dict:
+    """The backup itself (also env_restore.py's pre-restore backup, beside its
+    reads: no key swap there). ``seen`` receives what the backup learnt of
+    the repository: ``created`` (made by this run), ``keys`` (its keys/ names)."""
+    seen = {} if seen is None else seen
     name = params["system_name"]
     if not env_setup.NAME.match(name):
         raise NodeError("bad_parameters", "unexpected environment system name")
@@ -412,6 +459,7 @@ def backup(params: dict) -> dict:
     if not known:
         step("backup repository")
         if ensure_repository(repository):
+            seen["created"] = True
             info("created the site's backup repository")
 
     result: dict = {"parts": {}}
@@ -459,10 +507,11 @@ def backup(params: dict) -> dict:
         info(f"the repository needs a look first: {exc.message}")
         step("backup repository")
         if ensure_repository(repository):
+            seen["created"] = True
             info("created the site's backup repository")
         result["parts"] = _parallel(jobs)
 
-    ids = _snapshot_ids(repository)
+    ids = _snapshot_ids(repository, seen)
     if reused is not None:
         if reused["snapshot_id"] in ids:
             info(f"files unchanged since backup {reused['reused_from']}: its snapshot "
@@ -471,7 +520,7 @@ def backup(params: dict) -> dict:
         else:
             step(f"files (release {result['release']} and shared/, read as {name})")
             result["parts"]["files"] = files()
-            ids = _snapshot_ids(repository)
+            ids = _snapshot_ids(repository, seen)
     for part_name, part in result["parts"].items():
         full = part["snapshot_id"] if part["snapshot_id"] in ids else _full_id(ids, part["snapshot_id"])
         if full is None:
@@ -485,4 +534,4 @@ def backup(params: dict) -> dict:
 if __name__ == "__main__":
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, stop_cleanly)
-    main(backup)
+    main(backup_and_key)

@@ -1,4 +1,4 @@
-"""A cheap key file for a new restic repository (imported by backup_create.py).
+"""A cheap key file for a site's restic repository (imported by backup_create.py).
 
 Every restic process opens the repository by deriving a key from the
 password with scrypt, using the parameters written in the repository's key
@@ -9,8 +9,10 @@ of entropy, docs/backups.md "Repository keys"): no guess can find one, with
 or without a slow KDF, so those half seconds buy nothing, and a backup or a
 restore starts restic several times.
 
-So right after ``restic init`` the node writes a second key file for the same
-master key with cheap scrypt parameters (``CHEAP_KDF``), checks it, and
+So the node makes new repositories with a cheap key itself, and where restic's
+calibrated key is found (right after ``restic init``, or in a repository made
+before this change, at its next backup) it writes a second key file for the
+same master key with cheap scrypt parameters (``CHEAP_KDF``), checks it, and
 removes the calibrated one. The key file format (restic's design document,
 "Keys, Encryption and MAC"): JSON with ``kdf`` ("scrypt"), ``N``, ``r``,
 ``p``, ``salt`` (64 bytes) and ``data``; scrypt(password, salt, N, r, p)
@@ -47,6 +49,12 @@ import urllib.request
 CHEAP_KDF = {"N": 1024, "r": 8, "p": 1}
 # Never derive with more than restic's own calibration ceiling allows (a hostile key file in the bucket).
 MAX_SCRYPT_MEMORY = 512 * 1024 * 1024
+# Nor with more work (128 * N * r * p bytes mixed; restic init calibrates to about 2^28 here, half a second):
+# about 20 s of CPU at most, never the hours a forged p could ask for.
+MAX_SCRYPT_WORK = 1 << 33
+# A key file is a few hundred bytes; one from the bucket is never read further than this.
+MAX_KEY_FILE_BYTES = 64 * 1024
+KEY_NAME_LENGTH = 64
 SALT_BYTES = 64
 TIMEOUT = 30
 
@@ -99,10 +107,26 @@ def open_sealed(keys: bytes, sealed: bytes) -> bytes:
     return _aes_ctr(keys[:32], iv, ciphertext)
 
 
-def derive(password: str, key_file: dict) -> bytes:
-    n, r, p = int(key_file["N"]), int(key_file["r"]), int(key_file["p"])
-    if key_file.get("kdf") != "scrypt" or n < 2 or n & (n - 1) or r < 1 or p < 1 or 128 * r * n > MAX_SCRYPT_MEMORY:
+def kdf_parameters(key_file) -> tuple[int, int, int]:
+    """N, r, p of a key file, checked before anything is derived with them (the file comes from the bucket)."""
+    if not isinstance(key_file, dict) or key_file.get("kdf") != "scrypt":
+        raise KeyError_("unexpected KDF (not scrypt)")
+    values = [key_file.get(name) for name in ("N", "r", "p")]
+    if not all(type(value) is int for value in values):
         raise KeyError_("unexpected KDF parameters")
+    n, r, p = values
+    if n < 2 or n & (n - 1) or r < 1 or p < 1 or 128 * r * n > MAX_SCRYPT_MEMORY or 128 * n * r * p > MAX_SCRYPT_WORK:
+        raise KeyError_(f"unexpected KDF parameters (N={n} r={r} p={p})")
+    return n, r, p
+
+
+def is_cheap(key_file: dict) -> bool:
+    """No scrypt parameter above CHEAP_KDF's."""
+    return all(value <= CHEAP_KDF[name] for name, value in zip(("N", "r", "p"), kdf_parameters(key_file)))
+
+
+def derive(password: str, key_file: dict) -> bytes:
+    n, r, p = kdf_parameters(key_file)
     return hashlib.scrypt(password.encode(), salt=base64.b64decode(key_file["salt"]), n=n, r=r, p=p,
                           maxmem=2 * MAX_SCRYPT_MEMORY, dklen=64)
 
@@ -113,13 +137,18 @@ def master_key(password: str, key_file_bytes: bytes) -> bytes:
     return open_sealed(derive(password, key_file), base64.b64decode(key_file["data"]))
 
 
+def _name_from(key_file: dict, field: str) -> str:
+    value = key_file.get(field)
+    return value if isinstance(value, str) and len(value) <= 255 else ""
+
+
 def cheap_key_file(password: str, master: bytes, like: dict) -> bytes:
     """A key file for ``master`` with CHEAP_KDF; host and user names copied from ``like``."""
     salt = os.urandom(SALT_BYTES)
     key_file = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "username": like.get("username", ""),
-        "hostname": like.get("hostname", ""),
+        "username": _name_from(like, "username"),
+        "hostname": _name_from(like, "hostname"),
         "kdf": "scrypt",
         **CHEAP_KDF,
         "salt": base64.b64encode(salt).decode(),
@@ -153,7 +182,8 @@ class Bucket:
         self.access_key = repository["access_key_id"]
         self.secret_key = repository["secret_access_key"]
 
-    def _request(self, method: str, key: str = "", body: bytes = b"", query: dict | None = None) -> bytes:
+    def _request(self, method: str, key: str = "", body: bytes = b"", query: dict | None = None,
+                 limit: int | None = None) -> bytes:
         now = datetime.datetime.now(datetime.timezone.utc)
         stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
         path = "/" + urllib.parse.quote(self.bucket, safe="") + ("/" + urllib.parse.quote(key, safe="/~") if key else "")
@@ -179,9 +209,14 @@ class Bucket:
                                          data=body if method == "PUT" else None, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-                return response.read()
+                if limit is None:
+                    return response.read()
+                data = response.read(limit + 1)
         except (urllib.error.URLError, socket.timeout, OSError) as exc:
             raise KeyError_(f"{method} {key or self.bucket}: {exc}") from None
+        if len(data) > limit:
+            raise KeyError_(f"{method} {key}: more than {limit} bytes")
+        return data
 
     def create(self) -> None:
         """The bucket itself, in the repository's region."""
@@ -200,8 +235,8 @@ class Bucket:
                 return False
             raise
 
-    def get(self, key: str) -> bytes:
-        return self._request("GET", self.prefix + key)
+    def get(self, key: str, limit: int | None = None) -> bytes:
+        return self._request("GET", self.prefix + key, limit=limit)
 
     def put(self, key: str, body: bytes) -> None:
         self._request("PUT", self.prefix + key, body)
@@ -209,8 +244,8 @@ class Bucket:
     def delete(self, key: str) -> None:
         self._request("DELETE", self.prefix + key)
 
-    def list(self, folder: str) -> list[str]:
-        """Names under ``folder/`` (every page)."""
+    def _names(self, prefix: str, start_after: str = "", stop: str = "") -> list[str]:
+        """Object names under ``prefix`` (every page), after ``start_after`` and before ``stop`` when given."""
         import xml.etree.ElementTree as ElementTree
 
         def text(root, name):
@@ -218,15 +253,48 @@ class Bucket:
 
         names, token = [], None
         while True:
-            query = {"list-type": "2", "prefix": f"{self.prefix}{folder}/"}
+            query = {"list-type": "2", "prefix": prefix}
             if token:
                 query["continuation-token"] = token
+            elif start_after:
+                query["start-after"] = start_after
             found = ElementTree.fromstring(self._request("GET", query=query))
-            names += text(found, "Key")
+            page = text(found, "Key")
+            if start_after and not token and page and page[0] <= start_after:
+                raise _StartAfterIgnored()
+            names += page
             token = (text(found, "NextContinuationToken") or [None])[0]
+            if stop and page and page[-1] >= stop:
+                break
             if (text(found, "IsTruncated") or ["false"])[0] != "true" or not token:
                 break
-        return [name[len(self.prefix) + len(folder) + 1:] for name in names]
+        return [name for name in names if not stop or name < stop]
+
+    def list(self, folder: str) -> list[str]:
+        """Names under ``folder/``."""
+        return [name[len(self.prefix) + len(folder) + 1:] for name in self._names(f"{self.prefix}{folder}/")]
+
+    def list_folders(self, folders: tuple[str, ...]) -> dict[str, list[str]]:
+        """Names in each of ``folders`` with one listing where the server allows: S3 lists
+        names in order, so the listing starts after the first folder's name and stops
+        past the last one (restic's ``keys/``, ``locks/`` and ``snapshots/`` are small and
+        adjacent; ``data/`` and ``index/`` come before them). A server that ignores
+        ``start-after`` is asked once per folder instead."""
+        first, last = min(folders), max(folders)
+        try:
+            names = self._names(self.prefix, start_after=f"{self.prefix}{first}/", stop=f"{self.prefix}{last}0")
+        except _StartAfterIgnored:
+            return {folder: self.list(folder) for folder in folders}
+        found: dict[str, list[str]] = {folder: [] for folder in folders}
+        for name in names:
+            folder, _, rest = name[len(self.prefix):].partition("/")
+            if folder in found and rest:
+                found[folder].append(rest)
+        return found
+
+
+class _StartAfterIgnored(Exception):
+    pass
 
 
 # --- a new repository, made here ----------------------------------------------------------------
@@ -338,29 +406,72 @@ def _remove_ours(bucket: "Bucket", files: dict, key_name: str) -> None:
         pass
 
 
+# --- a calibrated key swapped for a cheap one -------------------------------------------------------
+
+def read_key(bucket: Bucket, name: str) -> tuple[bytes, dict]:
+    """The key file ``keys/<name>``, its bytes and its JSON, checked as far as
+    can be without deriving anything: a sane name, a small file whose SHA-256 is
+    its name, scrypt parameters within MAX_SCRYPT_MEMORY and MAX_SCRYPT_WORK."""
+    if len(name) != KEY_NAME_LENGTH or name.strip("0123456789abcdef"):
+        raise KeyError_("the repository's key file has an unexpected name")
+    raw = bucket.get(f"keys/{name}", limit=MAX_KEY_FILE_BYTES)
+    if hashlib.sha256(raw).hexdigest() != name:
+        raise KeyError_("the repository's key file does not match its name")
+    try:
+        key_file = json.loads(raw)
+    except ValueError:
+        raise KeyError_("the repository's key file is no JSON") from None
+    kdf_parameters(key_file)
+    return raw, key_file
+
+
+def calibrated_key(bucket: Bucket, names: list[str]) -> dict | None:
+    """The repository's key file when it is its only one and its scrypt
+    parameters are above CHEAP_KDF (restic's calibrated key), read from the
+    bucket with nothing derived; None when there is nothing to swap (the key
+    is cheap already, or the repository has several keys: someone's own, left
+    alone). ``names``: the repository's ``keys/`` folder, listed already."""
+    if len(names) != 1:
+        return None
+    _, key_file = read_key(bucket, names[0])
+    return None if is_cheap(key_file) else key_file
+
+
 def make_cheap(repository: dict, opens_repository) -> str:
-    """Swap a new repository's calibrated key for a cheap one. ``opens_repository()``
-    runs restic against the repository and says whether it opened. Returns what
-    happened, for the job log; raises KeyError_ with the calibrated key left in place."""
+    """Swap a repository's only key, restic's calibrated one, for a cheap one.
+    ``opens_repository()`` runs restic against the repository and says whether
+    it opened. Returns what happened, for the job log; raises KeyError_ with the
+    calibrated key left in place."""
     bucket = Bucket(repository)
     names = bucket.list("keys")
     if len(names) != 1:
-        raise KeyError_(f"expected one key in a new repository, found {len(names)}")
+        raise KeyError_(f"expected the repository to have one key, found {len(names)}")
     old_name = names[0]
-    old_bytes = bucket.get(f"keys/{old_name}")
-    if hashlib.sha256(old_bytes).hexdigest() != old_name:
-        raise KeyError_("the repository's key file does not match its name")
-    old = json.loads(old_bytes)
+    old_bytes, old = read_key(bucket, old_name)
+    if is_cheap(old):
+        raise KeyError_("the repository's key is cheap already")
     master = master_key(repository["password"], old_bytes)
     new_bytes = cheap_key_file(repository["password"], master, old)
     if master_key(repository["password"], new_bytes) != master:
         raise KeyError_("the new key does not read back")
     new_name = hashlib.sha256(new_bytes).hexdigest()
-    bucket.put(f"keys/{new_name}", new_bytes)
-    bucket.delete(f"keys/{old_name}")
+    try:
+        bucket.put(f"keys/{new_name}", new_bytes)
+        bucket.delete(f"keys/{old_name}")
+    except KeyError_:
+        _put_back(bucket, old_name, old_bytes, new_name)
+        raise
     if opens_repository():
         return f"repository key: scrypt N={CHEAP_KDF['N']} r={CHEAP_KDF['r']} p={CHEAP_KDF['p']} (was N={old['N']} " \
                f"r={old['r']} p={old['p']})"
-    bucket.put(f"keys/{old_name}", old_bytes)
-    bucket.delete(f"keys/{new_name}")
+    _put_back(bucket, old_name, old_bytes, new_name)
     raise KeyError_("restic did not open the repository with the new key; the calibrated key is back")
+
+
+def _put_back(bucket: Bucket, old_name: str, old_bytes: bytes, new_name: str) -> None:
+    """The calibrated key as it was, and the new one gone (a repository with both keys works too)."""
+    bucket.put(f"keys/{old_name}", old_bytes)
+    try:
+        bucket.delete(f"keys/{new_name}")
+    except KeyError_:
+        pass
