@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -52,7 +53,10 @@ def backup_point_state(site, backup: Backup) -> dict:
     subprocess.run(["mariadb"], input=f"DROP DATABASE IF EXISTS `{scratch}`; CREATE DATABASE `{scratch}`;".encode(),
                    check=True)
     try:
-        subprocess.run(["mariadb", scratch], input=dump, check=True, capture_output=True)
+        # Loaded by root: the site's views (whose definer has no rights on this scratch database) become root's.
+        dump = re.sub(rb"DEFINER=`[^`]+`@`localhost`", b"DEFINER=CURRENT_USER", dump)
+        loaded = subprocess.run(["mariadb", scratch], input=dump, capture_output=True)
+        assert loaded.returncode == 0, loaded.stderr.decode(errors="replace")
         return database_state(scratch)
     finally:
         subprocess.run(["mariadb"], input=f"DROP DATABASE IF EXISTS `{scratch}`;".encode(), check=True)

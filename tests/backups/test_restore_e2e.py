@@ -70,6 +70,21 @@ def triggers_of(database: str) -> list[str]:
                                      f"WHERE TRIGGER_SCHEMA = '{database}' ORDER BY 1;").split()
 
 
+def views_of(database: str) -> dict[str, tuple[str, str]]:
+    """Each view's definition as the server keeps it (its own database's name left out) and its definer."""
+    rows = sql("information_schema", "SELECT TABLE_NAME, HEX(VIEW_DEFINITION), DEFINER FROM VIEWS "
+                                     f"WHERE TABLE_SCHEMA = '{database}' ORDER BY 1;")
+    return {row.split("\t")[0]: (bytes.fromhex(row.split("\t")[1]).decode().replace(f"`{database}`.", ""),
+                                 row.split("\t")[2]) for row in rows.splitlines()}
+
+
+def as_site_sql(environment, statements: str) -> None:
+    """SQL sent by the site's own database account, as a plugin would."""
+    name = naming.system_name(environment)
+    as_site(environment, "mariadb", f"--user={name}", f"--password={environment.db_password}", name,
+            input=statements.encode())
+
+
 def test_restore_in_place(api_client, local_node, backup_storage, repository, s3_request_log):
     site, production = create_site(api_client, "Kappa Kiosk", "kappa")
     try:
@@ -101,6 +116,14 @@ def _restore_in_place(api_client, site, production, repository):
               f"CREATE DEFINER=`{name}`@`localhost` TRIGGER pl_audit_posts AFTER INSERT ON wp_posts FOR EACH ROW "
               "BEGIN INSERT INTO wp_pl_audit VALUES (NEW.ID); INSERT INTO wp_pl_audit VALUES (-NEW.ID); END//\n"
               "DELIMITER ;\n")
+    # A plugin's views (made by the site's account), one reading the other: no view moves to another database,
+    # so the restore creates the backup's again in the live database as the site's account.
+    as_site_sql(production, "CREATE VIEW wp_pl_recent AS SELECT ID, post_title FROM wp_posts "
+                            "WHERE post_type = 'post';\n"
+                            "CREATE VIEW wp_pl_recent_titles AS SELECT post_title FROM wp_pl_recent;\n")
+    point_views = views_of(name)
+    assert set(point_views) == {"wp_pl_recent", "wp_pl_recent_titles"}
+    assert {definer for _, definer in point_views.values()} == {f"{name}@localhost"}
 
     full = back_up(api_client, production, "full")
     # A second backup of the unchanged files names the first one's files snapshot: restoring it reads that one.
@@ -124,6 +147,9 @@ def _restore_in_place(api_client, site, production, repository):
     as_site(production, "rm", f"{uploads}/2026/12/photo.bin")
     as_site(production, "tee", f"{uploads}/2026/12/new.txt", input=b"new later\n")
     assert uploads_tree(production) != point_uploads
+    # The views change too: one dropped, one replaced.
+    as_site_sql(production, "DROP VIEW wp_pl_recent_titles;\n"
+                            "CREATE OR REPLACE VIEW wp_pl_recent AS SELECT ID FROM wp_posts;\n")
 
     # Restore the full backup (the one whose files part is reused).
     job = restore(api_client, production, again, follow=False)
@@ -150,8 +176,10 @@ def _restore_in_place(api_client, site, production, repository):
     assert Path(f"{uploads}/shadow-link").readlink() == Path("/etc/shadow")
     # The old releases stay for a rollback.
     assert (root / "releases" / v2.directory).is_dir() and production.releases.filter(pk=v2.pk).exists()
-    # Logically identical database.
+    # Logically identical database (the views' rows included: SHOW TABLES names them too), the backup's views.
     assert database_state(name) == point_database
+    assert views_of(name) == point_views
+    assert "Before the backup" in sql(name, "SELECT post_title FROM wp_pl_recent_titles;")
     assert post_titles(production) >= {"Before the backup"} and "After the backup" not in post_titles(production)
     # The trigger came back with its table and still fires.
     assert triggers_of(name) == ["pl_audit_posts"]
@@ -204,6 +232,10 @@ def _restore_in_place(api_client, site, production, repository):
 
     # A restore whose code fatals on every page: the health check fails, and the previous release, uploads and
     # database are put back. Forged from the full backup with a broken must-use plugin in its release.
+    # The views live now differ from the backup's: the previous ones must come back.
+    as_site_sql(production, "CREATE OR REPLACE VIEW wp_pl_recent_titles AS SELECT UPPER(post_title) AS t FROM "
+                            "wp_pl_recent;\nCREATE VIEW wp_pl_live_only AS SELECT COUNT(*) AS n FROM wp_posts;\n")
+    state_before, views_before = database_state(name), views_of(name)
     release_dir = full.parts["files"]["release"]
     broken_files = rewrite_archive(files_archive(site, full), [
         (entry(f"releases/{release_dir}/wp-content/mu-plugins/breaks-pages.php"), BREAKS_PAGES.encode()),
@@ -223,6 +255,7 @@ def _restore_in_place(api_client, site, production, repository):
     assert not (root / "releases" / job.payload["release"]).exists()
     assert database_state(name) == state_before and "Must survive" in post_titles(production)
     assert triggers_of(name) == ["pl_audit_posts"]  # put back with the previous tables
+    assert views_of(name) == views_before and set(views_before) == {"wp_pl_live_only", *point_views}
     assert uploads_tree(production) == uploads_before
     assert scratch_databases(production) == []
     assert http_get(production.preview_url)[0] == 200

@@ -180,3 +180,40 @@ def test_a_dump_the_client_would_change_is_refused_with_nothing_changed(
     assert refused.value.code == "remote_step_failed" and 'starts with "delimiter"' in refused.value.message
     assert dump(attacker.name) == live
     assert tables(f"{attacker.name}_restore") == {}
+
+
+def test_an_update_rollback_keeps_the_sites_views(attacker_and_victim, repository):
+    """Views cannot move to another database with RENAME TABLE: the rollback
+    creates the pre-update dump's views again in the live database as the
+    site's own account, with the site as their definer (a view on a view
+    included); views the update made are gone, and nothing ran as root."""
+    attacker, victim = attacker_and_victim
+    victim.sql_ok("CREATE TABLE wp_options (a INT)", "INSERT INTO wp_options VALUES (1)")
+    attacker.sql_ok(
+        "CREATE TABLE wp_posts (ID INT PRIMARY KEY, post_title TEXT)",
+        "INSERT INTO wp_posts VALUES (1, 'before the update'), (2, 'second')",
+        "CREATE VIEW wp_pl_recent AS SELECT ID, post_title FROM wp_posts",
+        "CREATE VIEW `a_on; DROP DATABASE mysql; --\n DELIMITER ;` AS SELECT post_title FROM wp_pl_recent WHERE ID > 1",
+    )
+    before_views = env_update.env_restore.views_of(attacker.name, attacker.password, attacker.name)
+    before_victim, before_grants = dump(victim.name), grants(attacker.name)
+    part = backup_create.stream_into_restic(repository, backup_create.database_dump(attacker.name),
+                                            filename="database.sql", tags=["part:db"], host=attacker.name,
+                                            what="mariadb-dump")
+    # The update's code: rows changed, a view replaced, one more made (a table's name in the dump).
+    attacker.sql_ok("UPDATE wp_posts SET post_title = 'after the update'",
+                    "CREATE OR REPLACE VIEW wp_pl_recent AS SELECT ID FROM wp_posts",
+                    "CREATE VIEW wp_made_by_the_update AS SELECT 1 AS a")
+
+    result = restore_pre_update_db(attacker, part, repository)
+
+    assert result["restored"] is True
+    assert tables(attacker.name) == {"wp_posts": "BASE TABLE", "wp_pl_recent": "VIEW",
+                                     "a_on; DROP DATABASE mysql; --\n DELIMITER ;": "VIEW"}
+    after = env_update.env_restore.views_of(attacker.name, attacker.password, attacker.name)
+    assert [view.create for view in after] == [view.create for view in before_views]
+    assert {view.definer for view in after} == {f"`{attacker.name}`@`localhost`"}
+    rows = attacker.sql("CREATE TABLE probe AS SELECT post_title FROM `a_on; DROP DATABASE mysql; --\n DELIMITER ;`")
+    assert rows == [None]
+    assert dump(attacker.name).count(b"second") >= 1 and b"after the update" not in dump(attacker.name)
+    assert dump(victim.name) == before_victim and grants(attacker.name) == before_grants

@@ -91,6 +91,7 @@ KEEP_RELEASES = 5
 SQL_MODE = re.compile(r"^[A-Z0-9_,]*$")
 DUMP_DELIMITERS = (b"DELIMITER ;;", b"DELIMITER ;")
 CREATE_TRIGGERS = Path(__file__).resolve().parent / "pressluft-create-triggers.php"
+VIEWS_KEPT = "views.json"  # live's views before the swap, in the work directory: revert creates them again
 
 
 def work_dir(params: dict) -> Path:
@@ -717,27 +718,163 @@ def triggers_of(database: str) -> list[Trigger]:
     return [Trigger(database, line.split("\t")) for line in out.splitlines() if line]
 
 
-def create_triggers(name: str, password: str, database: str, triggers: list[Trigger]) -> None:
-    """The triggers in ``database``, created by the site's own database account:
-    their bodies are the site's SQL, so they are parsed with its rights only.
-    Each statement goes to the server as it is, one at a time
-    (pressluft-create-triggers.php): no client reads the bodies as a script.
-    Read back afterwards, each must be the trigger it was, byte for byte."""
-    statements = [text for trigger in triggers for text in trigger.statements()]
-    request = {"db": {"name": database, "user": name, "password": password},
-               "statements": [text.encode("utf-8", "surrogateescape").hex() for text in statements]}
+def site_sql(name: str, password: str, database: str, statements: list[str] | None = None,
+             groups: list[list[str]] | None = None) -> dict:
+    """Statements run by the site's own database account, each sent to the
+    server as it is, one at a time (pressluft-create-triggers.php): no client
+    reads them as a script. ``groups``: each tried again after the others
+    until a round gets no further. The script's answer; rows in hex."""
+    def hexed(texts: list[str]) -> list[str]:
+        return [text.encode("utf-8", "surrogateescape").hex() for text in texts]
+
+    request = {"db": {"name": database, "user": name, "password": password}}
+    if groups is not None:
+        request["groups"] = [hexed(group) for group in groups]
+    else:
+        request["statements"] = hexed(statements or [])
     done = subprocess.run(["runuser", "-u", name, "--", "php", str(CREATE_TRIGGERS)], input=json.dumps(request).encode(),
                           capture_output=True, cwd="/", env={"PATH": backup_create.PATH, "LANG": "C.UTF-8"}, timeout=600)
     try:
         answer = json.loads(done.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
     except (ValueError, IndexError):
         answer = {"ok": False, "error": backup_create._tail(done.stderr or done.stdout)}
-    if done.returncode != 0 or not answer.get("ok"):
+    if done.returncode != 0:
+        answer["ok"] = False
+    return answer
+
+
+def create_triggers(name: str, password: str, database: str, triggers: list[Trigger]) -> None:
+    """The triggers in ``database``, created by the site's own database account:
+    their bodies are the site's SQL, so they are parsed with its rights only.
+    Each statement goes to the server as it is, one at a time
+    (pressluft-create-triggers.php): no client reads the bodies as a script.
+    Read back afterwards, each must be the trigger it was, byte for byte."""
+    answer = site_sql(name, password, database, [text for trigger in triggers for text in trigger.statements()])
+    if not answer.get("ok"):
         raise NodeError("remote_step_failed", f"creating the triggers in {database} failed: {answer.get('error')}")
     created = {trigger.name: trigger for trigger in triggers_of(database)}
     for trigger in triggers:
         if created.get(trigger.name) is None or created[trigger.name].shape() != trigger.shape():
             raise NodeError("remote_step_failed", f"a trigger created again in {database} differs from the original")
+
+
+VIEW_HEAD = re.compile(r"CREATE ALGORITHM=(UNDEFINED|MERGE|TEMPTABLE) DEFINER=(`(?:[^`]|``)*`@`(?:[^`]|``)*`) "
+                       r"SQL SECURITY (DEFINER|INVOKER) VIEW ")
+COLLATION = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+class View:
+    """A view as ``SHOW CREATE VIEW`` gives it (read by the site's account, in
+    hex: names and bodies are the site's and may hold any character). The
+    body names the tables of its own database without the database, so it
+    can be created in another one. Created again, it is always the site's:
+    DEFINER the site's own account, whoever the definition named."""
+
+    def __init__(self, name: str, create: str, collation: str):
+        head = VIEW_HEAD.match(create)
+        quoted = quote_name(name) + " AS "
+        if head is None or not create.startswith(quoted, head.end()) or not COLLATION.match(collation):
+            raise NodeError("remote_step_failed", "unexpected view definition")
+        self.name, self.create, self.collation = name, create, collation
+        self.algorithm, self.definer, self.security = head[1], head[2], head[3]
+        self.body = create[head.end() + len(quoted):]
+
+    def statements(self, account: str) -> list[str]:
+        return [f"SET SESSION collation_connection = '{self.collation}'",
+                f"CREATE ALGORITHM={self.algorithm} DEFINER={quote_name(account)}@`localhost` "
+                f"SQL SECURITY {self.security} VIEW {quote_name(self.name)} AS {self.body}"]
+
+    def shape(self) -> tuple:
+        return self.name, self.algorithm, self.security, self.body, self.collation
+
+    def saved(self) -> dict:
+        return {"name": _hex(self.name), "create": _hex(self.create), "collation": self.collation}
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> "View":
+        return cls(_text(saved["name"]), _text(saved["create"]), saved["collation"])
+
+
+def _hex(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").hex()
+
+
+def _text(hex_value: str) -> str:
+    return bytes.fromhex(hex_value).decode("utf-8", "surrogateescape")
+
+
+def views_of(name: str, password: str, database: str) -> list[View]:
+    """The views of ``database`` (its names read by root in hex, each
+    definition by the site's account with SHOW CREATE VIEW)."""
+    names = [table for table, kind in tables_of(database) if kind == "VIEW"]
+    if not names:
+        return []
+    answer = site_sql(name, password, database,
+                      [f"SHOW CREATE VIEW {quote_name(database)}.{quote_name(view)}" for view in names])
+    if not answer.get("ok"):
+        raise NodeError("remote_step_failed", f"reading the views of {database} failed: {answer.get('error')}")
+    views = []
+    for view, rows in zip(names, answer.get("rows") or [], strict=True):
+        if not rows or len(rows[0]) != 4 or _text(rows[0][0]) != view:
+            raise NodeError("remote_step_failed", f"unexpected view definition in {database}")
+        views.append(View(view, _text(rows[0][1]), _text(rows[0][3])))
+    return views
+
+
+def drop_views(name: str, password: str, database: str) -> None:
+    """Every view of ``database`` dropped (by the site's account: the names are the site's)."""
+    names = [table for table, kind in tables_of(database) if kind == "VIEW"]
+    if names:
+        answer = site_sql(name, password, database,
+                          [f"DROP VIEW IF EXISTS {quote_name(database)}.{quote_name(view)}" for view in names])
+        if not answer.get("ok"):
+            raise NodeError("remote_step_failed", f"dropping the views of {database} failed: {answer.get('error')}")
+
+
+def create_views(name: str, password: str, database: str, views: list[View]) -> None:
+    """The views in ``database``, created by the site's own account with the
+    site as their definer (SQL SECURITY as it was): their bodies are the
+    site's SQL, parsed and run with its rights only, each statement sent as
+    it is (no client reads them as a script). A view that reads another is
+    tried again after it. Read back, each must be the view it was, byte for
+    byte. All or none: a failure drops what was created and raises."""
+    if not views:
+        return
+    answer = site_sql(name, password, database, groups=[view.statements(name) for view in views])
+    problem = None if answer.get("ok") else f"creating the views in {database} failed: {answer.get('error')}"
+    if problem is None:
+        created = {view.name: view for view in views_of(name, password, database)}
+        definer = f"{quote_name(name)}@`localhost`"
+        for view in views:
+            made = created.get(view.name)
+            if made is None or made.shape() != view.shape() or made.definer != definer:
+                problem = f"a view created again in {database} differs from the original"
+                break
+    if problem is not None:
+        drop_views(name, password, database)
+        raise NodeError("remote_step_failed", problem)
+
+
+def save_views(path: Path, views: list[View]) -> None:
+    """Live's views, kept for the way back in the root-only work directory
+    (written whole before any is dropped; the site cannot reach it)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump([view.saved() for view in views], out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, path)
+
+
+def saved_views(path: Path) -> list[View] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd) as stream:
+        return [View.from_saved(saved) for saved in json.load(stream)]
 
 
 def move_tables(moves: list[tuple[str, str, str]], name: str, password: str) -> None:
@@ -780,20 +917,56 @@ def create_scratch_database(name: str, database: str) -> None:
          f"GRANT ALL PRIVILEGES ON `{_grant_name(database)}`.* TO '{name}'@'localhost';\n")
 
 
-def swap_tables(live: str, incoming: str, aside: str, password: str) -> None:
-    """In one RENAME TABLE (atomic): live's tables into ``aside``, ``incoming``'s into live."""
+def swap_tables(live: str, incoming: str, aside: str, password: str, keep: Path | None = None) -> None:
+    """In one RENAME TABLE (atomic): live's tables into ``aside``, ``incoming``'s
+    into live. Views cannot move to another database: live's are read
+    (and written to ``keep`` for the way back), dropped, and after the move
+    ``incoming``'s are created in live by the site's account
+    (``create_views``). Any step that fails puts the previous tables and
+    views back and raises."""
     current = tables_of(live)
     new = tables_of(incoming)
     for database, tables in ((live, current), (incoming, new)):
-        views = [table for table, kind in tables if kind != "BASE TABLE"]
-        if views:
-            raise NodeError("remote_step_failed", f"{database} holds views ({', '.join(views[:3])}); "
-                                                  "restore moves tables only")
-    if not new:
+        other = [table for table, kind in tables if kind not in ("BASE TABLE", "VIEW")]
+        if other:
+            raise NodeError("remote_step_failed", f"{database} holds {other[0]!r} of a kind a restore does not "
+                                                  "move; restore moves tables and views only")
+    current_tables = [table for table, kind in current if kind == "BASE TABLE"]
+    new_tables = [table for table, kind in new if kind == "BASE TABLE"]
+    if not new_tables:
         raise NodeError("remote_step_failed", f"the restored database {incoming} holds no table")
+    previous_views = views_of(live, password, live)
+    incoming_views = views_of(live, password, incoming)
+    if keep is not None:
+        save_views(keep, previous_views)
     create_scratch_database(live, aside)
-    move_tables([(live, aside, table) for table, _ in current] + [(incoming, live, table) for table, _ in new],
-                live, password)
+    if previous_views:
+        try:
+            drop_views(live, password, live)
+        except NodeError:
+            _views_back(live, password, previous_views)
+            raise
+    try:
+        move_tables([(live, aside, table) for table in current_tables] + [(incoming, live, table) for table in new_tables],
+                    live, password)
+    except (NodeError, subprocess.CalledProcessError):
+        _views_back(live, password, previous_views)
+        raise
+    try:
+        create_views(live, password, live, incoming_views)
+    except NodeError as exc:
+        move_tables([(live, incoming, table) for table in new_tables] + [(aside, live, table) for table in current_tables],
+                    live, password)
+        _views_back(live, password, previous_views)
+        raise NodeError("remote_step_failed", f"{exc.message}; the previous tables and views are back") from None
+    if previous_views or incoming_views:
+        info(f"{len(incoming_views)} view(s) created again beside the tables ({len(previous_views)} kept for the way back)")
+
+
+def _views_back(live: str, password: str, views: list[View]) -> None:
+    """``views`` (live's before the swap) in live again, whatever views it holds now."""
+    drop_views(live, password, live)
+    create_views(live, password, live, views)
 
 
 def drop_scratch_databases(name: str) -> None:
@@ -907,7 +1080,7 @@ def switch(params: dict, parts: dict, prepared: dict, result: dict) -> None:
     if "db" in parts:
         incoming, aside = database_names(name)
         step("swap the restored database in (the previous tables kept aside)")
-        swap_tables(name, incoming, aside, params["db_password"])
+        swap_tables(name, incoming, aside, params["db_password"], keep=work_dir(params) / VIEWS_KEPT)
         result["database"] = True
         if prepared["db"].get("url_rewrite") is not None:
             result["url_rewrite"] = prepared["db"]["url_rewrite"]
@@ -977,6 +1150,11 @@ def revert(params: dict) -> dict:
         reverted.append("uploads")
     services.ensure_running("mariadb")
     kept = tables_of(aside)
+    views_file = work_dir(params) / VIEWS_KEPT
+    previous_views = saved_views(views_file)
+    if kept or previous_views:
+        # The restored views go first (no view moves; one may bear a name the previous tables use).
+        drop_views(name, params["db_password"], name)
     if kept:
         step("put the previous database back")
         # The restored tables move into the scratch database, the previous ones back, in one statement.
@@ -984,6 +1162,11 @@ def revert(params: dict) -> dict:
         move_tables([(name, incoming, table) for table, _ in tables_of(name)]
                     + [(aside, name, table) for table, _ in kept], name, params["db_password"])
         reverted.append("database")
+    if previous_views:
+        step(f"create the previous {len(previous_views)} view(s) again")
+        create_views(name, params["db_password"], name, previous_views)
+    if previous_views is not None:
+        views_file.unlink()
     php_opcache.forget_stale_code(name, root, safe_fs.current_release(root))
     restored = params.get("release")
     if restored and restored != previous and safe_fs.RELEASE_NAME.match(restored) \

@@ -488,7 +488,8 @@ def restore_db(params: dict) -> dict:
         size = os.path.getsize(dump.name)
     info(f"{size} bytes of SQL loaded")
     # The live tables swapped for the dump's in one RENAME TABLE: afterwards the
-    # database holds exactly the dump's tables (triggers carried with them);
+    # database holds exactly the dump's tables (triggers carried with them, the
+    # dump's views created again by the site's account);
     # those the update's code made after the backup went aside with the rest.
     step("swap the pre-update tables in")
     previous = {table for table, _ in env_restore.tables_of(name)}
@@ -496,7 +497,7 @@ def restore_db(params: dict) -> dict:
     dropped = sorted(previous - {table for table, _ in env_restore.tables_of(name)})
     env_restore.drop_scratch_databases(name)
     if dropped:
-        info("tables made after the backup dropped: " + ", ".join(clean_text(table, 64) for table in dropped))
+        info("tables and views made after the backup dropped: " + ", ".join(clean_text(table, 64) for table in dropped))
     # The database changed underneath WordPress: its object cache and pages go too.
     cache = params.get("cache")
     if cache:
