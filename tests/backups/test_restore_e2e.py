@@ -6,7 +6,8 @@ backup point, as a new release with the old one kept. A db backup leaves the
 files alone. A backup whose stream does not match its checksum is refused
 with nothing changed. A restore whose code fatals fails its health check and
 is put back (release, uploads and database). Triggers move with their
-tables both ways. The management command restores
+tables both ways, and views (one on another) come back with the backup's
+definitions, or the previous ones after a failed health check. The management command restores
 too, and a restore as a new clone leaves production untouched."""
 
 import subprocess

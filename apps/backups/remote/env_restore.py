@@ -36,10 +36,12 @@ Parameters (JSON on stdin), all produced by the panel:
   pre-restore backup forgotten again, and the result says ``refused`` (or
   ``pre_restore_error``): the live site was not touched. Then the swaps:
   tables renamed in one statement (the previous ones into
-  ``<name>_prerestore``), uploads directories renamed, ``current`` switched;
+  ``<name>_prerestore``; live's views kept in the work directory, dropped,
+  and the restored ones created again in live by the site's account),
+  uploads directories renamed, ``current`` switched;
   PHP-FPM reloaded, caches purged. Nothing is dropped before the swap. A
   swap that fails: ``failed`` in the result, the panel reverts.
-- revert: the swaps undone: the previous tables, uploads and release back.
+- revert: the swaps undone: the previous tables, views, uploads and release back.
 - cleanup: what the restore left aside (scratch database and directories, the
   previous tables and uploads) removed.
 

@@ -25,7 +25,8 @@ base URL), action, and per action:
   loaded) into a fresh database by the environment's own database account
   (``db_password``), never by root: the dump's texts are the site's; then
   swap its tables for the live ones in one RENAME TABLE (env_restore.py's
-  swap), so tables made after the backup go and a dump that does not load
+  swap; the dump's views created again in live by the site's account), so
+  tables and views made after the backup go and a dump that does not load
   changes nothing; ``repository`` as for backup_create.py. The rollback of
   an update that changed the database.
 - ``db_fingerprint``: what an update's own code may change in the database
