@@ -250,8 +250,19 @@ def _updates(api_client, site, production, server, repository):
 
     # A plugin update that migrates the database as soon as it is loaded and then fatals: WordPress cannot
     # load from the new release, nothing is switched, and what it did to the live database is undone.
+    # The site has a view (made by its own account), which the update replaces: the rollback brings it back
+    # (no view moves to another database: created again in live by the site's account).
+    name = naming.system_name(production)
+    subprocess.run(["runuser", "-u", name, "--", "mariadb", f"--user={name}", f"--password={production.db_password}",
+                    name], input=b"CREATE VIEW wp_pl_recent AS SELECT ID, post_title FROM wp_posts;\n", check=True,
+                   cwd="/")
+    view_before = database_rows(production, "SELECT HEX(VIEW_DEFINITION), DEFINER FROM information_schema.VIEWS "
+                                            f"WHERE TABLE_SCHEMA = '{name}'")
+    assert len(view_before) == 2 and view_before[1] == f"{name}@localhost"
     server.packages["plugin-5.zip"] = zip_tree({f"pressluft-update-plugin/{PLUGIN_FILE.split('/')[1]}": plugin(
-        "5.0", "update_option('pressluft_update_plugin_db_version', '5');\npressluft_update_no_such_function();\n")})
+        "5.0", "update_option('pressluft_update_plugin_db_version', '5');\n"
+        "$GLOBALS['wpdb']->query('CREATE OR REPLACE VIEW wp_pl_recent AS SELECT ID FROM wp_posts');\n"
+        "pressluft_update_no_such_function();\n")})
     server.plugins[PLUGIN_FILE] = {"version": "5.0", "package": "plugin-5.zip"}
     job = update(api_client, production, "plugins")
     log = job_log(job.pk)
@@ -262,6 +273,9 @@ def _updates(api_client, site, production, server, repository):
     assert production.status == "active" and production.current_release == new
     assert database_rows(production, "SELECT COUNT(*) FROM wp_options "
                                      "WHERE option_name = 'pressluft_update_plugin_db_version'") == ["0"]
+    assert database_rows(production, "SELECT HEX(VIEW_DEFINITION), DEFINER FROM information_schema.VIEWS "
+                                     f"WHERE TABLE_SCHEMA = '{name}'") == view_before
+    assert "Hello" in database_rows(production, "SELECT post_title FROM wp_pl_recent")
 
     # A core update whose pages fatal after its database upgrade: code and database both go back.
     server.plugins.clear()
