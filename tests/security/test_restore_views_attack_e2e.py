@@ -186,3 +186,39 @@ def test_a_view_the_mariadb_client_would_change_is_refused_in_a_dump_and_carried
     assert views(live) == {name: shape[:-1] + (shape[-1],) for name, shape in restored.items()}
     assert rows(attacker, HOSTILE_NAME)[0][0] == "1"
     env_restore.drop_scratch_databases(live)
+
+
+def test_a_restored_view_whose_table_is_gone_refuses_the_swap_and_a_broken_live_one_does_not(attacker_and_victim,
+                                                                                             tmp_path):
+    attacker, _ = attacker_and_victim
+    live, (incoming, aside) = attacker.name, env_restore.database_names(attacker.name)
+    plant(attacker, None, f"pl_canary_{secrets.token_hex(4)}", ["one"])
+    incoming = loaded(attacker, tmp_path)
+    # Live's view broken (an update changed what it reads): kept for the way back all the same.
+    attacker.sql_ok("CREATE TABLE wp_gone (a INT)", "CREATE VIEW broken AS SELECT a FROM wp_gone", "DROP TABLE wp_gone")
+    # The restored one broken (it cannot be created as it is): refused before anything changes.
+    attacker.sql_ok("CREATE TABLE wp_gone (a INT)", "CREATE VIEW broken_too AS SELECT a FROM wp_gone",
+                    "DROP TABLE wp_gone", database=incoming)
+    # (mariadb-dump refuses such a database: compared table by table)
+    before, before_views, before_rows = tables(live), views(live), rows(attacker, "wp_posts")
+    keep = tmp_path / "views.json"
+    with pytest.raises(env_restore.NodeError) as refused:
+        env_restore.swap_tables(live, incoming, aside, attacker.password, keep=keep)
+    assert "'broken_too'" in refused.value.message and "nothing was changed" in refused.value.message
+    assert tables(live) == before and views(live) == before_views and rows(attacker, "wp_posts") == before_rows
+    assert not database_exists(aside) and not keep.exists()
+
+    root_sql(f"DROP VIEW `{incoming}`.broken_too")
+    env_restore.swap_tables(live, incoming, aside, attacker.password, keep=keep)
+    assert "broken" not in views(live) and {view.name: view.broken for view in env_restore.saved_views(keep)}[
+        "broken"] is True
+    # The way back creates what can be created; the broken one could not be before either.
+    env_restore.drop_views(live, attacker.password, live)
+    env_restore.create_scratch_database(live, incoming)
+    env_restore.move_tables([(live, incoming, table) for table, _ in env_restore.tables_of(live)]
+                            + [(aside, live, table) for table, _ in env_restore.tables_of(aside)],
+                            live, attacker.password)
+    env_restore.create_views(live, attacker.password, live, env_restore.saved_views(keep))
+    assert views(live) == {name: shape for name, shape in before_views.items() if name != "broken"}
+    assert rows(attacker, "wp_posts") == before_rows
+    env_restore.drop_scratch_databases(live)

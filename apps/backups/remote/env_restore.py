@@ -772,7 +772,8 @@ class View:
     can be created in another one. Created again, it is always the site's:
     DEFINER the site's own account, whoever the definition named."""
 
-    def __init__(self, name: str, create: str, collation: str):
+    def __init__(self, name: str, create: str, collation: str, broken: bool = False):
+        self.broken = broken  # its tables, columns or functions were gone when it was read
         head = VIEW_HEAD.match(create)
         quoted = quote_name(name) + " AS "
         if head is None or not create.startswith(quoted, head.end()) or not COLLATION.match(collation):
@@ -790,11 +791,12 @@ class View:
         return self.name, self.algorithm, self.security, self.body, self.collation
 
     def saved(self) -> dict:
-        return {"name": _hex(self.name), "create": _hex(self.create), "collation": self.collation}
+        return {"name": _hex(self.name), "create": _hex(self.create), "collation": self.collation,
+                "broken": self.broken}
 
     @classmethod
     def from_saved(cls, saved: dict) -> "View":
-        return cls(_text(saved["name"]), _text(saved["create"]), saved["collation"])
+        return cls(_text(saved["name"]), _text(saved["create"]), saved["collation"], saved.get("broken") is True)
 
 
 def _hex(text: str) -> str:
@@ -805,21 +807,32 @@ def _text(hex_value: str) -> str:
     return bytes.fromhex(hex_value).decode("utf-8", "surrogateescape")
 
 
-def views_of(name: str, password: str, database: str) -> list[View]:
+def views_of(name: str, password: str, database: str, broken_ok: bool = False) -> list[View]:
     """The views of ``database`` (its names read by root in hex, each
-    definition by the site's account with SHOW CREATE VIEW)."""
+    definition by the site's account with SHOW CREATE VIEW). A view whose
+    tables, columns or functions are gone (SHOW CREATE VIEW warns) cannot be
+    created as it is: refused, or with ``broken_ok`` marked ``broken``."""
     names = [table for table, kind in tables_of(database) if kind == "VIEW"]
     if not names:
         return []
     answer = site_sql(name, password, database,
-                      [f"SHOW CREATE VIEW {quote_name(database)}.{quote_name(view)}" for view in names])
+                      [text for view in names for text in (f"SHOW CREATE VIEW {quote_name(database)}.{quote_name(view)}",
+                                                            "SHOW WARNINGS")])
     if not answer.get("ok"):
         raise NodeError("remote_step_failed", f"reading the views of {database} failed: {answer.get('error')}")
     views = []
-    for view, rows in zip(names, answer.get("rows") or [], strict=True):
-        if not rows or len(rows[0]) != 4 or _text(rows[0][0]) != view:
-            raise NodeError("remote_step_failed", f"unexpected view definition in {database}")
-        views.append(View(view, _text(rows[0][1]), _text(rows[0][3])))
+    found = answer.get("rows") or []
+    for view, rows, warnings in zip(names, found[0::2], found[1::2], strict=True):
+        try:
+            if not rows or len(rows[0]) != 4 or _text(rows[0][0]) != view or (warnings and not broken_ok):
+                # A warning: its tables, columns or functions are gone (error 1356), it could not be created.
+                raise NodeError("remote_step_failed", "unexpected answer")
+            views.append(View(view, _text(rows[0][1]), _text(rows[0][3]), broken=bool(warnings)))
+        except NodeError:
+            # (MariaDB gives a view whose tables or columns are gone in its stored form, its database named.)
+            raise NodeError("remote_step_failed", f"the view {ascii(view)[:80]} of {database} cannot be created "
+                                                  "again as it is (do its tables and columns still exist?); "
+                                                  "nothing was changed") from None
     return views
 
 
@@ -839,15 +852,26 @@ def create_views(name: str, password: str, database: str, views: list[View]) -> 
     site's SQL, parsed and run with its rights only, each statement sent as
     it is (no client reads them as a script). A view that reads another is
     tried again after it. Read back, each must be the view it was, byte for
-    byte. All or none: a failure drops what was created and raises."""
+    byte. All or none: a failure drops what was created and raises. A view
+    that was ``broken`` when read (its tables or columns gone) is created
+    only if it can be: it was no working view before either."""
     if not views:
         return
     answer = site_sql(name, password, database, groups=[view.statements(name) for view in views])
-    problem = None if answer.get("ok") else f"creating the views in {database} failed: {answer.get('error')}"
+    failed = {views[index].name for index in answer.get("failed") or [] if isinstance(index, int)
+              and 0 <= index < len(views)}
+    problem = None
+    if not answer.get("ok") and (not failed or any(not view.broken for view in views if view.name in failed)):
+        problem = f"creating the views in {database} failed: {answer.get('error')}"
     if problem is None:
-        created = {view.name: view for view in views_of(name, password, database)}
+        for view in views:
+            if view.name in failed:
+                info(f"view {ascii(view.name)[:80]} was broken already (its tables or columns gone): not created again")
+        created = {view.name: view for view in views_of(name, password, database, broken_ok=True)}
         definer = f"{quote_name(name)}@`localhost`"
         for view in views:
+            if view.name in failed:
+                continue
             made = created.get(view.name)
             if made is None or made.shape() != view.shape() or made.definer != definer:
                 problem = f"a view created again in {database} differs from the original"
@@ -937,7 +961,8 @@ def swap_tables(live: str, incoming: str, aside: str, password: str, keep: Path 
     new_tables = [table for table, kind in new if kind == "BASE TABLE"]
     if not new_tables:
         raise NodeError("remote_step_failed", f"the restored database {incoming} holds no table")
-    previous_views = views_of(live, password, live)
+    # Live's may be broken (an update that changed a table a view reads: the reason for a rollback).
+    previous_views = views_of(live, password, live, broken_ok=True)
     incoming_views = views_of(live, password, incoming)
     if keep is not None:
         save_views(keep, previous_views)
@@ -1134,7 +1159,8 @@ def restore_in_place(params: dict) -> dict:
 def revert(params: dict) -> dict:
     """Undo what the restore phase swapped, judged from the node's own state (it may
     have stopped half-way): ``current`` back to the previous release, the
-    uploads kept aside back, the tables kept aside back."""
+    uploads kept aside back, the tables kept aside back, the restored views
+    dropped and the views kept in the work directory created again."""
     name = params["system_name"]
     root = Path(params["root"])
     if safe_fs.ensure_layout(root, name):
