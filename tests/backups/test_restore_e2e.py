@@ -271,6 +271,7 @@ def test_restore_as_a_new_clone_leaves_production_untouched(api_client, local_no
     site, production = create_site(api_client, "Lambda Lodge", "lambda")
     try:
         add_post(production, "Last week")
+        as_site_sql(production, "CREATE VIEW wp_pl_recent AS SELECT ID, post_title FROM wp_posts;\n")
         full = back_up(api_client, production, "full")
         add_post(production, "This week")
         production_state = database_state(naming.system_name(production))
@@ -291,6 +292,10 @@ def test_restore_as_a_new_clone_leaves_production_untouched(api_client, local_no
         assert clone.status == "active"
         assert "Last week" in post_titles(clone) and "This week" not in post_titles(clone)
         clone_db = naming.system_name(clone)
+        # The view came along, the clone's own (created by its account, its definer).
+        assert views_of(clone_db) == {"wp_pl_recent": (views_of(naming.system_name(production))["wp_pl_recent"][0],
+                                                       f"{clone_db}@localhost")}
+        assert "Last week" in sql(clone_db, "SELECT post_title FROM wp_pl_recent;")
         assert sql(clone_db, "SELECT option_value FROM wp_options WHERE option_name = 'siteurl';").strip() \
             == clone.preview_url.rstrip("/")
         assert sql(clone_db, "SELECT option_value FROM wp_options WHERE option_name = 'blog_public';").strip() == "0"
