@@ -23,21 +23,21 @@ import env_restore  # noqa: E402  (node-side programs: found through the path ab
 import env_setup  # noqa: E402
 
 
-def _readable_trigger_creator() -> None:
+def _readable_site_sql_runner() -> None:
     """On a node the programs run from their root-owned, world-readable
     directory; here they are imported from the checkout, which may be private
-    to root (a temporary clone), while the trigger creator runs as the site's
+    to root (a temporary clone), while the site SQL runner runs as the site's
     user. A copy of it where that user can read it, as on a node."""
     folder = Path("/var/tmp") / f"pressluft-test-remote-{secrets.token_hex(4)}"
     folder.mkdir(mode=0o755)
     atexit.register(shutil.rmtree, folder, True)
-    copy = folder / env_restore.CREATE_TRIGGERS.name
-    copy.write_bytes(env_restore.CREATE_TRIGGERS.read_bytes())
+    copy = folder / env_restore.SITE_SQL.name
+    copy.write_bytes(env_restore.SITE_SQL.read_bytes())
     copy.chmod(0o644)
-    env_restore.CREATE_TRIGGERS = copy
+    env_restore.SITE_SQL = copy
 
 
-_readable_trigger_creator()
+_readable_site_sql_runner()
 
 # The attacker's client: PHP's mysqli, one statement per query, errors answered.
 PHP_CLIENT = r"""

@@ -92,7 +92,7 @@ SHOWN_PROBLEMS = 5
 KEEP_RELEASES = 5
 SQL_MODE = re.compile(r"^[A-Z0-9_,]*$")
 DUMP_DELIMITERS = (b"DELIMITER ;;", b"DELIMITER ;")
-CREATE_TRIGGERS = Path(__file__).resolve().parent / "pressluft-create-triggers.php"
+SITE_SQL = Path(__file__).resolve().parent / "pressluft-site-sql.php"
 VIEWS_KEPT = "views.json"  # live's views before the swap, in the work directory: revert creates them again
 
 
@@ -723,7 +723,7 @@ def triggers_of(database: str) -> list[Trigger]:
 def site_sql(name: str, password: str, database: str, statements: list[str] | None = None,
              groups: list[list[str]] | None = None) -> dict:
     """Statements run by the site's own database account, each sent to the
-    server as it is, one at a time (pressluft-create-triggers.php): no client
+    server as it is, one at a time (pressluft-site-sql.php): no client
     reads them as a script. ``groups``: each tried again after the others
     until a round gets no further. The script's answer; rows in hex."""
     def hexed(texts: list[str]) -> list[str]:
@@ -734,7 +734,7 @@ def site_sql(name: str, password: str, database: str, statements: list[str] | No
         request["groups"] = [hexed(group) for group in groups]
     else:
         request["statements"] = hexed(statements or [])
-    done = subprocess.run(["runuser", "-u", name, "--", "php", str(CREATE_TRIGGERS)], input=json.dumps(request).encode(),
+    done = subprocess.run(["runuser", "-u", name, "--", "php", str(SITE_SQL)], input=json.dumps(request).encode(),
                           capture_output=True, cwd="/", env={"PATH": backup_create.PATH, "LANG": "C.UTF-8"}, timeout=600)
     try:
         answer = json.loads(done.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
@@ -749,7 +749,7 @@ def create_triggers(name: str, password: str, database: str, triggers: list[Trig
     """The triggers in ``database``, created by the site's own database account:
     their bodies are the site's SQL, so they are parsed with its rights only.
     Each statement goes to the server as it is, one at a time
-    (pressluft-create-triggers.php): no client reads the bodies as a script.
+    (pressluft-site-sql.php): no client reads the bodies as a script.
     Read back afterwards, each must be the trigger it was, byte for byte."""
     answer = site_sql(name, password, database, [text for trigger in triggers for text in trigger.statements()])
     if not answer.get("ok"):
