@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from django.conf import settings
 
 for folder in ("backups", "environments", "nodes"):
@@ -86,6 +88,20 @@ class NodeEnvironment:
     def sql_ok(self, *statements: str, database: str | None = None) -> None:
         errors = self.sql(*statements, database=database)
         assert errors == [None] * len(statements), list(zip(statements, errors))
+
+
+@pytest.fixture
+def attacker_and_victim():
+    """Two environments on the node; the victim's database holds a row the attacker must never reach."""
+    attacker, victim = NodeEnvironment().create(), NodeEnvironment().create()
+    try:
+        victim.sql_ok("CREATE TABLE wp_options (option_id INT PRIMARY KEY AUTO_INCREMENT, option_name VARCHAR(64), "
+                      "option_value TEXT)",
+                      "INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'https://victim.example')")
+        yield attacker, victim
+    finally:
+        attacker.remove()
+        victim.remove()
 
 
 def root_sql(statements: str, database: str | None = None) -> list[list[str]]:

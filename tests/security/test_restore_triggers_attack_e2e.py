@@ -15,25 +15,12 @@ import subprocess
 
 import pytest
 
-from tests.security.node_sites import (
-    NodeEnvironment, database_exists, dump, grants, tables, triggers, without_definer,
+from tests.security.node_sites import (  # noqa: F401  (attacker_and_victim: the fixture, shared)
+    NodeEnvironment, attacker_and_victim, database_exists, dump, grants, tables, triggers, without_definer,
 )
 
 import backup_create  # noqa: E402,I001  (node-side programs: on the path node_sites sets)
 import env_restore  # noqa: E402
-
-
-@pytest.fixture
-def attacker_and_victim():
-    attacker, victim = NodeEnvironment().create(), NodeEnvironment().create()
-    try:
-        victim.sql_ok("CREATE TABLE wp_options (option_id INT PRIMARY KEY AUTO_INCREMENT, option_name VARCHAR(64), "
-                      "option_value TEXT)",
-                      "INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'https://victim.example')")
-        yield attacker, victim
-    finally:
-        attacker.remove()
-        victim.remove()
 
 
 def hostile_schema(attacker: NodeEnvironment, victim: NodeEnvironment, canary: str) -> dict:

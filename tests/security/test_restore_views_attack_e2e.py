@@ -17,7 +17,9 @@ import subprocess
 
 import pytest
 
-from tests.security.node_sites import NodeEnvironment, database_exists, dump, grants, root_sql, tables
+from tests.security.node_sites import (  # noqa: F401  (attacker_and_victim: the fixture, shared)
+    NodeEnvironment, attacker_and_victim, database_exists, dump, grants, root_sql, tables,
+)
 
 import backup_create  # noqa: E402,I001  (node-side programs: on the path node_sites sets)
 import env_restore  # noqa: E402
@@ -39,17 +41,15 @@ def rows(environment: NodeEnvironment, view: str, database: str | None = None) -
     return root_sql(f"SELECT * FROM {q(database or environment.name)}.{q(view)} ORDER BY 1")
 
 
-@pytest.fixture
-def attacker_and_victim():
-    attacker, victim = NodeEnvironment().create(), NodeEnvironment().create()
-    try:
-        victim.sql_ok("CREATE TABLE wp_options (option_id INT PRIMARY KEY AUTO_INCREMENT, option_name VARCHAR(64), "
-                      "option_value TEXT)",
-                      "INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'https://victim.example')")
-        yield attacker, victim
-    finally:
-        attacker.remove()
-        victim.remove()
+def swap_back(environment: NodeEnvironment, incoming: str, aside: str, keep) -> None:
+    """The way back, as revert takes it: the restored views dropped, the tables back, the kept views created again."""
+    live = environment.name
+    env_restore.drop_views(live, environment.password, live)
+    env_restore.create_scratch_database(live, incoming)
+    env_restore.move_tables([(live, incoming, table) for table, _ in env_restore.tables_of(live)]
+                            + [(aside, live, table) for table, _ in env_restore.tables_of(aside)],
+                            live, environment.password)
+    env_restore.create_views(live, environment.password, live, env_restore.saved_views(keep))
 
 
 HOSTILE_NAME = "v`; DROP DATABASE mysql; --\n\\! id\n DELIMITER ;\n#"
@@ -125,12 +125,7 @@ def test_a_restore_carries_hostile_views_exactly_as_the_site_and_keeps_the_previ
     assert errors[0] and "CHECK OPTION failed" in errors[0]  # the check option came along
 
     # The way back (as revert does): restored views dropped, tables back, the kept views created again.
-    env_restore.drop_views(live, attacker.password, live)
-    env_restore.create_scratch_database(live, incoming)
-    env_restore.move_tables([(live, incoming, table) for table, _ in env_restore.tables_of(live)]
-                            + [(aside, live, table) for table, _ in env_restore.tables_of(aside)],
-                            live, attacker.password)
-    env_restore.create_views(live, attacker.password, live, env_restore.saved_views(keep))
+    swap_back(attacker, incoming, aside, keep)
     assert views(live) == previous
     assert rows(attacker, "wp_pl_recent") == [["1", "changed"], ["2", "changed"], ["3", "changed"]]
     env_restore.drop_scratch_databases(live)
@@ -213,12 +208,7 @@ def test_a_restored_view_whose_table_is_gone_refuses_the_swap_and_a_broken_live_
     assert "broken" not in views(live) and {view.name: view.broken for view in env_restore.saved_views(keep)}[
         "broken"] is True
     # The way back creates what can be created; the broken one could not be before either.
-    env_restore.drop_views(live, attacker.password, live)
-    env_restore.create_scratch_database(live, incoming)
-    env_restore.move_tables([(live, incoming, table) for table, _ in env_restore.tables_of(live)]
-                            + [(aside, live, table) for table, _ in env_restore.tables_of(aside)],
-                            live, attacker.password)
-    env_restore.create_views(live, attacker.password, live, env_restore.saved_views(keep))
+    swap_back(attacker, incoming, aside, keep)
     assert views(live) == {name: shape for name, shape in before_views.items() if name != "broken"}
     assert rows(attacker, "wp_posts") == before_rows
     env_restore.drop_scratch_databases(live)
