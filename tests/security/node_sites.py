@@ -21,7 +21,8 @@ for folder in ("backups", "environments", "nodes"):
     if path not in sys.path:
         sys.path.append(path)
 
-import env_restore  # noqa: E402  (node-side programs: found through the path above)
+import backup_create  # noqa: E402,I001  (node-side programs: found through the path above)
+import env_restore  # noqa: E402
 import env_setup  # noqa: E402
 
 
@@ -102,6 +103,18 @@ def attacker_and_victim():
     finally:
         attacker.remove()
         victim.remove()
+
+
+def loaded(attacker: NodeEnvironment, tmp_path) -> str:
+    """The live database dumped as a backup takes it and loaded by the restore's own path."""
+    incoming, _ = env_restore.database_names(attacker.name)
+    backup = tmp_path / "database.sql"
+    with backup.open("wb") as out:
+        subprocess.run(backup_create.database_dump(attacker.name), stdout=out, check=True, cwd="/")
+    env_restore.prepare_database(attacker.name, attacker.password, incoming)
+    _, _, failure = env_restore.load_database(backup, attacker.name, attacker.password, incoming, attacker.name)
+    assert failure is None, failure
+    return incoming
 
 
 def root_sql(statements: str, database: str | None = None) -> list[list[str]]:

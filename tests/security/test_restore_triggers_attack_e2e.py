@@ -11,16 +11,14 @@ nothing changed, and none of the site's text may act as root or reach
 another database (docs/security.md)."""
 
 import secrets
-import subprocess
 
 import pytest
 
 from tests.security.node_sites import (  # noqa: F401  (attacker_and_victim: the fixture, shared)
-    NodeEnvironment, attacker_and_victim, database_exists, dump, grants, tables, triggers, without_definer,
+    NodeEnvironment, attacker_and_victim, database_exists, dump, grants, loaded, tables, triggers, without_definer,
 )
 
-import backup_create  # noqa: E402,I001  (node-side programs: on the path node_sites sets)
-import env_restore  # noqa: E402
+import env_restore  # noqa: E402,I001  (a node-side program: on the path node_sites sets)
 
 
 def hostile_schema(attacker: NodeEnvironment, victim: NodeEnvironment, canary: str) -> dict:
@@ -89,12 +87,7 @@ def test_a_restore_carries_hostile_triggers_exactly_and_runs_none_of_them_as_roo
     assert len(planted) == 5 and all(shape[-1] == f"{attacker.name}@localhost" for shape in planted.values())
 
     # The restore's own path: a dump of the site (as a backup takes it), loaded by the site's account.
-    backup = tmp_path / "database.sql"
-    with backup.open("wb") as out:
-        subprocess.run(backup_create.database_dump(attacker.name), stdout=out, check=True, cwd="/")
-    env_restore.prepare_database(attacker.name, attacker.password, incoming)
-    _, _, failure = env_restore.load_database(backup, attacker.name, attacker.password, incoming, attacker.name)
-    assert failure is None, failure
+    loaded(attacker, tmp_path)
     # What the backup held may be anything the site wrote: one more trigger planted in the fresh database.
     # Its lines that start with "delimiter": the mariadb client would drop the line break after each
     # (then the comment would swallow the next line); carried without the client, they stay.

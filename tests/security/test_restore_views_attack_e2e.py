@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 from tests.security.node_sites import (  # noqa: F401  (attacker_and_victim: the fixture, shared)
-    NodeEnvironment, attacker_and_victim, database_exists, dump, grants, root_sql, tables,
+    NodeEnvironment, attacker_and_victim, database_exists, dump, grants, loaded, root_sql, tables,
 )
 
 import backup_create  # noqa: E402,I001  (node-side programs: on the path node_sites sets)
@@ -72,18 +72,6 @@ def plant(environment: NodeEnvironment, database: str | None, canary: str, title
         "/* a comment; DELIMITER $$ */ FROM wp_posts WHERE ID > 0 -- trailing\n"
         "WITH CASCADED CHECK OPTION",
         database=database)
-
-
-def loaded(attacker: NodeEnvironment, tmp_path) -> str:
-    """The live database dumped as a backup takes it and loaded by the restore's own path."""
-    incoming, _ = env_restore.database_names(attacker.name)
-    backup = tmp_path / "database.sql"
-    with backup.open("wb") as out:
-        subprocess.run(backup_create.database_dump(attacker.name), stdout=out, check=True, cwd="/")
-    env_restore.prepare_database(attacker.name, attacker.password, incoming)
-    _, _, failure = env_restore.load_database(backup, attacker.name, attacker.password, incoming, attacker.name)
-    assert failure is None, failure
-    return incoming
 
 
 def test_a_restore_carries_hostile_views_exactly_as_the_site_and_keeps_the_previous_ones(attacker_and_victim,
